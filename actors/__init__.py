@@ -1,0 +1,3 @@
+"""Tocsin's domain actors: metric router, rule evaluators, alert manager, notifiers."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Every typed message Tocsin's actors exchange: pure data, no I/O."""
+
+__all__: list[str] = []

@@ -1,0 +1,121 @@
+"""ActorRef: the stable handle through which everyone talks to an actor."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from supervision._errors import ActorDead, AskTimeout, MailboxFull
+
+if TYPE_CHECKING:
+    from supervision._cell import ActorCell
+
+
+class _Ask:
+    """A message that wants a reply in ``future``."""
+
+    __slots__ = ("future", "message")
+
+    def __init__(self, message: object, future: asyncio.Future[Any]) -> None:
+        self.message = message
+        self.future = future
+
+
+class ActorRef:
+    """A handle to an actor that stays valid across its restarts.
+
+    A restart swaps the instance behind the ref; the mailbox and everything queued in it
+    survive. Only termination (the supervisor gave up, or the actor was removed) makes the
+    ref dead: messages then go to dead letters and asks raise ``ActorDead``.
+    """
+
+    __slots__ = ("_cell", "name", "path")
+
+    def __init__(self, cell: ActorCell) -> None:
+        self._cell = cell
+        self.path = cell.path
+        self.name = cell.name
+
+    def __repr__(self) -> str:
+        return f"<ActorRef {self.path}>"
+
+    def tell(self, message: object) -> None:
+        """Queue ``message`` and return at once; never blocks, never raises.
+
+        If the actor is dead, or its bounded mailbox is full, the message becomes a dead
+        letter (reason ``"dead"`` or ``"mailbox_full"``). Use ``send`` to wait for room.
+        """
+        cell = self._cell
+        queue = cell.queue
+        if cell.accepting and len(queue) < cell.capacity:
+            queue.append(message)
+            waiter = cell.waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+        else:
+            cell.reject(message)
+
+    async def send(self, message: object, timeout: float | None = None) -> None:
+        """Queue ``message``, waiting for room in a bounded mailbox (backpressure).
+
+        Raises ``MailboxFull`` if no room appeared within ``timeout`` seconds (of the
+        system's clock) and ``ActorDead`` if the actor is or becomes dead. Waiting senders
+        are served in order.
+        """
+        cell = self._cell
+        if not cell.accepting:
+            raise ActorDead(self.path)
+        if len(cell.queue) >= cell.capacity:
+            await cell.wait_for_room(timeout)
+        cell.queue.append(message)
+        waiter = cell.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def ask(self, message: object, timeout: float | None = 5.0) -> Any:
+        """Send ``message`` and wait for the reply.
+
+        The reply is the handler's return value, or what it passed to the ``Reply`` from
+        ``defer_reply``. If the handler raises, the same exception is raised here (and the
+        actor goes through its supervisor). Raises ``AskTimeout`` after ``timeout`` seconds
+        of the system's clock and ``ActorDead`` if the actor is dead or terminates before
+        handling the message. Waits for room in a full bounded mailbox.
+        """
+        cell = self._cell
+        if not cell.accepting:
+            raise ActorDead(self.path)
+        future: asyncio.Future[Any] = cell.loop.create_future()
+        handle = None
+        if timeout is not None:
+
+            def expire() -> None:
+                if not future.done():
+                    future.set_exception(AskTimeout(self.path, timeout))
+
+            handle = cell.system.clock.call_later(timeout, expire)
+        try:
+            if len(cell.queue) >= cell.capacity:
+                await cell.wait_for_room(None, future)
+            cell.queue.append(_Ask(message, future))
+            waiter = cell.waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+            return await future
+        finally:
+            if handle is not None:
+                handle.cancel()
+
+    def is_alive(self) -> bool:
+        """Return True unless the actor has terminated for good."""
+        return self._cell.accepting
+
+    async def wait_terminated(self) -> BaseException | None:
+        """Wait until the actor terminates for good; return the error that ended it."""
+        return await self._cell.wait_terminated()
+
+    def mailbox_size(self) -> int:
+        """Return how many messages are queued."""
+        return len(self._cell.queue)
+
+
+__all__ = ["ActorRef", "MailboxFull"]
