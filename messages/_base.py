@@ -10,15 +10,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, GetPydanticSchema
-from pydantic_core import CoreSchema
+from pydantic_core import CoreSchema, ErrorDetails
 from pydantic_core import core_schema as cs
 
 __all__ = [
     "LABEL_NAME_PATTERN",
     "METRIC_NAME_PATTERN",
-    "RESERVED_LABEL_PREFIX",
-    "FiniteFloat",
     "Fingerprint",
+    "FiniteFloat",
     "LabelName",
     "Labels",
     "Message",
@@ -28,11 +27,11 @@ __all__ = [
     "RuleId",
     "Seconds",
     "Timestamp",
+    "describe_error",
 ]
 
 METRIC_NAME_PATTERN = r"^[a-zA-Z_:][a-zA-Z0-9_:]*$"
 LABEL_NAME_PATTERN = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
-RESERVED_LABEL_PREFIX = "__"
 # The regex crate behind pydantic-core has no look-ahead, so "does not start with __"
 # is spelled out: a first character other than "_", or "_" followed by another
 # character than "_" or by the end.
@@ -42,7 +41,7 @@ _MAX_TIMESTAMP = 1e11
 
 
 class Message(BaseModel):
-    """Base of every Tocsin message: frozen, and unknown fields are rejected.
+    """Derive every Tocsin message from this: frozen, and unknown fields are rejected.
 
     Fields whose Python name differs from the wire name (``for_`` / ``"for"``) accept
     both on input and serialise under the wire name.  Dict-valued fields (labels,
@@ -124,3 +123,26 @@ Fingerprint = Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")]
 
 NonEmptyStr = Annotated[str, Field(min_length=1)]
 """A string with at least one character."""
+
+
+def describe_error(error: ErrorDetails, *, skip: int = 0) -> tuple[str, str]:
+    """Return ``(field path, reason)`` for one entry of ``ValidationError.errors()``.
+
+    The path is dotted with list indices in brackets (``conditions[1].threshold``);
+    ``skip`` drops leading location parts (a discriminated union's tag).  The reason
+    of a validator's ``ValueError`` is its own text, without pydantic's prefix.
+    """
+    field = ""
+    for part in tuple(error["loc"])[skip:]:
+        if isinstance(part, int):
+            field += f"[{part}]"
+        else:
+            field += f".{part}" if field else str(part)
+    ctx = error.get("ctx") or {}
+    reason = str(ctx["error"]) if error["type"] == "value_error" else str(error["msg"])
+    if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        # The tag itself is what is wrong: name it, not the union that holds it.
+        field = f"{field}.type" if field else "type"
+    if error["type"] == "union_tag_not_found":
+        reason = "Field required: it says which kind of message this is"
+    return field, reason

@@ -26,11 +26,16 @@ def fingerprint(labels: Mapping[str, str]) -> str:
     It costs a few microseconds per label set: compute it once per series or alert,
     not per sample.
     """
-    # Sorting str sorts by code point, which for UTF-8 is the same as bytewise.
+    # Sorting str sorts by code point, which for UTF-8 is the same as bytewise.  Lone
+    # surrogates (not valid UTF-8, so absent from Prometheus) hash rather than raise.
     data = b"".join(
-        name.encode() + _SEPARATOR + labels[name].encode() + _SEPARATOR for name in sorted(labels)
+        _utf8(name) + _SEPARATOR + _utf8(labels[name]) + _SEPARATOR for name in sorted(labels)
     )
     digest = _OFFSET64
     for byte in data:
         digest = ((digest ^ byte) * _PRIME64) & _MASK64
     return f"{digest:016x}"
+
+
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")

@@ -5,11 +5,12 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping, Sequence
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, PrivateAttr, ValidationError, ValidationInfo, field_validator
+from pydantic import BeforeValidator, ValidationError, ValidationInfo, field_validator
+from pydantic_core import ErrorDetails
 
-from messages._base import LabelName, Message, MetricName
+from messages._base import LabelName, Message, MetricName, describe_error
 from messages._samples import MetricSample
 
 __all__ = [
@@ -75,8 +76,6 @@ class LabelMatcher(Message):
     op: MatchOp
     value: str
 
-    _regex: re.Pattern[str] | None = PrivateAttr(default=None)
-
     @field_validator("value")
     @classmethod
     def _regex_compiles(cls, value: str, info: ValidationInfo) -> str:
@@ -87,10 +86,16 @@ class LabelMatcher(Message):
                 raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
         return value
 
-    def model_post_init(self, context: Any, /) -> None:
-        """Keep the compiled regex, so that matching never compiles."""
-        if self.op in _REGEX_OPS:
-            self._regex = _compile(self.value)
+    @property
+    def regex(self) -> re.Pattern[str] | None:
+        """Return the compiled regex of ``=~`` and ``!~`` (use ``fullmatch``), else None.
+
+        Each pattern is compiled once, by validation, and shared by equal matchers.
+        """
+        # Looked up in the compile cache rather than kept on the instance: pydantic's
+        # private attributes cost microseconds to read, and an instance cache would go
+        # stale under model_copy(update=...).
+        return _compile(self.value) if self.op in _REGEX_OPS else None
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         """Return whether ``labels`` satisfies this matcher (missing label == "")."""
@@ -99,7 +104,8 @@ class LabelMatcher(Message):
             return value == self.value
         if self.op == "!=":
             return value != self.value
-        matched = self._regex is not None and self._regex.fullmatch(value) is not None
+        regex = self.regex
+        matched = regex is not None and regex.fullmatch(value) is not None
         return matched if self.op == "=~" else not matched
 
     def __str__(self) -> str:
@@ -235,11 +241,9 @@ def _is_hex(digits: str) -> bool:
     return all(c in "0123456789abcdefABCDEF" for c in digits)
 
 
-def _reason(error: Mapping[str, Any]) -> str:
-    field = ".".join(str(part) for part in error["loc"])
-    ctx = error.get("ctx") or {}
-    message = str(ctx["error"]) if error["type"] == "value_error" else str(error["msg"])
-    return f"{field}: {message}" if field else message
+def _reason(error: ErrorDetails) -> str:
+    field, reason = describe_error(error)
+    return f"{field}: {reason}" if field else reason
 
 
 def parse_matchers(text: str) -> tuple[LabelMatcher, ...]:
@@ -286,9 +290,7 @@ def _single_matcher(text: str) -> LabelMatcher:
 
 Matchers = Annotated[
     tuple[LabelMatcher, ...],
-    BeforeValidator(
-        _matchers_from_text, json_schema_input_type=str | list[str | LabelMatcher]
-    ),
+    BeforeValidator(_matchers_from_text, json_schema_input_type=str | list[str | LabelMatcher]),
 ]
 """A tuple of matchers that also accepts the text forms on input.
 

@@ -1,0 +1,85 @@
+"""Notifications to receivers, and the receipts notifiers send back."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import Field, ValidationInfo, field_validator
+
+from messages._base import Fingerprint, Labels, Message, NonEmptyStr, Seconds, Timestamp
+from messages._rules import Severity
+
+__all__ = ["DeliveryOutcome", "DeliveryReceipt", "Notification", "NotificationKind"]
+
+
+class NotificationKind(StrEnum):
+    """Why a receiver is told about an alert; values are the lowercase names."""
+
+    FIRING = "firing"
+    ACKNOWLEDGED = "acknowledged"
+    ESCALATED = "escalated"
+    RESOLVED = "resolved"
+
+
+class DeliveryOutcome(StrEnum):
+    """How a delivery ended: ``failed`` may be retried, ``dead_lettered`` will not be."""
+
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    DEAD_LETTERED = "dead_lettered"
+
+
+class Notification(Message):
+    """Deliver one alert update to one receiver, at least once.
+
+    ``idempotency_key`` is the same on every retry of the same notification (it is
+    stored in the outbox with it): receivers and notifiers use it to drop duplicates.
+    ``labels`` and ``annotations`` are the alert's, annotations already rendered.
+    """
+
+    type: Literal["notification"] = "notification"
+    id: NonEmptyStr
+    receiver: NonEmptyStr
+    kind: NotificationKind
+    fingerprint: Fingerprint
+    labels: Labels
+    annotations: dict[str, str] = Field(default_factory=dict)
+    severity: Severity
+    created_at: Timestamp
+    idempotency_key: NonEmptyStr
+
+
+class DeliveryReceipt(Message):
+    """Report how delivering one notification to one receiver ended.
+
+    ``attempts`` counts the sends tried (0 when the notification was dead-lettered
+    without a try, e.g. a circuit breaker stayed open); ``latency_s`` is from the
+    notification's creation to this outcome.  ``error`` is required for ``failed``
+    and ``dead_lettered`` and forbidden for ``delivered``.
+    """
+
+    type: Literal["delivery_receipt"] = "delivery_receipt"
+    notification_id: NonEmptyStr
+    receiver: NonEmptyStr
+    outcome: DeliveryOutcome
+    attempts: Annotated[int, Field(ge=0)]
+    latency_s: Seconds
+    error: str | None = Field(default=None, validate_default=True)
+
+    @field_validator("error")
+    @classmethod
+    def _error_matches_outcome(cls, error: str | None, info: ValidationInfo) -> str | None:
+        outcome = info.data.get("outcome")
+        if outcome is DeliveryOutcome.DELIVERED and error is not None:
+            raise ValueError("error must be None when the outcome is delivered")
+        if outcome in (DeliveryOutcome.FAILED, DeliveryOutcome.DEAD_LETTERED) and not error:
+            raise ValueError(f"error is required when the outcome is {outcome.value}")
+        return error
+
+    @field_validator("attempts")
+    @classmethod
+    def _delivered_took_a_try(cls, attempts: int, info: ValidationInfo) -> int:
+        if info.data.get("outcome") is DeliveryOutcome.DELIVERED and attempts < 1:
+            raise ValueError("attempts must be >= 1 when the outcome is delivered")
+        return attempts

@@ -1,0 +1,306 @@
+"""The gateway's wire protocol: JSON frames from clients and to clients.
+
+One frame per WebSocket text message, each with a ``type``.  Every client frame has
+an ``id`` that the server's ``reply``, ``error`` or ``pong`` echoes.  Frames that
+carry an operator command name no operator: the gateway adds the authenticated
+identity with ``to_command(by)``, so a client cannot act in someone else's name.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, JsonValue, TypeAdapter
+
+from messages._base import Message, NonEmptyStr, RuleId
+from messages._commands import (
+    MAX_QUERY_LIMIT,
+    Acknowledge,
+    AlertState,
+    AlertSummary,
+    CreateSilence,
+    DeleteRule,
+    ErrorCode,
+    ErrorReply,
+    ExpireSilence,
+    ListRules,
+    PutRule,
+    QueryAlerts,
+    Resolve,
+    _SilenceFields,
+)
+from messages._events import AlertEvent
+from messages._matchers import Matchers
+from messages._rules import Rule, Severity
+from messages._samples import MAX_BATCH_SIZE, MetricSample
+
+__all__ = [
+    "CLIENT_FRAME_ADAPTER",
+    "SERVER_FRAME_ADAPTER",
+    "AckFrame",
+    "ClientFrame",
+    "DeleteRuleFrame",
+    "ErrorFrame",
+    "EventFrame",
+    "ExpireSilenceFrame",
+    "IngestFrame",
+    "ListRulesFrame",
+    "PingFrame",
+    "PongFrame",
+    "PutRuleFrame",
+    "QueryFrame",
+    "ReplyFrame",
+    "ResolveFrame",
+    "ServerFrame",
+    "SilenceFrame",
+    "SnapshotFrame",
+    "SubscribeFrame",
+    "UnsubscribeFrame",
+]
+
+FrameId = Annotated[str, Field(min_length=1, max_length=128)]
+
+
+class _ClientFrame(Message):
+    id: FrameId
+
+
+class SubscribeFrame(_ClientFrame):
+    """Subscribe to alert events; the frame's ``id`` names the subscription.
+
+    Empty filters select everything; non-empty ones must all match (severity in
+    ``severities``, state in ``states``, labels satisfying every matcher).  The
+    server answers with a ``snapshot`` of the matching alerts, then ``event`` frames.
+    ``resume_from``: the last ``seq`` the client saw before reconnecting; the server
+    replays the events after it instead of sending a snapshot, when it still can.
+    """
+
+    type: Literal["subscribe"] = "subscribe"
+    severities: tuple[Severity, ...] = ()
+    states: tuple[AlertState, ...] = ()
+    matchers: Matchers = ()
+    resume_from: Annotated[int, Field(ge=0)] | None = None
+
+
+class UnsubscribeFrame(_ClientFrame):
+    """End the subscription whose subscribe frame had the id ``subscription``."""
+
+    type: Literal["unsubscribe"] = "unsubscribe"
+    subscription: FrameId
+
+
+class IngestFrame(_ClientFrame):
+    """Send 1 to 10 000 samples (ingest role); the reply comes once they are routed."""
+
+    type: Literal["ingest"] = "ingest"
+    samples: Annotated[tuple[MetricSample, ...], Field(min_length=1, max_length=MAX_BATCH_SIZE)]
+
+
+class AckFrame(_ClientFrame):
+    """Acknowledge an alert (operator role)."""
+
+    type: Literal["ack"] = "ack"
+    alert_id: NonEmptyStr
+    comment: str = ""
+
+    def to_command(self, by: str) -> Acknowledge:
+        """Return the command, acknowledged by the authenticated ``by``."""
+        return Acknowledge(alert_id=self.alert_id, by=by, comment=self.comment)
+
+
+class ResolveFrame(_ClientFrame):
+    """Resolve an alert by hand (operator role)."""
+
+    type: Literal["resolve"] = "resolve"
+    alert_id: NonEmptyStr
+    comment: str = ""
+
+    def to_command(self, by: str) -> Resolve:
+        """Return the command, resolved by the authenticated ``by``."""
+        return Resolve(alert_id=self.alert_id, by=by, comment=self.comment)
+
+
+class SilenceFrame(_ClientFrame, _SilenceFields):
+    """Create a silence (operator role); checked as ``CreateSilence`` is."""
+
+    type: Literal["silence"] = "silence"
+
+    def to_command(self, by: str) -> CreateSilence:
+        """Return the command, created by the authenticated ``by``."""
+        return CreateSilence(
+            matchers=self.matchers,
+            starts_at=self.starts_at,
+            ends_at=self.ends_at,
+            comment=self.comment,
+            created_by=by,
+        )
+
+
+class ExpireSilenceFrame(_ClientFrame):
+    """Expire a silence now (operator role)."""
+
+    type: Literal["expire_silence"] = "expire_silence"
+    silence_id: NonEmptyStr
+
+    def to_command(self, by: str) -> ExpireSilence:
+        """Return the command, expired by the authenticated ``by``."""
+        return ExpireSilence(silence_id=self.silence_id, by=by)
+
+
+class QueryFrame(_ClientFrame):
+    """Query alerts (viewer role); the reply's data is a list of ``AlertSummary``."""
+
+    type: Literal["query"] = "query"
+    states: tuple[AlertState, ...] = ()
+    matchers: Matchers = ()
+    limit: Annotated[int, Field(ge=1, le=MAX_QUERY_LIMIT)] = 100
+
+    def to_command(self) -> QueryAlerts:
+        """Return the query command."""
+        return QueryAlerts(states=self.states, matchers=self.matchers, limit=self.limit)
+
+
+class PutRuleFrame(_ClientFrame):
+    """Create or replace a rule (admin role)."""
+
+    type: Literal["put_rule"] = "put_rule"
+    rule: Rule
+
+    def to_command(self) -> PutRule:
+        """Return the command."""
+        return PutRule(rule=self.rule)
+
+
+class DeleteRuleFrame(_ClientFrame):
+    """Delete a rule (admin role)."""
+
+    type: Literal["delete_rule"] = "delete_rule"
+    rule_id: RuleId
+
+    def to_command(self) -> DeleteRule:
+        """Return the command."""
+        return DeleteRule(rule_id=self.rule_id)
+
+
+class ListRulesFrame(_ClientFrame):
+    """List the rules (admin role); the reply's data is a list of rules."""
+
+    type: Literal["list_rules"] = "list_rules"
+
+    def to_command(self) -> ListRules:
+        """Return the command."""
+        return ListRules()
+
+
+class PingFrame(_ClientFrame):
+    """Ask for a ``pong`` with the same id: an application-level liveness check."""
+
+    type: Literal["ping"] = "ping"
+
+
+ClientFrame = Annotated[
+    SubscribeFrame
+    | UnsubscribeFrame
+    | IngestFrame
+    | AckFrame
+    | ResolveFrame
+    | SilenceFrame
+    | ExpireSilenceFrame
+    | QueryFrame
+    | PutRuleFrame
+    | DeleteRuleFrame
+    | ListRulesFrame
+    | PingFrame,
+    Field(discriminator="type"),
+]
+"""Every frame a client may send, told apart by ``type``."""
+
+CLIENT_FRAME_ADAPTER: TypeAdapter[
+    SubscribeFrame
+    | UnsubscribeFrame
+    | IngestFrame
+    | AckFrame
+    | ResolveFrame
+    | SilenceFrame
+    | ExpireSilenceFrame
+    | QueryFrame
+    | PutRuleFrame
+    | DeleteRuleFrame
+    | ListRulesFrame
+    | PingFrame
+] = TypeAdapter(ClientFrame)
+"""Validate a client frame: ``CLIENT_FRAME_ADAPTER.validate_json(frame_bytes)``.
+
+On ``ValidationError`` answer ``ErrorFrame.from_reply(frame_id,
+ErrorReply.from_validation_error(exc, tagged=True))`` and keep the connection open.
+"""
+
+
+class ReplyFrame(Message):
+    """Answer the client frame ``id`` successfully; ``data`` depends on the request."""
+
+    type: Literal["reply"] = "reply"
+    id: FrameId
+    ok: bool = True
+    data: JsonValue = None
+
+
+class ErrorFrame(Message):
+    """Answer a client frame that failed; ``id`` is None if the frame had no usable id."""
+
+    type: Literal["error"] = "error"
+    id: FrameId | None
+    code: ErrorCode
+    message: NonEmptyStr
+    field: str | None = None
+
+    @classmethod
+    def from_reply(cls, frame_id: str | None, reply: ErrorReply) -> ErrorFrame:
+        """Return ``reply`` as the answer to the client frame ``frame_id``."""
+        return cls(id=frame_id, code=reply.code, message=reply.message, field=reply.field)
+
+
+class EventFrame(Message):
+    """Push one alert event to a subscription.
+
+    ``seq`` is the event's position in the server's alert history: strictly
+    increasing, so a reconnecting client resumes with ``resume_from`` = the last
+    ``seq`` it received.
+    """
+
+    type: Literal["event"] = "event"
+    subscription: FrameId
+    seq: Annotated[int, Field(ge=1)]
+    event: AlertEvent
+
+
+class SnapshotFrame(Message):
+    """Give a new subscription the alerts that match it now.
+
+    ``seq`` is the last history position the snapshot includes: the ``event`` frames
+    that follow have larger ones.
+    """
+
+    type: Literal["snapshot"] = "snapshot"
+    subscription: FrameId
+    seq: Annotated[int, Field(ge=0)]
+    alerts: tuple[AlertSummary, ...] = ()
+
+
+class PongFrame(Message):
+    """Answer a ``ping`` with its ``id``."""
+
+    type: Literal["pong"] = "pong"
+    id: FrameId
+
+
+ServerFrame = Annotated[
+    ReplyFrame | ErrorFrame | EventFrame | SnapshotFrame | PongFrame,
+    Field(discriminator="type"),
+]
+"""Every frame the server sends, told apart by ``type``."""
+
+SERVER_FRAME_ADAPTER: TypeAdapter[
+    ReplyFrame | ErrorFrame | EventFrame | SnapshotFrame | PongFrame
+] = TypeAdapter(ServerFrame)
+"""Validate a server frame, as a client (or a test) reads it."""
