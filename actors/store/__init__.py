@@ -13,11 +13,15 @@ from actors.store._api import (
     StoreUnavailable,
     StoreVersionError,
 )
+from actors.store._memory import MemoryStore
+from actors.store._sqlite import SqliteStore
 
 __all__ = [
     "EventQuery",
+    "MemoryStore",
     "NewEvent",
     "Snapshot",
+    "SqliteStore",
     "StateWrite",
     "Store",
     "StoreClosed",

@@ -113,7 +113,12 @@ class Store(Protocol):
     """
 
     async def open(self) -> None:
-        """Open or create the store; raise StoreCorrupt or StoreVersionError."""
+        """Open or create the store.
+
+        Raises StoreCorrupt (damaged, or not a Tocsin store), StoreVersionError (written
+        by a newer Tocsin), StoreUnavailable (cannot be read, created or migrated now):
+        in every case the existing data is unchanged.
+        """
         ...
 
     async def close(self) -> None:
@@ -125,7 +130,9 @@ class Store(Protocol):
     ) -> list[int]:
         """Durably append ``events`` and apply ``writes`` atomically; return the seqs.
 
-        Raises StoreUnavailable if the transaction failed (nothing of it applied).
+        Raises StoreUnavailable if the transaction failed (nothing of it applied),
+        StoreClosed if the store is not open, TypeError or ValueError if an event payload
+        or a document is not JSON (checked before anything is queued).
         """
         ...
 
