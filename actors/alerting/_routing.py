@@ -82,7 +82,9 @@ class RouteConfig(BaseModel):
     group_wait: Annotated[float, Field(ge=0, allow_inf_nan=False)] = DEFAULT_GROUP_WAIT
     group_interval: Annotated[float, Field(gt=0, allow_inf_nan=False)] = DEFAULT_GROUP_INTERVAL
     repeat_interval: Annotated[float, Field(gt=0, allow_inf_nan=False)] = DEFAULT_REPEAT_INTERVAL
-    continue_: bool = Field(default=False, alias="continue")
+    continue_: bool = Field(
+        default=False, validation_alias="continue", serialization_alias="continue"
+    )
     routes: tuple[RouteConfig, ...] = ()
     escalation: Annotated[str, Field(min_length=1)] | None = None
 
