@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from hypothesis import settings
 from hypothesis import strategies as st
 
 from messages import MetricSample
@@ -12,6 +13,10 @@ label_values = st.text(max_size=20)
 label_sets = st.dictionaries(label_names, label_values, max_size=6)
 finite_floats = st.floats(allow_nan=False, allow_infinity=False)
 timestamps = st.floats(min_value=1e-3, max_value=9.9e10, allow_nan=False)
+
+# Property tests check results, not speed: a per-example deadline only makes them flaky
+# on a busy machine.
+no_deadline = settings(deadline=None)
 
 
 @st.composite

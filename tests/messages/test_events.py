@@ -13,7 +13,7 @@ from messages import (
     fingerprint,
 )
 from tests.messages.invalid import assert_invalid
-from tests.messages.strategies import label_sets
+from tests.messages.strategies import label_sets, no_deadline
 
 SERIES = {"instance": "host-1:9100", "job": "node", "team": "dev"}
 LABELS = alert_labels("cpu-high", {"team": "infra"}, SERIES)
@@ -56,6 +56,7 @@ def test_a_value_alert_drops_a_series_no_data_label() -> None:
     assert "no_data" not in alert_labels("r", {}, {"no_data": "yes"})
 
 
+@no_deadline
 @given(label_sets, label_sets)
 def test_alert_labels_always_name_the_rule(
     rule_labels: dict[str, str], series: dict[str, str]

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from messages import fingerprint
-from tests.messages.strategies import label_sets
+from tests.messages.strategies import label_sets, no_deadline
 
 # Test vectors from prometheus/common model/signature_test.go (TestMetricToFingerprint
 # and the BenchmarkMetricToFingerprint* expectations), which Alertmanager's
@@ -57,6 +57,7 @@ def test_non_ascii_values_are_hashed_as_utf8() -> None:
     assert fingerprint({"city": "Zürich"}) != fingerprint({"city": "Zurich"})
 
 
+@no_deadline
 @given(st.data())
 def test_fingerprints_do_not_depend_on_mapping_order(data: st.DataObject) -> None:
     labels = data.draw(label_sets)
@@ -65,6 +66,7 @@ def test_fingerprints_do_not_depend_on_mapping_order(data: st.DataObject) -> Non
     assert fingerprint(reordered) == fingerprint(labels)
 
 
+@no_deadline
 @given(label_sets, label_sets)
 def test_distinct_random_label_sets_get_distinct_fingerprints(
     first: dict[str, str], second: dict[str, str]

@@ -18,7 +18,7 @@ from messages import (
     parse_selector,
 )
 from tests.messages.invalid import assert_invalid
-from tests.messages.strategies import label_names, label_sets, label_values
+from tests.messages.strategies import label_names, label_sets, label_values, no_deadline
 
 OPS: tuple[MatchOp, ...] = ("=", "!=", "=~", "!~")
 
@@ -209,6 +209,7 @@ def test_format_matchers_writes_the_prometheus_text_form() -> None:
     assert text == '{a="q\\"\\\\\\n",b!~"x|y"}'
 
 
+@no_deadline
 @given(
     st.lists(
         st.builds(
@@ -224,11 +225,13 @@ def test_formatted_matchers_parse_back_to_the_same_matchers(matchers: list[Label
     assert parse_matchers(format_matchers(matchers)) == tuple(matchers)
 
 
+@no_deadline
 @given(name=label_names, value=label_values, labels=label_sets)
 def test_equal_and_not_equal_are_complements(name: str, value: str, labels: dict[str, str]) -> None:
     assert matcher(name, "=", value).matches(labels) != matcher(name, "!=", value).matches(labels)
 
 
+@no_deadline
 @given(
     name=label_names,
     value=st.sampled_from(["", ".*", "a.*", "[0-9]+", "x|y", "(?i)prod"]),
@@ -240,6 +243,7 @@ def test_regex_match_and_non_match_are_complements(
     assert matcher(name, "=~", value).matches(labels) != matcher(name, "!~", value).matches(labels)
 
 
+@no_deadline
 @given(name=label_names, value=label_values, labels=label_sets)
 def test_equality_agrees_with_a_regex_of_the_escaped_value(
     name: str, value: str, labels: dict[str, str]

@@ -21,7 +21,7 @@ from messages import (
     ThresholdRule,
 )
 from tests.messages.invalid import assert_invalid
-from tests.messages.strategies import finite_floats
+from tests.messages.strategies import finite_floats, no_deadline
 
 
 def threshold_data(**changes: object) -> dict[str, object]:
@@ -217,6 +217,7 @@ def test_with_hysteresis_a_low_alert_resolves_only_at_the_resolve_threshold() ->
     assert rule.resolved_by(20)
 
 
+@no_deadline
 @given(
     op=st.sampled_from([">", ">=", "<", "<="]),
     threshold=finite_floats,

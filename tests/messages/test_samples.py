@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from messages import MAX_BATCH_SIZE, MetricSample, SampleBatch
 from tests.messages.invalid import assert_invalid
-from tests.messages.strategies import metric_samples
+from tests.messages.strategies import metric_samples, no_deadline
 
 
 def sample_data(**changes: object) -> dict[str, object]:
@@ -157,21 +157,24 @@ def test_validating_a_json_batch_of_1000_samples_is_cheap() -> None:
     ]
     raw = json.dumps({"type": "samples", "samples": samples}).encode()
     best = math.inf
-    for _ in range(20):
-        start = time.perf_counter()
+    for _ in range(30):
+        # CPU time, not wall time: other processes on a busy machine must not fail this.
+        start = time.process_time()
         batch = SampleBatch.model_validate_json(raw)
-        best = min(best, time.perf_counter() - start)
+        best = min(best, time.process_time() - start)
         del batch
-    # The budget is 5 ms (about 2 ms measured); the margin absorbs slow CI machines
-    # while still catching a per-label Python validator sneaking onto the hot path.
-    assert best < 0.010
+    # The budget is 5 ms and about 2 ms is measured; the bound catches an order-of-
+    # magnitude regression (Python validation per sample) without flaking on slow CI.
+    assert best < 0.020, f"best of 30: {best * 1000:.1f} ms"
 
 
+@no_deadline
 @given(metric_samples())
 def test_any_valid_sample_round_trips_through_json(sample: MetricSample) -> None:
     assert MetricSample.model_validate_json(sample.model_dump_json()) == sample
 
 
+@no_deadline
 @given(st.lists(metric_samples(), min_size=1, max_size=20))
 def test_any_valid_batch_round_trips_through_json(samples: list[MetricSample]) -> None:
     batch = SampleBatch(samples=tuple(samples))
