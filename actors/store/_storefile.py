@@ -35,11 +35,14 @@ _CHECK_PROBLEMS_SHOWN = 3
 _LOCK_WAIT_S = 5.0
 
 
-def corrupt(path: Path, problem: str) -> StoreCorrupt:
+_DAMAGED_HINT = "restore it from a backup, or move it away to start an empty store"
+_FOREIGN_HINT = "check the store path in the configuration"
+
+
+def corrupt(path: Path, problem: str, hint: str = _DAMAGED_HINT) -> StoreCorrupt:
     """Return the StoreCorrupt for ``path``: what was found and what to do about it."""
     return StoreCorrupt(
-        f"{path} is not a usable Tocsin store: {problem}. The file was not changed; "
-        "restore it from a backup, or move it away to start an empty store"
+        f"{path} is not a usable Tocsin store: {problem}. The file was not changed; {hint}"
     )
 
 
@@ -110,12 +113,14 @@ def check_header(path: Path, fd: int) -> None:
     if not header:
         raise corrupt(path, "the file is empty (0 bytes), and a Tocsin store never is")
     if not (header.startswith(SQLITE_MAGIC) or SQLITE_MAGIC.startswith(header)):
-        raise corrupt(path, f"not an SQLite database (it starts with {header[:16]!r})")
+        raise corrupt(
+            path, f"not an SQLite database (it starts with {header[:16]!r})", _FOREIGN_HINT
+        )
     if len(header) < HEADER_SIZE:
         raise corrupt(path, f"truncated: only {len(header)} bytes, shorter than a header")
     application_id = int.from_bytes(header[68:72], "big")
     if application_id != APPLICATION_ID:
-        raise corrupt(path, _foreign(application_id))
+        raise corrupt(path, _foreign(application_id), _FOREIGN_HINT)
 
 
 def _foreign(application_id: int) -> str:
@@ -146,8 +151,8 @@ def inspect_store_file(path: Path, migrations: Sequence[Migration]) -> int:
 def _inspect(path: Path, conn: sqlite3.Connection, latest: int) -> int:
     (application_id,) = conn.execute("PRAGMA application_id").fetchone()
     if application_id != APPLICATION_ID:
-        raise corrupt(path, _foreign(application_id))
-    problems = [row[0] for row in conn.execute("PRAGMA quick_check")]
+        raise corrupt(path, _foreign(application_id), _FOREIGN_HINT)
+    problems = [" ".join(row[0].split()) for row in conn.execute("PRAGMA quick_check")]
     if problems != ["ok"]:
         shown = "; ".join(problems[:_CHECK_PROBLEMS_SHOWN])
         if len(problems) > _CHECK_PROBLEMS_SHOWN:
@@ -168,10 +173,13 @@ def _inspect(path: Path, conn: sqlite3.Connection, latest: int) -> int:
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%'"
         )
     }
-    if missing := CORE_TABLES - tables:
-        raise corrupt(path, f"tables missing: {', '.join(sorted(missing))}")
-    if unknown := tables - KNOWN_TABLES:
-        raise corrupt(path, f"tables that are not Tocsin's: {', '.join(sorted(unknown))}")
+    missing, unknown = CORE_TABLES - tables, tables - KNOWN_TABLES
+    if missing or unknown:
+        found = [
+            *([f"tables missing: {', '.join(sorted(missing))}"] if missing else []),
+            *([f"tables that are not Tocsin's: {', '.join(sorted(unknown))}"] if unknown else []),
+        ]
+        raise corrupt(path, "; ".join(found), _FOREIGN_HINT)
     meta = dict(conn.execute("SELECT key, value FROM meta"))
     if meta.get("application") != APPLICATION_NAME or meta.get("schema_version") != str(version):
         raise corrupt(
