@@ -636,7 +636,7 @@ def _check_flush(flush: Flush, receiver: _Receiver, truth: Mapping[str, str]) ->
     receiver.assert_in_sync_with(truth)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(operations=_operations)
 def test_every_change_is_reported_once_in_the_first_flush_after_it(
     operations: list[tuple[float, str, str]],
