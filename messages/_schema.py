@@ -6,6 +6,15 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
 
+from messages._alerting import (
+    AlertDetail,
+    AlertList,
+    AlertTransition,
+    GetAlert,
+    ListSilences,
+    SilenceList,
+    SilenceSummary,
+)
 from messages._commands import (
     COMMAND_ADAPTER,
     Acknowledge,
@@ -20,6 +29,19 @@ from messages._commands import (
     Resolve,
 )
 from messages._events import ALERT_EVENT_ADAPTER, AlertFiring, AlertResolved, RuleError
+from messages._history import (
+    AlertStats,
+    FlappingAlert,
+    FlappingReport,
+    HistoryPage,
+    NoisiestRules,
+    QueryAlertStats,
+    QueryFlapping,
+    QueryHistory,
+    QueryNoisiestRules,
+    RuleCount,
+    RuleStats,
+)
 from messages._matchers import LabelMatcher, Selector
 from messages._notifications import DeliveryReceipt, Notification
 from messages._protocol import (
@@ -89,6 +111,24 @@ WIRE_MODELS: tuple[type[BaseModel], ...] = (
     EventFrame,
     SnapshotFrame,
     PongFrame,
+    AlertTransition,
+    AlertList,
+    GetAlert,
+    AlertDetail,
+    SilenceSummary,
+    ListSilences,
+    SilenceList,
+    QueryHistory,
+    HistoryPage,
+    QueryAlertStats,
+    RuleStats,
+    AlertStats,
+    QueryFlapping,
+    FlappingAlert,
+    FlappingReport,
+    QueryNoisiestRules,
+    RuleCount,
+    NoisiestRules,
 )
 """Every model that travels on a wire or in a file (``CallableRule`` never does)."""
 

@@ -1,0 +1,199 @@
+"""One alert occurrence as the book holds it, and its durable document form."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from actors.store import NewEvent
+from messages import AlertDetail, AlertState, AlertSummary, Severity, TransitionKind
+
+__all__ = ["Alert", "alert_event", "match_labels"]
+
+
+@dataclass(slots=True, eq=False)
+class Alert:
+    """Mutable record of one occurrence of a fingerprint; owned by ``AlertBook``.
+
+    ``status`` is the underlying lifecycle state (ACTIVE, ACKNOWLEDGED or RESOLVED),
+    kept apart from suppression so that an alert returns to it when its silences end.
+    ``state`` is what operators see. ``held`` marks a manual resolution that holds
+    until the rule itself resolves: firing events of the same episode (same
+    ``starts_at``) do not reopen it.
+
+    ``match_labels`` is what silences, inhibition rules, queries and routes match:
+    the labels plus ``severity`` (unless a label of that name exists), since Tocsin
+    keeps severity out of the fingerprint but operators route and mute by it.
+    """
+
+    alert_id: str
+    number: int
+    fingerprint: str
+    rule_id: str
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    severity: Severity
+    value: float | None
+    no_data: bool
+    starts_at: float
+    opened_at: float
+    last_seen_at: float
+    status: AlertState = AlertState.ACTIVE
+    updates: int = 0
+    acknowledged_by: str | None = None
+    acknowledged_at: float | None = None
+    acknowledge_comment: str | None = None
+    resolved_at: float | None = None
+    resolved_by: str | None = None
+    resolve_comment: str | None = None
+    held: bool = False
+    silenced_by: frozenset[str] = field(default_factory=frozenset)
+    inhibited_by: frozenset[str] = field(default_factory=frozenset)
+    escalation_level: int | None = None
+    previous_alert_id: str | None = None
+    match_labels: dict[str, str] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.refresh_match_labels()
+
+    def refresh_match_labels(self) -> None:
+        """Recompute ``match_labels``; call after changing ``labels`` or ``severity``."""
+        self.match_labels = match_labels(self.labels, self.severity.value)
+
+    @property
+    def is_open(self) -> bool:
+        """Return True until the alert is resolved."""
+        return self.status is not AlertState.RESOLVED
+
+    @property
+    def is_suppressed(self) -> bool:
+        """Return True while a silence or an inhibiting alert mutes this open alert."""
+        return self.status is not AlertState.RESOLVED and bool(
+            self.silenced_by or self.inhibited_by
+        )
+
+    @property
+    def state(self) -> AlertState:
+        """Return the state operators see: SUPPRESSED over ACTIVE and ACKNOWLEDGED."""
+        return AlertState.SUPPRESSED if self.is_suppressed else self.status
+
+    def event_payload(self, **extra: Any) -> dict[str, Any]:
+        """Return the payload every alert event carries, plus ``extra``."""
+        return {
+            "labels": self.labels,
+            "severity": self.severity.value,
+            "state": self.state.value,
+            **extra,
+        }
+
+    def summary(self) -> AlertSummary:
+        """Return the alert as ``AlertSummary`` (the answer to queries)."""
+        return AlertSummary(
+            alert_id=self.alert_id,
+            rule_id=self.rule_id,
+            fingerprint=self.fingerprint,
+            state=self.state,
+            severity=self.severity,
+            labels=self.labels,
+            annotations=self.annotations,
+            value=self.value,
+            starts_at=self.starts_at,
+            acknowledged_by=self.acknowledged_by,
+            acknowledged_at=self.acknowledged_at,
+            resolved_at=self.resolved_at,
+        )
+
+    def detail(self) -> AlertDetail:
+        """Return the alert as ``AlertDetail`` (the answer to ``GetAlert``)."""
+        return AlertDetail(
+            alert=self.summary(),
+            underlying_state=self.status,
+            opened_at=self.opened_at,
+            last_seen_at=self.last_seen_at,
+            updates=self.updates,
+            acknowledge_comment=self.acknowledge_comment,
+            resolved_by=self.resolved_by,
+            resolve_comment=self.resolve_comment,
+            silenced_by=tuple(sorted(self.silenced_by)),
+            inhibited_by=tuple(sorted(self.inhibited_by)),
+            escalation_level=self.escalation_level,
+            previous_alert_id=self.previous_alert_id,
+        )
+
+    def to_document(self) -> dict[str, Any]:
+        """Return the JSON object stored in the ``alerts`` collection."""
+        return {
+            "alert_id": self.alert_id,
+            "number": self.number,
+            "fingerprint": self.fingerprint,
+            "rule_id": self.rule_id,
+            "labels": self.labels,
+            "annotations": self.annotations,
+            "severity": self.severity.value,
+            "value": self.value,
+            "no_data": self.no_data,
+            "starts_at": self.starts_at,
+            "opened_at": self.opened_at,
+            "last_seen_at": self.last_seen_at,
+            "status": self.status.value,
+            "updates": self.updates,
+            "acknowledged_by": self.acknowledged_by,
+            "acknowledged_at": self.acknowledged_at,
+            "acknowledge_comment": self.acknowledge_comment,
+            "resolved_at": self.resolved_at,
+            "resolved_by": self.resolved_by,
+            "resolve_comment": self.resolve_comment,
+            "held": self.held,
+            "silenced_by": sorted(self.silenced_by),
+            "inhibited_by": sorted(self.inhibited_by),
+            "escalation_level": self.escalation_level,
+            "previous_alert_id": self.previous_alert_id,
+        }
+
+    @classmethod
+    def from_document(cls, document: dict[str, Any]) -> Alert:
+        """Rebuild an alert from ``to_document``'s output; KeyError if a field is missing."""
+        return cls(
+            alert_id=document["alert_id"],
+            number=int(document["number"]),
+            fingerprint=document["fingerprint"],
+            rule_id=document["rule_id"],
+            labels=dict(document["labels"]),
+            annotations=dict(document["annotations"]),
+            severity=Severity(document["severity"]),
+            value=document["value"],
+            no_data=bool(document["no_data"]),
+            starts_at=float(document["starts_at"]),
+            opened_at=float(document["opened_at"]),
+            last_seen_at=float(document["last_seen_at"]),
+            status=AlertState(document["status"]),
+            updates=int(document["updates"]),
+            acknowledged_by=document["acknowledged_by"],
+            acknowledged_at=document["acknowledged_at"],
+            acknowledge_comment=document["acknowledge_comment"],
+            resolved_at=document["resolved_at"],
+            resolved_by=document["resolved_by"],
+            resolve_comment=document["resolve_comment"],
+            held=bool(document["held"]),
+            silenced_by=frozenset(document["silenced_by"]),
+            inhibited_by=frozenset(document["inhibited_by"]),
+            escalation_level=document["escalation_level"],
+            previous_alert_id=document["previous_alert_id"],
+        )
+
+
+def alert_event(kind: TransitionKind, alert: Alert, now: float, **extra: Any) -> NewEvent:
+    """Return the history event ``kind`` of ``alert`` at ``now``, ``extra`` in its payload."""
+    return NewEvent(
+        kind=kind.value,
+        at=now,
+        payload=alert.event_payload(**extra),
+        alert_id=alert.alert_id,
+        fingerprint=alert.fingerprint,
+        rule_id=alert.rule_id,
+    )
+
+
+def match_labels(labels: dict[str, str], severity: str) -> dict[str, str]:
+    """Return ``labels`` plus ``severity`` (unless they have it): what matchers see."""
+    return labels if "severity" in labels else {**labels, "severity": severity}

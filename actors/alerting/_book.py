@@ -1,0 +1,396 @@
+"""AlertBook: the alert lifecycle with dedup, silences and inhibition; no I/O, time passed in."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from actors.alerting._alert import Alert, alert_event
+from actors.alerting._errors import AlertNotFound, IllegalTransition
+from actors.alerting._inhibition import InhibitRule
+from actors.alerting._muting import Muting
+from actors.alerting._silences import Silence
+from actors.store import NewEvent, StateWrite
+from messages import (
+    AlertFiring,
+    AlertResolved,
+    AlertState,
+    CreateSilence,
+    LabelMatcher,
+    RuleError,
+    TransitionKind,
+)
+
+__all__ = ["ALERTS", "META", "META_KEY", "SILENCES", "AlertBook"]
+
+ALERTS = "alerts"
+"""The store collection of alert documents, keyed by alert id."""
+SILENCES = "silences"
+"""The store collection of silence documents, keyed by silence id."""
+META = "meta"
+"""The store collection of the book's counters (key ``META_KEY``)."""
+META_KEY = "alert-book"
+
+_K = TransitionKind
+
+
+class AlertBook:
+    """Own every alert and silence; turn inputs into transitions (``NewEvent``s).
+
+    Each input method validates before it changes anything: it either raises a named
+    ``AlertingError`` (and nothing changed) or applies the change and returns the
+    events it produced, in order. The documents those changes touched accumulate until
+    ``drain_writes``; persist them atomically with the events.
+
+    ``now`` is wall-clock epoch seconds, supplied by the caller for every input.
+    Resolved alerts stay queryable until ``max_resolved`` newer resolutions push them
+    out, ended silences until ``max_ended_silences`` newer ones do; their documents
+    are then deleted (the history keeps their events).
+    """
+
+    def __init__(
+        self,
+        *,
+        inhibit_rules: Sequence[InhibitRule] = (),
+        max_resolved: int = 10_000,
+        max_ended_silences: int = 1_000,
+    ) -> None:
+        self._alerts: dict[str, Alert] = {}
+        self._open: dict[str, Alert] = {}
+        self._last: dict[str, Alert] = {}
+        self._resolved: OrderedDict[str, None] = OrderedDict()
+        self._max_resolved = max_resolved
+        self._next_alert = 1
+        self._dirty: dict[str, Alert | None] = {}
+        self._meta_dirty = False
+        self._muting = Muting(
+            self._alerts,
+            self._open,
+            self._mark,
+            inhibit_rules=inhibit_rules,
+            max_ended_silences=max_ended_silences,
+        )
+
+    @classmethod
+    def restore(
+        cls, documents: Mapping[str, Mapping[str, Mapping[str, Any]]], **options: Any
+    ) -> AlertBook:
+        """Rebuild a book from the documents ``drain_writes`` produced (options as __init__).
+
+        Call ``reconcile(now)`` next and persist its events: silences may have ended
+        while nothing ran, and the inhibition rules may have changed.
+        """
+        book = cls(**options)
+        meta = documents.get(META, {}).get(META_KEY, {})
+        book._next_alert = int(meta.get("next_alert_number", 1))
+        alerts = sorted(
+            (Alert.from_document(dict(doc)) for doc in documents.get(ALERTS, {}).values()),
+            key=lambda alert: alert.number,
+        )
+        for alert in alerts:
+            book._alerts[alert.alert_id] = alert
+            book._last[alert.fingerprint] = alert
+            book._next_alert = max(book._next_alert, alert.number + 1)
+            if alert.is_open:
+                book._open[alert.fingerprint] = alert
+                book._muting.track(alert)
+        for alert in sorted(
+            (a for a in alerts if not a.is_open), key=lambda a: (a.resolved_at or 0.0, a.number)
+        ):
+            book._resolved[alert.alert_id] = None
+        silences = book._muting.silences
+        silences.restore(documents.get(SILENCES, {}))
+        silences.next_number = max(silences.next_number, int(meta.get("next_silence_number", 1)))
+        return book
+
+    def reconcile(self, now: float) -> list[NewEvent]:
+        """Bring restored state up to ``now``: end and start silences, recompute muting."""
+        return self._muting.reconcile(now)
+
+    # -- alerts from evaluators --------------------------------------------------------------
+
+    def fire(self, event: AlertFiring, now: float) -> list[NewEvent]:
+        """Open a new occurrence for ``event``'s fingerprint, or update the open one (dedup).
+
+        A firing event of the episode an operator resolved by hand (same ``starts_at``)
+        changes nothing: the manual resolution holds until the rule resolves.
+        """
+        alert = self._open.get(event.fingerprint)
+        if alert is not None:
+            alert.value = event.value
+            alert.annotations = event.annotations
+            if alert.severity is not event.severity:
+                alert.severity = event.severity
+                alert.refresh_match_labels()
+            alert.last_seen_at = now
+            alert.updates += 1
+            self._dirty[alert.alert_id] = alert
+            extra = {"value": event.value, "annotations": event.annotations}
+            return [alert_event(_K.ALERT_UPDATED, alert, now, **extra)]
+        previous = self._last.get(event.fingerprint)
+        if previous is not None and previous.held:
+            if previous.starts_at == event.starts_at:
+                return []
+            previous.held = False
+            self._dirty[previous.alert_id] = previous
+        number = self._next_alert
+        self._next_alert += 1
+        self._meta_dirty = True
+        alert = Alert(
+            alert_id=f"alert-{number}",
+            number=number,
+            fingerprint=event.fingerprint,
+            rule_id=event.rule_id,
+            labels=event.labels,
+            annotations=event.annotations,
+            severity=event.severity,
+            value=event.value,
+            no_data=event.no_data,
+            starts_at=event.starts_at,
+            opened_at=now,
+            last_seen_at=now,
+            previous_alert_id=None if previous is None else previous.alert_id,
+        )
+        self._alerts[alert.alert_id] = alert
+        self._open[alert.fingerprint] = alert
+        self._last[alert.fingerprint] = alert
+        self._dirty[alert.alert_id] = alert
+        affected = self._muting.admit(alert)
+        events = [
+            alert_event(
+                _K.ALERT_OPENED,
+                alert,
+                now,
+                value=alert.value,
+                annotations=alert.annotations,
+                starts_at=alert.starts_at,
+                no_data=alert.no_data,
+                previous_alert_id=alert.previous_alert_id,
+                silenced_by=sorted(alert.silenced_by),
+                inhibited_by=sorted(alert.inhibited_by),
+            )
+        ]
+        if affected:
+            self._muting.reinhibit(affected, now, events)
+        return events
+
+    def resolve_automatically(self, event: AlertResolved, now: float) -> list[NewEvent]:
+        """Close the open alert of ``event``'s fingerprint because its rule cleared.
+
+        Nothing open (already resolved, or never seen): no event, and a manual
+        resolution's hold on the fingerprint is released. A suppressed alert resolves
+        like any other (Alertmanager #226: it is recorded, not left muted forever).
+        """
+        alert = self._open.get(event.fingerprint)
+        if alert is None:
+            previous = self._last.get(event.fingerprint)
+            if previous is not None and previous.held:
+                previous.held = False
+                self._dirty[previous.alert_id] = previous
+            return []
+        return self._close(alert, now, by=None, comment=None, value=event.value)
+
+    def record_rule_error(self, event: RuleError, now: float) -> list[NewEvent]:
+        """Record that a rule failed to evaluate; no alert changes state."""
+        alert = None if event.fingerprint is None else self._open.get(event.fingerprint)
+        payload: dict[str, Any] = {"error": event.error, "reported_at": event.at}
+        if alert is not None:
+            payload["labels"] = alert.labels
+        return [
+            NewEvent(
+                kind=_K.RULE_ERROR.value,
+                at=now,
+                payload=payload,
+                alert_id=None if alert is None else alert.alert_id,
+                fingerprint=event.fingerprint,
+                rule_id=event.rule_id,
+            )
+        ]
+
+    # -- operator actions ----------------------------------------------------------------------
+
+    def acknowledge(self, alert_id: str, by: str, comment: str, now: float) -> list[NewEvent]:
+        """Record that ``by`` took the alert; raise AlertNotFound or IllegalTransition.
+
+        Only an ACTIVE alert (muted or not) can be acknowledged.
+        """
+        alert = self.get(alert_id)
+        if alert.status is not AlertState.ACTIVE:
+            raise IllegalTransition(f"alert {alert_id!r}", alert.status.value, "acknowledge")
+        alert.status = AlertState.ACKNOWLEDGED
+        alert.acknowledged_by = by
+        alert.acknowledged_at = now
+        alert.acknowledge_comment = comment
+        self._dirty[alert_id] = alert
+        return [alert_event(_K.ALERT_ACKNOWLEDGED, alert, now, by=by, comment=comment)]
+
+    def resolve(self, alert_id: str, by: str, comment: str, now: float) -> list[NewEvent]:
+        """Resolve an open alert by hand; raise AlertNotFound or IllegalTransition."""
+        alert = self.get(alert_id)
+        if not alert.is_open:
+            raise IllegalTransition(f"alert {alert_id!r}", alert.status.value, "resolve")
+        return self._close(alert, now, by=by, comment=comment, value=alert.value)
+
+    def escalate(
+        self, alert_id: str, level: int, receivers: Sequence[str], now: float
+    ) -> list[NewEvent]:
+        """Record that the alert's escalation reached ``level``; raise if it is not open."""
+        alert = self.get(alert_id)
+        if not alert.is_open:
+            raise IllegalTransition(f"alert {alert_id!r}", alert.status.value, "escalate")
+        alert.escalation_level = level
+        self._dirty[alert_id] = alert
+        extra = {"level": level, "receivers": list(receivers)}
+        return [alert_event(_K.ALERT_ESCALATED, alert, now, **extra)]
+
+    def create_silence(self, command: CreateSilence, now: float) -> tuple[Silence, list[NewEvent]]:
+        """Create a silence; it mutes matching alerts from its start (at once if due).
+
+        Raises InvalidSilence if it would already be over at ``now``.
+        """
+        created = self._muting.create_silence(command, now)
+        self._meta_dirty = True
+        return created
+
+    def expire_silence(self, silence_id: str, by: str, now: float) -> list[NewEvent]:
+        """End a silence now; raise SilenceNotFound or IllegalTransition (already over)."""
+        return self._muting.expire_silence(silence_id, by, now)
+
+    def tick(self, now: float) -> list[NewEvent]:
+        """Start the silences whose start has come and end those whose end has."""
+        return self._muting.tick(now)
+
+    def next_silence_change(self) -> float | None:
+        """Return when ``tick`` next has something to do (epoch seconds), or None."""
+        return self._muting.silences.next_change()
+
+    # -- queries -------------------------------------------------------------------------------
+
+    def get(self, alert_id: str) -> Alert:
+        """Return the alert with this id; raise AlertNotFound."""
+        alert = self._alerts.get(alert_id)
+        if alert is None:
+            raise AlertNotFound(alert_id)
+        return alert
+
+    def open_alert(self, fingerprint: str) -> Alert | None:
+        """Return the open alert of ``fingerprint``, if any."""
+        return self._open.get(fingerprint)
+
+    def open_alerts(self) -> list[Alert]:
+        """Return the open alerts, oldest first."""
+        return sorted(self._open.values(), key=lambda alert: alert.number)
+
+    def firing(self, rule_id: str) -> list[Alert]:
+        """Return the alerts of ``rule_id`` that its evaluator still considers firing.
+
+        Every open alert of the rule, plus those resolved by hand whose rule has not
+        resolved yet (its evaluator will say when it does), oldest first.
+        """
+        held = [a for a in self._last.values() if a.held and not a.is_open]
+        return sorted(
+            (a for a in [*self._open.values(), *held] if a.rule_id == rule_id),
+            key=lambda alert: alert.number,
+        )
+
+    def query(
+        self,
+        states: Iterable[AlertState] = (),
+        matchers: Sequence[LabelMatcher] = (),
+        limit: int | None = None,
+    ) -> list[Alert]:
+        """Return the alerts in any of ``states`` (all if empty) matching every matcher.
+
+        Newest first, at most ``limit``.
+        """
+        wanted = frozenset(states)
+        found: list[Alert] = []
+        for alert in sorted(self._alerts.values(), key=lambda a: a.number, reverse=True):
+            if wanted and alert.state not in wanted:
+                continue
+            if all(m.matches(alert.match_labels) for m in matchers):
+                found.append(alert)
+                if limit is not None and len(found) >= limit:
+                    break
+        return found
+
+    def silence(self, silence_id: str) -> Silence:
+        """Return the silence with this id; raise SilenceNotFound."""
+        return self._muting.silences.get(silence_id)
+
+    def silences(self, now: float, *, include_expired: bool = False) -> list[Silence]:
+        """Return the silences, oldest first; the expired ones only if asked."""
+        return self._muting.silences.listing(now, include_expired=include_expired)
+
+    def __len__(self) -> int:
+        return len(self._alerts)
+
+    # -- persistence -----------------------------------------------------------------------
+
+    def drain_writes(self) -> list[StateWrite]:
+        """Return the document writes of every change since the last call, and forget them.
+
+        Each changed alert or silence is written once, as it is now.
+        """
+        silences = self._muting.silences
+        writes = [
+            StateWrite(ALERTS, key, None if alert is None else alert.to_document())
+            for key, alert in self._dirty.items()
+        ]
+        writes.extend(
+            StateWrite(SILENCES, key, None if silence is None else silence.to_document())
+            for key, silence in silences.dirty.items()
+        )
+        if self._meta_dirty:
+            counters = {
+                "next_alert_number": self._next_alert,
+                "next_silence_number": silences.next_number,
+            }
+            writes.append(StateWrite(META, META_KEY, counters))
+        self._dirty = {}
+        silences.dirty = {}
+        self._meta_dirty = False
+        return writes
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _mark(self, alert: Alert) -> None:
+        self._dirty[alert.alert_id] = alert
+
+    def _close(
+        self, alert: Alert, now: float, *, by: str | None, comment: str | None, value: float | None
+    ) -> list[NewEvent]:
+        silenced_by, inhibited_by = sorted(alert.silenced_by), sorted(alert.inhibited_by)
+        alert.status = AlertState.RESOLVED
+        alert.resolved_at = now
+        alert.resolved_by = by
+        alert.resolve_comment = comment
+        alert.held = by is not None
+        alert.value = value
+        alert.silenced_by = frozenset()
+        alert.inhibited_by = frozenset()
+        del self._open[alert.fingerprint]
+        self._dirty[alert.alert_id] = alert
+        events = [
+            alert_event(
+                _K.ALERT_RESOLVED,
+                alert,
+                now,
+                manual=by is not None,
+                by=by,
+                comment=comment,
+                value=value,
+                was_silenced_by=silenced_by,
+                was_inhibited_by=inhibited_by,
+            )
+        ]
+        self._muting.release(alert, now, events)
+        self._resolved[alert.alert_id] = None
+        while len(self._resolved) > self._max_resolved:
+            old_id, _ = self._resolved.popitem(last=False)
+            old = self._alerts.pop(old_id)
+            if self._last.get(old.fingerprint) is old:
+                del self._last[old.fingerprint]
+            self._dirty[old_id] = None
+        return events

@@ -1,0 +1,211 @@
+"""NotificationPlanner: routing, grouping and escalation turned into ``Notification``s."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from actors.alerting._alert import Alert
+from actors.alerting._escalation import EscalationPolicy, EscalationStep, EscalationTracker
+from actors.alerting._grouping import FIRING, RESOLVED, Flush, GroupScheduler
+from actors.alerting._routing import Route, RouteConfig, RouteTree
+from actors.store import StateWrite
+from messages import AlertState, Notification, NotificationKind
+
+__all__ = ["ESCALATIONS", "NotificationPlanner"]
+
+ESCALATIONS = "escalations"
+"""The store collection of escalation positions, keyed by alert id."""
+
+# The alert's state (as operators see it) -> its state in a notification group.
+_GROUP_STATE = {
+    AlertState.ACTIVE.value: FIRING,
+    AlertState.ACKNOWLEDGED.value: AlertState.ACKNOWLEDGED.value,
+    AlertState.SUPPRESSED.value: AlertState.SUPPRESSED.value,
+    AlertState.RESOLVED.value: RESOLVED,
+}
+# A group member's reported state -> the notification it gives (suppressed gives none).
+_NOTIFY = {
+    FIRING: NotificationKind.FIRING,
+    AlertState.ACKNOWLEDGED.value: NotificationKind.ACKNOWLEDGED,
+    RESOLVED: NotificationKind.RESOLVED,
+}
+
+
+class NotificationPlanner:
+    """Decide who is notified of what and when; pure and synchronous, time passed in.
+
+    Routing and grouping follow Alertmanager (``RouteTree``, ``GroupScheduler``): each
+    alert occurrence is a member (keyed by alert id) of one group per route it takes;
+    a flush notifies the route's receiver of each member whose state changed: FIRING
+    (active and unmuted), ACKNOWLEDGED, RESOLVED (only if the receiver was told it was
+    firing). A muted (SUPPRESSED) alert notifies nobody; when it comes back it fires
+    again. A repeat re-sends FIRING for the group's firing set.
+
+    Escalation (``EscalationTracker``) runs while the alert is ACTIVE and unmuted, with
+    the policy named by the first route it takes that names one; it starts from level 0
+    whenever the alert enters that state and stops when it leaves it (acknowledged,
+    resolved, muted). Positions are state documents (``drain_writes``) persisted with
+    the transition that moved them.
+
+    Feed ``state_changed`` before the transition is persisted (it moves escalations)
+    and ``committed`` after (grouping only ever reports durable state).
+    """
+
+    def __init__(
+        self,
+        route: RouteConfig | None = None,
+        policies: Sequence[EscalationPolicy] = (),
+    ) -> None:
+        self._tree = None if route is None else RouteTree(route)
+        self._policies = {policy.name: policy for policy in policies}
+        self.groups = GroupScheduler()
+        self.escalations = EscalationTracker()
+        self._routes: dict[str, list[tuple[Route, str]]] = {}
+        self._dirty: set[str] = set()
+
+    @property
+    def enabled(self) -> bool:
+        """Return True if a routing tree is configured (otherwise nothing is notified)."""
+        return self._tree is not None
+
+    def restore(self, documents: Mapping[str, Mapping[str, Any]], now: float) -> None:
+        """Reload escalation positions (``ESCALATIONS`` documents) after a restart."""
+        if documents:
+            self.escalations.restore(documents, now)
+
+    def refeed(self, alerts: Sequence[Alert], now: float) -> None:
+        """Put restored open alerts back in their groups (they re-notify: same keys)."""
+        for alert in alerts:
+            self.committed(alert.alert_id, alert.fingerprint, alert.match_labels, alert.state, now)
+
+    def routes(self, fingerprint: str, labels: Mapping[str, str]) -> list[tuple[Route, str]]:
+        """Return (route, group key) for every route the alert's labels take (cached)."""
+        routes = self._routes.get(fingerprint)
+        if routes is None:
+            assert self._tree is not None
+            routes = [(route, route.group_key(labels)) for route in self._tree.match(labels)]
+            self._routes[fingerprint] = routes
+        return routes
+
+    def state_changed(self, alert: Alert, now: float) -> None:
+        """Start or stop the alert's escalation after a change of its state."""
+        if self._tree is None or not self._policies:
+            return
+        if alert.state is AlertState.ACTIVE:
+            if alert.alert_id in self.escalations:
+                return
+            policy = self._policy(alert)
+            if policy is not None:
+                self.escalations.start(alert.alert_id, policy, now)
+                self._dirty.add(alert.alert_id)
+        elif self.escalations.resolve(alert.alert_id):
+            self._dirty.add(alert.alert_id)
+
+    def forget(self, alert_id: str) -> None:
+        """Stop the escalation of an alert the book no longer holds."""
+        if self.escalations.resolve(alert_id):
+            self._dirty.add(alert_id)
+
+    def committed(
+        self,
+        alert_id: str,
+        fingerprint: str,
+        labels: Mapping[str, str],
+        state: str,
+        now: float,
+    ) -> None:
+        """Record a durable state of an alert (``labels``: its match labels) in its groups."""
+        if self._tree is None:
+            return
+        group_state = _GROUP_STATE[state]
+        for route, key in self.routes(fingerprint, labels):
+            self.groups.alert_changed(route, alert_id, labels, group_state, now, group_key=key)
+        if group_state == RESOLVED:
+            self._routes.pop(fingerprint, None)
+
+    def due_flushes(
+        self, now: float, alert_of: Callable[[str], Alert | None]
+    ) -> list[Notification]:
+        """Return the notifications of every group flush due at ``now``."""
+        notifications: list[Notification] = []
+        for flush in self.groups.due(now):
+            notifications.extend(self._notifications(flush, now, alert_of))
+        return notifications
+
+    def due_escalations(self, now: float) -> list[EscalationStep]:
+        """Return the escalation steps due at ``now`` (their positions become dirty)."""
+        steps = self.escalations.due(now)
+        self._dirty.update(step.alert_id for step in steps)
+        return steps
+
+    def escalation_pages(
+        self, alert: Alert, step: EscalationStep, now: float
+    ) -> list[Notification]:
+        """Return the ESCALATED notifications of ``step`` (send once it is recorded)."""
+        return [
+            notification(
+                alert,
+                receiver,
+                NotificationKind.ESCALATED,
+                f"{alert.alert_id}/{receiver}/escalated/{step.loop}.{step.level}",
+                now,
+            )
+            for receiver in step.receivers
+        ]
+
+    def next_deadline(self) -> float | None:
+        """Return when a flush or an escalation step is next due, or None."""
+        deadlines = (self.groups.next_deadline(), self.escalations.next_deadline())
+        times = [t for t in deadlines if t is not None]
+        return min(times) if times else None
+
+    def drain_writes(self) -> list[StateWrite]:
+        """Return the escalation documents changed since the last call."""
+        dirty, self._dirty = self._dirty, set()
+        return [
+            StateWrite(ESCALATIONS, alert_id, self.escalations.document(alert_id))
+            for alert_id in sorted(dirty)
+        ]
+
+    def _policy(self, alert: Alert) -> EscalationPolicy | None:
+        for route, _key in self.routes(alert.fingerprint, alert.match_labels):
+            if route.escalation is not None:
+                return self._policies.get(route.escalation)
+        return None
+
+    def _notifications(
+        self, flush: Flush, now: float, alert_of: Callable[[str], Alert | None]
+    ) -> list[Notification]:
+        if flush.is_repeat:
+            members = [(key, FIRING) for key in sorted(flush.firing)]
+            suffix = f"repeat/{flush.at:.0f}"
+        else:
+            members = [(member.key, member.state) for member in flush.changed]
+            suffix = ""
+        notifications: list[Notification] = []
+        for alert_id, state in members:
+            kind = _NOTIFY.get(state)
+            alert = alert_of(alert_id)
+            if kind is None or alert is None:
+                continue
+            key = f"{alert_id}/{flush.receiver}/{suffix or kind.value}"
+            notifications.append(notification(alert, flush.receiver, kind, key, now))
+        return notifications
+
+
+def notification(
+    alert: Alert, receiver: str, kind: NotificationKind, key: str, now: float
+) -> Notification:
+    """Return the notification ``kind`` about ``alert`` for ``receiver``, keyed ``key``."""
+    return Notification(
+        id=key,
+        receiver=receiver,
+        kind=kind,
+        fingerprint=alert.fingerprint,
+        labels=alert.labels,
+        annotations=alert.annotations,
+        severity=alert.severity,
+        created_at=now,
+        idempotency_key=key,
+    )

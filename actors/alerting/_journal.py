@@ -1,0 +1,217 @@
+"""Journal: persist the alert manager's transitions in order, in batches, before telling."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from actors.store import NewEvent, StateWrite, Store, StoreUnavailable
+from supervision import Clock
+
+__all__ = ["Journal", "JournalBroken"]
+
+_FIRST_RETRY_DELAY = 0.05
+_MAX_RETRY_DELAY = 1.0
+
+
+class JournalBroken(Exception):
+    """The store refused a batch for good; what it held is not durable.
+
+    ``__cause__`` is the store's error. The owner restarts and reloads what is durable.
+    """
+
+
+@dataclass(slots=True, eq=False)
+class _Completion:
+    position: int
+    done: Callable[[int], None]
+    failed: Callable[[BaseException], None] | None
+
+
+@dataclass(slots=True, eq=False)
+class _Batch:
+    events: list[NewEvent] = field(default_factory=list)
+    completions: list[_Completion] = field(default_factory=list)
+    touched: bool = False
+
+
+class Journal:
+    """Append transitions through a ``Store`` one batch at a time, in order (group commit).
+
+    The owner ``add``s the events of each message as it handles it and registers what
+    must wait for durability with ``after``. One writer task (owned here, started by
+    ``start``, ended by ``close``) seals everything added so far into one batch, collects
+    the state writes of that batch (``collect_writes``), appends both in one
+    transaction, then runs the batch's completions in order and hands the committed
+    events to ``committed``. Messages keep being handled while a batch is in flight:
+    they accumulate in the next batch, which is what makes group commit work.
+
+    One batch is in flight at a time, so a failed batch never lets a later one commit
+    ahead of it. A batch the store refuses with ``StoreUnavailable`` is retried with
+    backoff for ``retry_for`` seconds (of ``clock``); after that, or on any other error,
+    the journal is broken: every pending completion fails with ``JournalBroken`` and
+    ``broken`` is called once, so the owner restarts from what is durable.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        last_seq: int,
+        *,
+        clock: Clock,
+        collect_writes: Callable[[], list[StateWrite]],
+        committed: Callable[[list[tuple[int, NewEvent]]], None],
+        broken: Callable[[BaseException], None],
+        retry_for: float = 10.0,
+        log: Any = None,
+    ) -> None:
+        self.last_seq = last_seq
+        """The sequence number of the last durable event (the store's, at start)."""
+        self._store = store
+        self._clock = clock
+        self._collect_writes = collect_writes
+        self._committed = committed
+        self._broken = broken
+        self._retry_for = retry_for
+        self._log = log
+        self._pending = _Batch()
+        self._in_flight: _Batch | None = None
+        self._wakeup = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._task: asyncio.Task[None] | None = None
+        self._error: BaseException | None = None
+        self.batches = 0
+        """Batches committed (for tests and benchmarks)."""
+
+    @property
+    def error(self) -> BaseException | None:
+        """Return the error that broke the journal, or None while it works."""
+        return self._error
+
+    def start(self) -> None:
+        """Start the writer task; call once, from the owner's ``on_start``."""
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="alert-journal")
+
+    def add(self, events: Sequence[NewEvent]) -> None:
+        """Queue the events of one message (possibly none: its writes still count)."""
+        pending = self._pending
+        pending.events.extend(events)
+        pending.touched = True
+        self._kick()
+
+    def after(
+        self, done: Callable[[int], None], failed: Callable[[BaseException], None] | None = None
+    ) -> None:
+        """Call ``done(seq)`` once everything added so far is durable.
+
+        ``seq`` is the sequence number of the last event added before this call (or of
+        the last durable event if none was). With nothing pending or in flight, ``done``
+        runs at once. If the journal breaks first, ``failed(error)`` runs instead.
+        """
+        if self._error is not None:
+            if failed is not None:
+                failed(self._error)
+            return
+        pending = self._pending
+        if not pending.touched and self._in_flight is None and not pending.completions:
+            done(self.last_seq)
+            return
+        pending.completions.append(_Completion(len(pending.events), done, failed))
+        self._kick()
+
+    async def drain(self) -> None:
+        """Wait until everything added so far is durable (or the journal broke)."""
+        while self._error is None and (
+            self._in_flight is not None or self._pending.touched or self._pending.completions
+        ):
+            self._idle.clear()
+            self._kick()
+            await self._idle.wait()
+
+    async def close(self) -> None:
+        """Persist what is pending, then end the writer task."""
+        if self._task is None:
+            return
+        if self._error is None and not self._task.done():
+            await self.drain()
+        task, self._task = self._task, None
+        task.cancel()
+        await asyncio.wait([task])
+        self._fail(self._pending, JournalBroken("the alert manager stopped"))
+
+    # -- the writer task ---------------------------------------------------------------------
+
+    def _kick(self) -> None:
+        if self._in_flight is None and not self._wakeup.is_set():
+            self._wakeup.set()
+
+    async def _run(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._pending.touched or self._pending.completions:
+                batch, self._pending = self._pending, _Batch()
+                self._in_flight = batch
+                try:
+                    seqs = await self._append(batch.events, self._collect_writes())
+                except Exception as error:
+                    self._break(batch, error)
+                    return
+                self._in_flight = None
+                self.batches += 1
+                previous = self.last_seq
+                if seqs:
+                    self.last_seq = seqs[-1]
+                for completion in batch.completions:
+                    position = completion.position
+                    self._call(completion.done, seqs[position - 1] if position else previous)
+                if batch.events:
+                    self._call(self._committed, list(zip(seqs, batch.events, strict=True)))
+            self._idle.set()
+
+    async def _append(self, events: list[NewEvent], writes: list[StateWrite]) -> list[int]:
+        if not events and not writes:
+            return []
+        delay = _FIRST_RETRY_DELAY
+        give_up_at = self._clock.now() + self._retry_for
+        while True:
+            try:
+                return await self._store.append(events, writes)
+            except StoreUnavailable as error:
+                if self._clock.now() + delay > give_up_at:
+                    raise
+                if self._log is not None:
+                    self._log.warning(
+                        "store append failed, retrying", error=str(error), delay=delay
+                    )
+                await self._clock.sleep(delay)
+                delay = min(delay * 2, _MAX_RETRY_DELAY)
+
+    def _call(self, callback: Callable[[Any], None], argument: object) -> None:
+        # What runs after a commit must not stop the journal: the events are durable.
+        try:
+            callback(argument)
+        except Exception:
+            if self._log is not None:
+                self._log.exception("after-commit callback raised")
+
+    def _break(self, batch: _Batch, error: BaseException) -> None:
+        broken = JournalBroken(f"the store refused a batch of {len(batch.events)} events: {error}")
+        broken.__cause__ = error
+        self._error = broken
+        self._in_flight = None
+        self._fail(batch, broken)
+        self._fail(self._pending, broken)
+        self._idle.set()
+        if self._log is not None:
+            self._log.error("journal broken", error=str(error), lost_events=len(batch.events))
+        self._broken(broken)
+
+    def _fail(self, batch: _Batch, error: BaseException) -> None:
+        completions, batch.completions = batch.completions, []
+        for completion in completions:
+            if completion.failed is not None:
+                completion.failed(error)

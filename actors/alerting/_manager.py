@@ -1,0 +1,397 @@
+"""AlertManager: the actor that owns every alert, persists each transition, then tells."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
+
+from pydantic import BaseModel
+
+from actors.alerting._alert import Alert, match_labels
+from actors.alerting._analytics import answer_flapping, answer_noisiest, answer_stats, query_history
+from actors.alerting._book import AlertBook
+from actors.alerting._commands import COMMANDS, QUERIES, answer, execute, parse_command
+from actors.alerting._config import AlertManagerConfig
+from actors.alerting._dispatch import ESCALATIONS, NotificationPlanner
+from actors.alerting._errors import AlertingError, unavailable
+from actors.alerting._journal import Journal
+from actors.alerting._requests import (
+    GetStatus,
+    ManagerStatus,
+    Subscribe,
+    Subscribed,
+    Unsubscribe,
+)
+from actors.alerting._subscriptions import Subscriptions
+from actors.store import NewEvent, StateWrite, Store
+from messages import (
+    Acknowledge,
+    AlertFiring,
+    AlertResolved,
+    CreateSilence,
+    ErrorReply,
+    ExpireSilence,
+    GetAlert,
+    ListSilences,
+    QueryAlerts,
+    QueryAlertStats,
+    QueryFlapping,
+    QueryHistory,
+    QueryNoisiestRules,
+    Resolve,
+    RuleError,
+    TransitionKind,
+)
+from supervision import Actor, ActorRef, Terminated
+
+__all__ = ["AlertManager"]
+
+_K = TransitionKind
+# Kinds after which an alert's state may differ: escalation and grouping look at those.
+_STATE_KINDS = frozenset(
+    kind.value
+    for kind in (
+        _K.ALERT_OPENED,
+        _K.ALERT_ACKNOWLEDGED,
+        _K.ALERT_RESOLVED,
+        _K.ALERT_SUPPRESSED,
+        _K.ALERT_UNSUPPRESSED,
+    )
+)
+
+
+class _Tick:
+    """The manager's own timer: silences, group flushes and escalation steps are due."""
+
+
+class _Wake:
+    """Wakes the mailbox so that a stop requested outside a handler happens."""
+
+
+class AlertManager(Actor):
+    """Own every alert, silence and escalation; persist each transition before telling.
+
+    Tell it ``AlertFiring``, ``AlertResolved`` and ``RuleError`` (from evaluators). Ask
+    it ``Acknowledge``, ``Resolve``, ``CreateSilence``, ``ExpireSilence``,
+    ``QueryAlerts``, ``GetAlert``, ``ListSilences``, the history queries
+    (``QueryHistory``, ``QueryAlertStats``, ``QueryFlapping``, ``QueryNoisiestRules``),
+    ``Subscribe``/``Unsubscribe`` and ``GetStatus``; raw JSON (``str``/``bytes``) or a
+    ``dict`` is validated as a ``Command``. Every answer is a typed message or an
+    ``ErrorReply`` (codes ``invalid``, ``not_found``, ``illegal_transition``,
+    ``unavailable``); bad input never crashes the actor nor changes its state.
+
+    Durability: a command is answered only once its transition is durable in the store,
+    and subscribers and notifiers hear of a transition only then; answers to queries
+    also wait until what they show is durable. The ``store`` must be open before the
+    actor starts and stay open while it runs (its owner closes it). On start the actor
+    reloads its state from the store and continues the sequence.
+
+    ``notifications`` receives every ``Notification`` (the notifier supervisor's entry
+    point); None drops them. Build the child spec with ``alert_manager_spec``: it is
+    permanent and gives every instance the same ``Subscriptions``.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        config: AlertManagerConfig | None = None,
+        notifications: ActorRef | None = None,
+        subscriptions: Subscriptions | None = None,
+    ) -> None:
+        self._store = store
+        self._config = config or AlertManagerConfig()
+        self._notifications = notifications
+        self._subscriptions = Subscriptions() if subscriptions is None else subscriptions
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._armed: float | None = None
+        self._handlers: dict[type, Callable[[Any], Any]] = {
+            AlertFiring: self._on_firing,
+            AlertResolved: self._on_resolved,
+            RuleError: self._on_rule_error,
+            **{command: self._on_command for command in COMMANDS},
+            **{query: self._on_query for query in QUERIES},
+            QueryHistory: lambda q: self._spawn_answer(query_history(self._store, q)),
+            QueryAlertStats: lambda q: self._spawn_answer(answer_stats(self._store, q)),
+            QueryFlapping: lambda q: self._spawn_answer(answer_flapping(self._store, q)),
+            QueryNoisiestRules: lambda q: self._spawn_answer(answer_noisiest(self._store, q)),
+            Subscribe: self._on_subscribe,
+            Unsubscribe: self._on_unsubscribe,
+            Terminated: self._on_terminated,
+            GetStatus: self._on_status,
+            _Tick: self._on_tick,
+            _Wake: lambda _message: None,
+        }
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def on_start(self) -> None:
+        """Reload the book, escalations and sequence from the store; resume subscribers."""
+        config = self._config
+        snapshot = await self._store.load()
+        documents = snapshot.documents
+        now = self.clock.time()
+        self._book = AlertBook.restore(
+            documents,
+            inhibit_rules=config.inhibit_rules,
+            max_resolved=config.max_resolved,
+            max_ended_silences=config.max_ended_silences,
+        )
+        self._planner = NotificationPlanner(config.route, config.escalation_policies)
+        self._planner.restore(documents.get(ESCALATIONS, {}), now)
+        self._journal = Journal(
+            self._store,
+            snapshot.last_seq,
+            clock=self.clock,
+            collect_writes=self._collect_writes,
+            committed=self._committed,
+            broken=self._on_broken,
+            retry_for=config.store_retry_for,
+            log=self.log,
+        )
+        self._journal.start()
+        if self._planner.enabled:
+            self._planner.refeed(self._book.open_alerts(), now)
+        self._record(self._book.reconcile(now), now)
+        for subscriber in self._subscriptions:
+            if subscriber.cursor is None:  # its Subscribe was never answered
+                self._subscriptions.remove(subscriber.ref)
+                continue
+            subscriber.live = False
+            self.watch(subscriber.ref)
+            self._spawn(self._subscriptions.catch_up(subscriber, self._store, self._journal))
+        self._arm()
+        self.log.info("alert manager started", last_seq=snapshot.last_seq, alerts=len(self._book))
+
+    async def on_stop(self) -> None:
+        """Persist what is pending, answer what waited for it, end the owned tasks."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
+        journal = getattr(self, "_journal", None)
+        if journal is not None:
+            await journal.close()
+
+    async def on_receive(self, message: Any) -> Any:
+        """Dispatch ``message`` to its handler; see the class docstring."""
+        handler = self._handlers.get(type(message))
+        if handler is not None:
+            return handler(message)
+        if isinstance(message, str | bytes | bytearray | dict):
+            return self._on_raw(message)
+        reply = self.defer_reply()
+        if reply.wanted:
+            name = type(message).__name__
+            reply.set(ErrorReply(code="invalid", message=f"the alert manager cannot handle {name}"))
+            return None
+        return await super().on_receive(message)
+
+    # -- alert events from evaluators ------------------------------------------------------
+
+    def _on_firing(self, event: AlertFiring) -> None:
+        now = self.clock.time()
+        self._record(self._book.fire(event, now), now)
+
+    def _on_resolved(self, event: AlertResolved) -> None:
+        now = self.clock.time()
+        self._record(self._book.resolve_automatically(event, now), now)
+
+    def _on_rule_error(self, event: RuleError) -> None:
+        now = self.clock.time()
+        self._record(self._book.record_rule_error(event, now), now)
+
+    # -- commands and queries ------------------------------------------------------------
+
+    def _on_command(self, command: Acknowledge | Resolve | CreateSilence | ExpireSilence) -> Any:
+        now = self.clock.time()
+        outcome = execute(self._book, command, now)
+        if not outcome.events:
+            return outcome.answer
+        self._record(outcome.events, now)
+        if isinstance(command, CreateSilence):
+            self._arm()
+        return self._answer_when_durable(outcome.answer)
+
+    def _on_query(self, query: QueryAlerts | GetAlert | ListSilences) -> Any:
+        return self._answer_when_durable(answer(self._book, query, self.clock.time()))
+
+    def _on_status(self, _query: GetStatus) -> None:
+        reply = self.defer_reply()
+        if not reply.wanted:
+            return
+
+        def answer(seq: int) -> None:
+            reply.set(
+                ManagerStatus(
+                    last_seq=seq,
+                    open_alerts=len(self._book.open_alerts()),
+                    alerts=len(self._book),
+                    silences=len(self._book.silences(self.clock.time())),
+                    escalations=len(self._planner.escalations),
+                    subscribers=len(self._subscriptions),
+                    batches=self._journal.batches,
+                )
+            )
+
+        self._journal.after(answer, lambda error: reply.set(unavailable(error)))
+
+    def _on_raw(self, raw: str | bytes | bytearray | dict[str, Any]) -> Any:
+        command = parse_command(raw)
+        if isinstance(command, ErrorReply):
+            return command
+        handler = self._handlers.get(type(command))
+        if handler is None:
+            name = type(command).__name__
+            return ErrorReply(code="invalid", message=f"send {name} to the rules supervisor")
+        return handler(command)
+
+    # -- subscriptions -------------------------------------------------------------------------
+
+    def _on_subscribe(self, request: Subscribe) -> Any:
+        resume_from = request.resume_from
+        if resume_from is not None and not 0 <= resume_from <= self._journal.last_seq:
+            return ErrorReply(
+                code="invalid",
+                message=f"cannot resume from {resume_from}: the last seq is "
+                f"{self._journal.last_seq}",
+                field="resume_from",
+            )
+        self.watch(request.subscriber)
+        if resume_from is not None:
+            subscriber = self._subscriptions.add(request.subscriber, resume_from)
+            self._spawn(self._subscriptions.catch_up(subscriber, self._store, self._journal))
+            return Subscribed(seq=resume_from)
+        subscriber = self._subscriptions.add(request.subscriber, None)
+        alerts = tuple(a.summary() for a in self._book.query()) if request.snapshot else ()
+        reply = self.defer_reply()
+
+        def start(seq: int) -> None:
+            subscriber.cursor = seq
+            subscriber.live = True
+            reply.set(Subscribed(seq=seq, alerts=alerts))
+
+        def failed(error: BaseException) -> None:
+            self._subscriptions.remove(request.subscriber)
+            reply.set(unavailable(error))
+
+        self._journal.after(start, failed)
+        return None
+
+    def _on_unsubscribe(self, request: Unsubscribe) -> bool:
+        self.unwatch(request.subscriber)
+        self._subscriptions.remove(request.subscriber)
+        return True
+
+    def _on_terminated(self, message: Terminated) -> None:
+        self._subscriptions.remove(message.ref)
+
+    # -- timers: silences, group flushes, escalation steps --------------------------------------
+
+    def _on_tick(self, _tick: _Tick) -> None:
+        self._armed = None
+        now = self.clock.time()
+        self._record(self._book.tick(now), now)
+        for step in self._planner.due_escalations(now):
+            try:
+                events = self._book.escalate(step.alert_id, step.level, step.receivers, now)
+            except AlertingError:
+                continue  # the alert closed in the meantime: nobody to page
+            self._record(events, now)
+            pages = self._planner.escalation_pages(self._book.get(step.alert_id), step, now)
+            self._journal.after(functools.partial(self._notify_after, pages))
+        self._notify(self._planner.due_flushes(now, self._alert_or_none))
+        self._arm()
+
+    def _arm(self) -> None:
+        times = [self._book.next_silence_change(), self._planner.next_deadline()]
+        due = min((t for t in times if t is not None), default=None)
+        if due is None or (self._armed is not None and self._armed <= due):
+            return
+        self._armed = due
+        self.timers.send_after(max(0.0, due - self.clock.time()), _Tick(), key=_Tick)
+
+    # -- durability --------------------------------------------------------------------------
+
+    def _record(self, events: Sequence[NewEvent], now: float) -> None:
+        self._journal.add(events)
+        moved = False
+        for event in events:
+            if event.kind in _STATE_KINDS and event.alert_id is not None:
+                alert = self._alert_or_none(event.alert_id)
+                if alert is None:  # resolved and already forgotten (max_resolved)
+                    self._planner.forget(event.alert_id)
+                else:
+                    self._planner.state_changed(alert, now)
+                moved = True
+        if moved:
+            self._arm()
+
+    def _collect_writes(self) -> list[StateWrite]:
+        writes = self._book.drain_writes()
+        writes.extend(self._planner.drain_writes())
+        return writes
+
+    def _committed(self, committed: list[tuple[int, NewEvent]]) -> None:
+        self._subscriptions.deliver(committed)
+        if not self._planner.enabled:
+            return
+        now = self.clock.time()
+        for _seq, event in committed:
+            if event.kind in _STATE_KINDS and event.alert_id is not None:
+                payload = event.payload
+                labels = match_labels(payload["labels"], payload["severity"])
+                self._planner.committed(
+                    event.alert_id, event.fingerprint or "", labels, payload["state"], now
+                )
+        self._arm()
+
+    def _answer_when_durable(self, answer: BaseModel) -> None:
+        reply = self.defer_reply()
+        if reply.wanted:
+            self._journal.after(
+                lambda _seq: reply.set(answer), lambda error: reply.set(unavailable(error))
+            )
+
+    def _on_broken(self, error: BaseException) -> None:
+        # Restart from what is durable: stop (a permanent child is restarted), and wake
+        # the mailbox so that the stop happens even if nothing else arrives.
+        self.log.error("the store failed: restarting from durable state", error=str(error))
+        self.stop()
+        self.ref.tell(_Wake())
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _alert_or_none(self, alert_id: str) -> Alert | None:
+        try:
+            return self._book.get(alert_id)
+        except AlertingError:
+            return None
+
+    def _notify_after(self, notifications: Sequence[Any], _seq: int) -> None:
+        self._notify(notifications)
+
+    def _notify(self, notifications: Sequence[Any]) -> None:
+        if self._notifications is not None:
+            for item in notifications:
+                self._notifications.tell(item)
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _spawn_answer(self, coroutine: Coroutine[Any, Any, BaseModel]) -> None:
+        reply = self.defer_reply()
+
+        async def answer() -> None:
+            try:
+                reply.set(await coroutine)
+            except Exception as error:
+                self.log.exception("query failed")
+                reply.set(unavailable(error))
+
+        self._spawn(answer())
