@@ -1,0 +1,57 @@
+"""The evaluation core: rules over series, as plain synchronous code taking time as input.
+
+``RuleEvaluation`` is what a ``RuleEvaluator`` actor runs: sliding windows per series
+with incremental aggregates, the per-series state machine (inactive → pending → firing
+→ resolved, with ``for``, ``keep_firing_for`` and hysteresis), no-data timeouts,
+deterministic deadlines, sandboxed annotation templates and Python conditions that
+cannot crash it.  Nothing here reads a clock or does I/O.  docs/RULES.md explains the
+semantics.
+"""
+
+from actors.evaluation._alert_events import ERROR_REPORT_INTERVAL, AlertEvent, AlertEventBuilder
+from actors.evaluation._annotations import (
+    MAX_ANNOTATION_LENGTH,
+    AnnotationTemplates,
+    check_templates,
+)
+from actors.evaluation._conditions import ConditionFailed, Judge, compile_judge
+from actors.evaluation._deadlines import DeadlineQueue, SilenceWatch
+from actors.evaluation._evaluation import EvaluationStats, RuleEvaluation, series_key
+from actors.evaluation._series import Series, SeriesKey, SeriesState, Transition, expire, observe
+from actors.evaluation._windows import (
+    ExtremumWindow,
+    RateWindow,
+    SampleWindow,
+    SumWindow,
+    Window,
+    make_window,
+)
+
+__all__ = [
+    "ERROR_REPORT_INTERVAL",
+    "MAX_ANNOTATION_LENGTH",
+    "AlertEvent",
+    "AlertEventBuilder",
+    "AnnotationTemplates",
+    "ConditionFailed",
+    "DeadlineQueue",
+    "EvaluationStats",
+    "ExtremumWindow",
+    "Judge",
+    "RateWindow",
+    "RuleEvaluation",
+    "SampleWindow",
+    "Series",
+    "SeriesKey",
+    "SeriesState",
+    "SilenceWatch",
+    "SumWindow",
+    "Transition",
+    "Window",
+    "check_templates",
+    "compile_judge",
+    "expire",
+    "make_window",
+    "observe",
+    "series_key",
+]

@@ -1,0 +1,202 @@
+"""A rule's conditions compiled for the hot path: one verdict per sample, no allocation.
+
+``compile_judge(rule)`` returns the ``Judge`` an evaluation calls for every accepted
+sample of a series.  The judge pushes the sample into the series' windows, stores the
+value it evaluated in ``series.value``, and returns the verdict ``observe`` expects:
+for a series that is not firing, whether the rule fires on the value(s); for a firing
+series, whether it is *not* resolved, so that hysteresis (``resolve_threshold``) is
+applied exactly as ``messages``' ``fires_on``/``resolves_on`` define it.  NaN (an
+undefined aggregate, e.g. ``rate`` over one sample) never fires and never resolves.
+
+A ``CallableRule``'s condition is user code: whatever it raises is wrapped in
+``ConditionFailed``, which the evaluation reports as a ``RuleError`` while the series
+keeps its state.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from typing import Protocol, cast
+
+from actors.evaluation._series import Series, SeriesState
+from actors.evaluation._windows import SampleWindow, Window, make_window
+from messages import Aggregation, CallableRule, CompositeRule, Condition, ThresholdRule
+
+__all__ = ["ConditionFailed", "Judge", "compile_judge"]
+
+_FIRING = SeriesState.FIRING
+
+_OPERATORS: dict[str, Callable[[float, float], bool]] = {
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+
+
+class ConditionFailed(Exception):
+    """Raised by a judge when a rule's Python condition raised; ``__cause__`` is why."""
+
+
+class Judge(Protocol):
+    """Evaluate one rule for one series, one sample at a time."""
+
+    def new_windows(self) -> list[Window]:
+        """Return the empty windows a new series of this rule needs."""
+        ...
+
+    def __call__(self, series: Series, timestamp: float, value: float) -> bool:
+        """Push the sample, set ``series.value``, return the verdict (see module doc)."""
+        ...
+
+
+class _Compiled:
+    """One condition's comparison: the operator, the threshold, the resolve limit."""
+
+    __slots__ = ("compare", "resolve_limit", "threshold")
+
+    def __init__(self, condition: Condition) -> None:
+        self.compare = _OPERATORS[condition.op]
+        self.threshold = condition.threshold
+        # Without a resolve threshold a firing series resolves when the condition stops
+        # holding: "still active" is the plain comparison against the threshold.
+        self.resolve_limit = (
+            condition.threshold
+            if condition.resolve_threshold is None
+            else condition.resolve_threshold
+        )
+
+    def verdict(self, value: float, firing: bool) -> bool:
+        if value != value:  # NaN: never fires, never resolves
+            return firing
+        if firing:
+            return self.compare(value, self.resolve_limit)
+        return self.compare(value, self.threshold)
+
+
+class LatestValueJudge:
+    """A threshold rule on the raw sample value: no window at all."""
+
+    __slots__ = ("_compare", "_resolve_limit", "_threshold")
+
+    def __init__(self, condition: Condition) -> None:
+        compiled = _Compiled(condition)
+        self._compare = compiled.compare
+        self._threshold = compiled.threshold
+        self._resolve_limit = compiled.resolve_limit
+
+    def new_windows(self) -> list[Window]:
+        return []
+
+    def __call__(self, series: Series, timestamp: float, value: float) -> bool:
+        series.value = value
+        if series.state is _FIRING:
+            return self._compare(value, self._resolve_limit)
+        return self._compare(value, self._threshold)
+
+
+class AggregateJudge:
+    """A threshold rule on one windowed aggregate."""
+
+    __slots__ = ("_aggregation", "_compiled")
+
+    def __init__(self, condition: Condition, aggregation: Aggregation) -> None:
+        self._compiled = _Compiled(condition)
+        self._aggregation = aggregation
+
+    def new_windows(self) -> list[Window]:
+        return [make_window(self._aggregation)]
+
+    def __call__(self, series: Series, timestamp: float, value: float) -> bool:
+        aggregate = series.windows[0].push(timestamp, value)
+        series.value = aggregate
+        return self._compiled.verdict(aggregate, series.state is _FIRING)
+
+
+class CompositeJudge:
+    """Several conditions over one series, combined with all/any.
+
+    Conditions that share an aggregation share one window.  ``series.value`` is the
+    first condition's value.  Verdicts follow ``CompositeRule``: ``all`` fires when
+    every condition holds and resolves when any condition is resolved; ``any`` fires
+    when one holds and resolves when every one is resolved.
+    """
+
+    __slots__ = ("_aggregations", "_all", "_conditions")
+
+    def __init__(self, rule: CompositeRule) -> None:
+        aggregations: list[Aggregation] = []
+        conditions: list[tuple[_Compiled, int]] = []
+        for condition in rule.conditions:
+            index = -1
+            if condition.aggregation is not None:
+                if condition.aggregation not in aggregations:
+                    aggregations.append(condition.aggregation)
+                index = aggregations.index(condition.aggregation)
+            conditions.append((_Compiled(condition), index))
+        self._aggregations = tuple(aggregations)
+        self._conditions = tuple(conditions)
+        self._all = rule.combine == "all"
+
+    def new_windows(self) -> list[Window]:
+        return [make_window(aggregation) for aggregation in self._aggregations]
+
+    def __call__(self, series: Series, timestamp: float, value: float) -> bool:
+        aggregates = [window.push(timestamp, value) for window in series.windows]
+        firing = series.state is _FIRING
+        first = True
+        verdicts = []
+        for compiled, index in self._conditions:
+            condition_value = value if index < 0 else aggregates[index]
+            if first:
+                series.value = condition_value
+                first = False
+            verdicts.append(compiled.verdict(condition_value, firing))
+        # Not firing: ``all`` fires when every condition holds, ``any`` when one does.
+        # Firing (each verdict means "this condition is not resolved"): ``all`` resolves
+        # when any condition is resolved, so it stays active only while none is; ``any``
+        # resolves when every condition is resolved, so it stays active while one is not.
+        return all(verdicts) if self._all else any(verdicts)
+
+
+class CallableJudge:
+    """A ``CallableRule``: its condition gets the series' window of samples.
+
+    The verdict is ``bool(condition(window))`` whatever the series' state (no
+    hysteresis beyond what the condition implements).  Anything the condition raises
+    (including from ``__bool__``) becomes ``ConditionFailed``; the sample stays in the
+    window.
+    """
+
+    __slots__ = ("_condition", "_span")
+
+    def __init__(self, rule: CallableRule) -> None:
+        self._condition = rule.condition
+        self._span = rule.window
+
+    def new_windows(self) -> list[Window]:
+        return [SampleWindow(self._span)]
+
+    def __call__(self, series: Series, timestamp: float, value: float) -> bool:
+        window = cast(SampleWindow, series.windows[0])
+        window.push(timestamp, value)
+        series.value = value
+        try:
+            return bool(self._condition(window.samples()))
+        except Exception as error:
+            raise ConditionFailed(f"condition raised {type(error).__name__}: {error}") from error
+
+
+def compile_judge(rule: ThresholdRule | CompositeRule | CallableRule) -> Judge:
+    """Return the judge that evaluates ``rule`` sample by sample."""
+    if isinstance(rule, CallableRule):
+        return CallableJudge(rule)
+    if isinstance(rule, CompositeRule):
+        return CompositeJudge(rule)
+    (condition,) = rule.conditions
+    if condition.aggregation is None:
+        return LatestValueJudge(condition)
+    return AggregateJudge(condition, condition.aggregation)

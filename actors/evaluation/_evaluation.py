@@ -1,0 +1,376 @@
+"""RuleEvaluation: one rule over every series it selects, driven by explicit time.
+
+Plain synchronous code (STYLE rule 1): the ``RuleEvaluator`` actor feeds it samples
+and the clock's time, and performs what it returns.  Nothing here reads a clock,
+sleeps or does I/O, so every transition is tested with explicit ``now`` values.
+
+Time.  ``now`` is evaluation time in epoch seconds (the actor passes
+``clock.time()``); it never goes backwards (an earlier ``now`` is taken as the latest
+one).  Windows slide on sample timestamps (see ``_windows``); ``for``,
+``keep_firing_for`` and the no-data timeout run on evaluation time.  The evaluation
+reports its ``next_deadline()``; ``tick(now)`` performs every transition due by then,
+and ``apply`` does the same before it looks at its samples, so the outcome never
+depends on how late a timer fired.
+
+Samples.  Per series, timestamps must increase: a sample older than the series' newest
+is dropped and counted (``out_of_order``); one with the same timestamp is dropped and
+counted (``duplicates``: the first value wins, as Prometheus rejects a second value for
+a timestamp); one more than ``future_tolerance`` seconds ahead of ``now`` is dropped
+and counted (``too_far_ahead``), because accepting it would block the series until its
+clock caught up.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from actors.evaluation._alert_events import AlertEvent, AlertEventBuilder
+from actors.evaluation._conditions import ConditionFailed, compile_judge
+from actors.evaluation._deadlines import DeadlineQueue, SilenceWatch
+from actors.evaluation._series import (
+    Series,
+    SeriesKey,
+    SeriesState,
+    Transition,
+    expire,
+    observe,
+)
+from messages import (
+    ALERT_LABEL_NAMES,
+    AlertFiring,
+    AlertResolved,
+    AnyRule,
+    MetricSample,
+)
+
+__all__ = ["EvaluationStats", "RuleEvaluation", "series_key"]
+
+_FIRING = SeriesState.FIRING
+_INACTIVE = SeriesState.INACTIVE
+_RESOLVED = SeriesState.RESOLVED
+_FIRED = Transition.FIRED
+_RESOLVED_NOW = Transition.RESOLVED
+
+
+def series_key(labels: Mapping[str, str]) -> SeriesKey:
+    """Return the identity of the series with ``labels`` (within one metric)."""
+    return frozenset(labels.items())
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluationStats:
+    """Counters of one evaluation, for operators and tests.
+
+    ``samples`` counts the samples evaluated; the drop counters those refused (see the
+    module docstring); ``condition_errors`` and ``template_errors`` every failure,
+    reported or not; ``errors_suppressed`` those not reported again within
+    ``ERROR_REPORT_INTERVAL``.
+    """
+
+    samples: int
+    out_of_order: int
+    duplicates: int
+    too_far_ahead: int
+    series: int
+    pending: int
+    firing: int
+    no_data_firing: int
+    condition_errors: int
+    template_errors: int
+    errors_suppressed: int
+
+
+class RuleEvaluation:
+    """Evaluate one rule over its series; return the alert events each step causes.
+
+    ``apply`` expects samples its rule selects (the router filters them; use
+    ``rule.selector.matches`` otherwise).  Events come back in the order they happened:
+    ``AlertFiring`` and ``AlertResolved`` (value and no-data alerts), and ``RuleError``
+    when a condition or an annotation template failed; a failure never raises and
+    never changes the series' state.  Template errors still fire the alert, with the
+    raw template text as the annotation.
+    """
+
+    def __init__(self, rule: AnyRule, *, future_tolerance: float = 600.0) -> None:
+        self.rule = rule
+        self.future_tolerance = future_tolerance
+        self._judge = compile_judge(rule)
+        self._for = rule.for_
+        self._keep_firing_for = rule.keep_firing_for
+        self._events = AlertEventBuilder(rule)
+        self._series: dict[SeriesKey, Series] = {}
+        self._deadlines = DeadlineQueue()
+        timeout = rule.no_data_timeout
+        self._silence = SilenceWatch(timeout) if timeout is not None else None
+        # Series restored as firing that have not sent a sample yet: by key, and by
+        # fingerprint for a series whose labels could not be reconstructed exactly.
+        self._unclaimed: dict[SeriesKey, Series] = {}
+        self._unclaimed_fingerprints: dict[str, Series] = {}
+        self._now = -math.inf
+        self._samples = 0
+        self._out_of_order = 0
+        self._duplicates = 0
+        self._too_far_ahead = 0
+        self._condition_errors = 0
+
+    # -- input ----------------------------------------------------------------------------
+
+    def apply(
+        self,
+        samples: Sequence[MetricSample],
+        now: float,
+        keys: Sequence[SeriesKey] | None = None,
+    ) -> list[AlertEvent]:
+        """Evaluate ``samples`` (in order) at ``now``; return the events they caused.
+
+        ``keys``, when given, are the samples' ``series_key``s, in the same order
+        (the router computes them once per series).  Deadlines due by ``now`` are
+        performed first.
+        """
+        now = self._advance(now)
+        events: list[AlertEvent] = []
+        self._expire(now, events)
+        table = self._series
+        judge = self._judge
+        silence = self._silence
+        unclaimed = self._unclaimed
+        horizon = now + self.future_tolerance
+        accepted = 0
+        pairs: Iterable[tuple[SeriesKey, MetricSample]]
+        if keys is None:
+            pairs = ((series_key(sample.labels), sample) for sample in samples)
+        else:
+            pairs = zip(keys, samples, strict=True)
+        for key, sample in pairs:
+            series = table.get(key)
+            if series is None:
+                series = self._add_series(key, sample.labels)
+            elif unclaimed and key in unclaimed:
+                self._claim(series)
+            timestamp = sample.timestamp
+            if timestamp <= series.newest or timestamp > horizon:
+                self._count_dropped(series, timestamp, horizon)
+                continue
+            series.newest = timestamp
+            value = sample.value
+            series.last_sample = value
+            accepted += 1
+            if series.no_data:
+                series.no_data = False
+                events.append(self._events.resolved(series, True, value, now))
+            if silence is not None:
+                series.last_seen = now
+                silence.heard(series)
+            try:
+                active = judge(series, timestamp, value)
+            except ConditionFailed as error:
+                self._condition_errors += 1
+                self._events.error(events, str(error), now, series)
+                continue
+            state = series.state
+            # The two outcomes of nearly every sample, decided without a call.
+            if active:
+                if state is _FIRING:
+                    series.deadline = None
+                    continue
+            elif state is _INACTIVE or state is _RESOLVED:
+                continue
+            self._observe(series, active, now, events)
+        self._samples += accepted
+        return events
+
+    def tick(self, now: float) -> list[AlertEvent]:
+        """Perform every transition due by ``now``; return the events."""
+        now = self._advance(now)
+        events: list[AlertEvent] = []
+        self._expire(now, events)
+        return events
+
+    def next_deadline(self) -> float | None:
+        """Return when ``tick`` next has something to do, or None if nothing is due ever."""
+        deadline = self._deadlines.next_deadline()
+        if self._silence is not None:
+            silent = self._silence.next_deadline()
+            if silent is not None and (deadline is None or silent < deadline):
+                return silent
+        return deadline
+
+    def restore(self, alerts: Iterable[AlertFiring], now: float) -> int:
+        """Take back alerts that were firing before a restart; return how many.
+
+        Each becomes a firing series (or a series whose no-data alert fires) with its
+        original labels, fingerprint and ``starts_at``, so it is neither re-announced
+        nor forgotten: the next samples resolve it or keep it firing.  Its windows start
+        empty, and its no-data timeout counts from ``now``.  Alerts of another rule are
+        ignored.  Pending series cannot be restored: they start over.
+        """
+        now = self._advance(now)
+        rule = self.rule
+        restored = 0
+        for alert in alerts:
+            if alert.rule_id != rule.id:
+                continue
+            labels = {
+                name: value
+                for name, value in alert.labels.items()
+                if name not in rule.labels and name not in ALERT_LABEL_NAMES
+            }
+            key = series_key(labels)
+            series = self._series.get(key)
+            if series is None:
+                series = self._new_series(key, labels)
+            identity = (dict(alert.labels), alert.fingerprint)
+            if alert.no_data:
+                series.no_data = True
+                series.no_data_identity = identity
+                series.last_sample = alert.value
+                if self._silence is not None:
+                    self._silence.forget(series)
+            else:
+                series.state = _FIRING
+                series.since = alert.starts_at
+                series.deadline = None
+                series.value = math.nan if alert.value is None else alert.value
+                series.alert_identity = identity
+                if self._silence is not None and not series.no_data:
+                    series.last_seen = now
+                    self._silence.heard(series)
+            self._unclaimed[key] = series
+            self._unclaimed_fingerprints[alert.fingerprint] = series
+            restored += 1
+        return restored
+
+    def retire(self, now: float) -> list[AlertResolved]:
+        """Resolve every firing alert (value None) and forget every series.
+
+        For a rule that is deleted or replaced: its alerts end rather than linger.
+        """
+        now = self._advance(now)
+        events: list[AlertResolved] = []
+        for series in self._series.values():
+            if series.state is _FIRING:
+                events.append(self._events.resolved(series, False, None, now))
+            if series.no_data:
+                events.append(self._events.resolved(series, True, None, now))
+        self._series.clear()
+        self._deadlines.clear()
+        if self._silence is not None:
+            self._silence.clear()
+        self._unclaimed.clear()
+        self._unclaimed_fingerprints.clear()
+        return events
+
+    # -- introspection ----------------------------------------------------------------------
+
+    def state_of(self, labels: Mapping[str, str]) -> SeriesState | None:
+        """Return the state of the series with ``labels``, or None if it is unknown."""
+        series = self._series.get(series_key(labels))
+        return None if series is None else series.state
+
+    def no_data_firing(self, labels: Mapping[str, str]) -> bool:
+        """Return whether the no-data alert of the series with ``labels`` fires."""
+        series = self._series.get(series_key(labels))
+        return series is not None and series.no_data
+
+    def stats(self) -> EvaluationStats:
+        """Return the evaluation's counters now."""
+        states = [series.state for series in self._series.values()]
+        return EvaluationStats(
+            samples=self._samples,
+            out_of_order=self._out_of_order,
+            duplicates=self._duplicates,
+            too_far_ahead=self._too_far_ahead,
+            series=len(self._series),
+            pending=states.count(SeriesState.PENDING),
+            firing=states.count(_FIRING),
+            no_data_firing=sum(1 for series in self._series.values() if series.no_data),
+            condition_errors=self._condition_errors,
+            template_errors=self._events.template_errors,
+            errors_suppressed=self._events.errors_suppressed,
+        )
+
+    # -- the steps ------------------------------------------------------------------------
+
+    def _advance(self, now: float) -> float:
+        if now > self._now:
+            self._now = now
+        return self._now
+
+    def _expire(self, now: float, events: list[AlertEvent]) -> None:
+        for series in self._deadlines.pop_due(now):
+            deadline = series.deadline
+            transition = expire(series, now)
+            if transition is _FIRED:
+                self._events.fire(events, series, False, now)
+            elif transition is _RESOLVED_NOW and deadline is not None:
+                events.append(self._events.resolved(series, False, series.value, deadline))
+        if self._silence is not None:
+            timeout = self._silence.timeout
+            for series in self._silence.pop_silent(now):
+                series.no_data = True
+                self._events.fire(events, series, True, now, series.last_seen + timeout)
+
+    def _observe(self, series: Series, active: bool, now: float, events: list[AlertEvent]) -> None:
+        before = series.deadline
+        transition = observe(series, active, now, self._for, self._keep_firing_for)
+        if transition is _FIRED:
+            self._events.fire(events, series, False, now)
+        elif transition is _RESOLVED_NOW:
+            events.append(self._events.resolved(series, False, series.value, now))
+        elif series.deadline is not None and series.deadline != before:
+            self._deadlines.schedule(series)
+
+    def _count_dropped(self, series: Series, timestamp: float, horizon: float) -> None:
+        if timestamp > horizon:
+            self._too_far_ahead += 1
+        elif timestamp == series.newest:
+            self._duplicates += 1
+        else:
+            self._out_of_order += 1
+
+    # -- series -----------------------------------------------------------------------------
+
+    def _new_series(self, key: SeriesKey, labels: Mapping[str, str]) -> Series:
+        series = Series(key, dict(labels), self._judge.new_windows())
+        self._series[key] = series
+        return series
+
+    def _add_series(self, key: SeriesKey, labels: Mapping[str, str]) -> Series:
+        series = self._new_series(key, labels)
+        if self._unclaimed_fingerprints:
+            self._adopt(series)
+        return series
+
+    def _claim(self, series: Series) -> None:
+        # A restored series sent its first sample under the key it was restored with.
+        self._unclaimed.pop(series.key, None)
+        for identity in (series.alert_identity, series.no_data_identity):
+            if identity is not None:
+                self._unclaimed_fingerprints.pop(identity[1], None)
+
+    def _adopt(self, series: Series) -> None:
+        # A new series whose alert was restored under labels that could not be rebuilt
+        # exactly (a rule label hid a series label of the same name): it takes over the
+        # restored state, matched by fingerprint.
+        for no_data in (False, True):
+            _, print_ = self._events.identity(series, no_data)
+            restored = self._unclaimed_fingerprints.pop(print_, None)
+            if restored is None or restored is series:
+                continue
+            if no_data:
+                series.no_data = True
+                series.no_data_identity = restored.no_data_identity
+                restored.no_data = False
+            else:
+                series.state = _FIRING
+                series.since = restored.since
+                series.value = restored.value
+                series.alert_identity = restored.alert_identity
+                restored.state = _INACTIVE
+            if restored.state is not _FIRING and not restored.no_data:
+                self._series.pop(restored.key, None)
+                self._unclaimed.pop(restored.key, None)
+                if self._silence is not None:
+                    self._silence.forget(restored)

@@ -1,0 +1,165 @@
+"""Properties of the evaluation over random sample streams (hypothesis)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from actors.evaluation import RuleEvaluation, SeriesState
+from messages import AlertFiring, AlertResolved, MetricSample, ThresholdRule
+from tests.evaluation.samples import METRIC, kinds, sample
+
+HOSTS = ("a", "b", "c")
+
+
+@dataclass(frozen=True)
+class Samples:
+    """Feed samples (host, value, timestamp offset from the newest) at evaluation time."""
+
+    points: tuple[tuple[str, float, float], ...]
+    advance: float
+
+
+@dataclass(frozen=True)
+class Tick:
+    advance: float
+
+
+@dataclass(frozen=True)
+class Restart:
+    """Replace the evaluation by a new one restored from the open alerts."""
+
+    advance: float
+
+
+@st.composite
+def rules(draw: st.DrawFn) -> ThresholdRule:
+    op = draw(st.sampled_from([">", ">=", "<", "<="]))
+    threshold = draw(st.integers(min_value=20, max_value=80))
+    fields: dict[str, Any] = {
+        "id": "prop",
+        "selector": METRIC,
+        "op": op,
+        "threshold": threshold,
+        "for": draw(st.sampled_from([0, 0, 5, 30])),
+        "keep_firing_for": draw(st.sampled_from([0, 0, 10])),
+    }
+    if draw(st.booleans()):
+        margin = draw(st.integers(min_value=0, max_value=15))
+        fields["resolve_threshold"] = threshold - margin if ">" in op else threshold + margin
+    if draw(st.booleans()):
+        function = draw(st.sampled_from(["avg", "min", "max", "sum", "count", "rate"]))
+        fields["aggregation"] = {"fn": function, "window": draw(st.sampled_from([5, 30, 120]))}
+    if draw(st.booleans()):
+        fields["no_data_timeout"] = draw(st.sampled_from([10, 60]))
+    return ThresholdRule.model_validate(fields)
+
+
+steps = st.one_of(
+    st.builds(
+        Samples,
+        points=st.lists(
+            st.tuples(
+                st.sampled_from(HOSTS),
+                st.integers(min_value=0, max_value=100).map(float),
+                st.sampled_from([-5.0, 0.0, 1.0, 1.0, 3.0, 10.0]),
+            ),
+            min_size=1,
+            max_size=6,
+        ).map(tuple),
+        advance=st.sampled_from([0.0, 1.0, 4.0, 15.0]),
+    ),
+    st.builds(Tick, advance=st.sampled_from([1.0, 5.0, 30.0, 90.0])),
+    st.builds(Restart, advance=st.sampled_from([0.0, 2.0])),
+)
+
+
+class Ledger:
+    """What an alert owner sees: every event in order, and the alerts still open."""
+
+    def __init__(self) -> None:
+        self.events: list[AlertFiring | AlertResolved] = []
+        self.open: dict[str, AlertFiring] = {}
+
+    def record(self, events: list[Any]) -> None:
+        for event in events:
+            if isinstance(event, AlertFiring):
+                assert event.fingerprint not in self.open, f"fired twice: {event.labels}"
+                self.open[event.fingerprint] = event
+            elif isinstance(event, AlertResolved):
+                assert event.fingerprint in self.open, f"resolved unopened: {event.labels}"
+                del self.open[event.fingerprint]
+            else:
+                continue
+            self.events.append(event)
+
+
+@settings(max_examples=300, deadline=None)
+@given(rule=rules(), program=st.lists(steps, min_size=1, max_size=40))
+def test_a_series_never_fires_twice_without_a_resolve_even_across_restarts(
+    rule: ThresholdRule, program: list[Samples | Tick | Restart]
+) -> None:
+    ledger = Ledger()
+    evaluation = RuleEvaluation(rule)
+    now = 1000.0
+    newest = {host: 1000.0 for host in HOSTS}
+    for step in program:
+        now += step.advance
+        if isinstance(step, Samples):
+            batch: list[MetricSample] = []
+            for host, value, offset in step.points:
+                if offset > 0:
+                    newest[host] += offset
+                    timestamp = newest[host]
+                else:
+                    timestamp = newest[host] + offset  # a duplicate or out-of-order sample
+                batch.append(sample(value, timestamp, host=host))
+            ledger.record(evaluation.apply(batch, now))
+        elif isinstance(step, Tick):
+            ledger.record(evaluation.tick(now))
+        else:
+            evaluation = RuleEvaluation(rule)
+            evaluation.restore(ledger.open.values(), now)
+    # Nothing is forgotten: the evaluation and the ledger agree on what fires.
+    for alert in ledger.open.values():
+        labels = {"host": alert.labels["host"]}
+        if alert.no_data:
+            assert evaluation.no_data_firing(labels)
+        else:
+            assert evaluation.state_of(labels) is SeriesState.FIRING
+    assert evaluation.stats().firing == sum(not a.no_data for a in ledger.open.values())
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    threshold=st.integers(min_value=20, max_value=80),
+    margin=st.integers(min_value=1, max_value=15),
+    wiggle=st.lists(st.floats(min_value=0.0, max_value=1.0), min_size=1, max_size=60),
+    high=st.booleans(),
+)
+def test_hysteresis_never_flaps_on_a_value_oscillating_in_the_band(
+    threshold: int, margin: int, wiggle: list[float], high: bool
+) -> None:
+    # The value oscillates around the threshold, never reaching the resolve threshold:
+    # the alert fires once and never resolves.
+    op, sign = (">", 1) if high else ("<", -1)
+    rule = ThresholdRule.model_validate(
+        {
+            "id": "h",
+            "selector": METRIC,
+            "op": op,
+            "threshold": threshold,
+            "resolve_threshold": threshold - sign * margin,
+        }
+    )
+    first = threshold + sign * 1.0
+    # From just inside the resolve threshold up to 2 past the threshold, and back.
+    band = [threshold - sign * (margin - 0.01 - w * (margin + 2)) for w in wiggle]
+    evaluation = RuleEvaluation(rule)
+    events = evaluation.apply([sample(first, 1000.0)], 1000.0)
+    for index, value in enumerate(band):
+        events += evaluation.apply([sample(value, 1001.0 + index)], 1001.0 + index)
+    assert kinds(events) == ["firing"]
