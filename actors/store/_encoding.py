@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from actors.store._api import NewEvent, StateWrite, StoredEvent
@@ -20,15 +20,6 @@ EventRow = tuple[str, float, str | None, str | None, str | None, str]
 WriteRow = tuple[str, str, str | None]
 """(collection, key, value JSON or None for a delete)."""
 
-_encoder = json.JSONEncoder(
-    # ASCII only: a lone surrogate in a string cannot reach SQLite's UTF-8 binding.
-    ensure_ascii=True,
-    # NaN and Infinity are not JSON; SQLite's JSON functions would reject the row.
-    allow_nan=False,
-    separators=(",", ":"),
-    default=lambda value: _plain(value),
-)
-
 
 def _plain(value: object) -> object:
     if isinstance(value, Mapping):
@@ -38,27 +29,57 @@ def _plain(value: object) -> object:
     raise TypeError(f"{type(value).__name__} is not JSON: {value!r}")
 
 
-def encode_json(value: Mapping[str, Any], what: str) -> str:
+_encoder = json.JSONEncoder(
+    # ASCII only: a lone surrogate in a string cannot reach SQLite's UTF-8 binding.
+    ensure_ascii=True,
+    # NaN and Infinity are not JSON; SQLite's JSON functions would reject the row.
+    allow_nan=False,
+    separators=(",", ":"),
+    default=_plain,
+)
+_encode: Callable[[object], str] = _encoder.encode
+_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)  # absent: a pure-Python json
+if _c_make_encoder is not None:
+    # The C encoder built once, rather than once per call as JSONEncoder.encode does:
+    # this is the hot path of every append. Same options as _encoder; no circular-
+    # reference markers (a cycle ends in RecursionError, reported as ValueError below).
+    _c_encoder = _c_make_encoder(
+        None, _plain, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, False
+    )
+
+    def _encode(value: object) -> str:
+        return "".join(_c_encoder(value, 0))
+
+
+def encode_json(value: Mapping[str, Any], what: str, *args: object) -> str:
     """Return ``value`` as compact JSON text.
 
-    Raises TypeError (a value JSON cannot hold) or ValueError (NaN, Infinity), naming
-    ``what``.
+    Raises TypeError (a value JSON cannot hold) or ValueError (NaN, Infinity, a cycle),
+    naming ``what % args`` (formatted only then: this is the hot path).
     """
-    if not isinstance(value, Mapping):
-        raise TypeError(f"{what} must be a JSON object (a Mapping), not {type(value).__name__}")
+    if type(value) is not dict and not isinstance(value, Mapping):
+        raise TypeError(
+            f"{what % args} must be a JSON object (a Mapping), not {type(value).__name__}"
+        )
     try:
-        return _encoder.encode(value)
+        return _encode(value)
     except TypeError as error:
-        raise TypeError(f"{what} is not JSON: {error}") from error
+        raise TypeError(f"{what % args} is not JSON: {error}") from error
     except ValueError as error:
-        raise ValueError(f"{what} is not JSON: {error}") from error
+        raise ValueError(f"{what % args} is not JSON: {error}") from error
+    except RecursionError as error:
+        raise ValueError(
+            f"{what % args} is not JSON: it contains itself, or nests too deep"
+        ) from error
 
 
 def _text(value: object, what: str) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"{what} must be a str, not {type(value).__name__}")
-    if not value.isascii():
-        value.encode("utf-8")  # raises UnicodeEncodeError (a ValueError) on a lone surrogate
+    if type(value) is not str:
+        if not isinstance(value, str):
+            raise TypeError(f"{what} must be a str, not {type(value).__name__}")
+    elif value.isascii():
+        return value
+    value.encode("utf-8")  # raises UnicodeEncodeError (a ValueError) on a lone surrogate
     return value
 
 
@@ -70,10 +91,10 @@ def encode_events(events: Sequence[NewEvent]) -> list[EventRow]:
     """Check ``events`` and return their rows; raise TypeError or ValueError naming the field."""
     rows: list[EventRow] = []
     for event in events:
-        if not isinstance(event, NewEvent):
+        if type(event) is not NewEvent and not isinstance(event, NewEvent):
             raise TypeError(f"append takes NewEvent, not {type(event).__name__}")
         at = event.at
-        if not isinstance(at, int | float) or not math.isfinite(at):
+        if (type(at) is not float and not isinstance(at, int | float)) or not math.isfinite(at):
             raise ValueError(f"NewEvent.at must be a finite number, not {at!r}")
         rows.append(
             (
@@ -82,7 +103,7 @@ def encode_events(events: Sequence[NewEvent]) -> list[EventRow]:
                 _optional_text(event.alert_id, "NewEvent.alert_id"),
                 _optional_text(event.fingerprint, "NewEvent.fingerprint"),
                 _optional_text(event.rule_id, "NewEvent.rule_id"),
-                encode_json(event.payload, f"the payload of a {event.kind!r} event"),
+                encode_json(event.payload, "the payload of a %r event", event.kind),
             )
         )
     return rows
@@ -92,14 +113,14 @@ def encode_writes(writes: Sequence[StateWrite]) -> list[WriteRow]:
     """Check ``writes`` and return their rows; raise TypeError or ValueError naming the field."""
     rows: list[WriteRow] = []
     for write in writes:
-        if not isinstance(write, StateWrite):
+        if type(write) is not StateWrite and not isinstance(write, StateWrite):
             raise TypeError(f"append takes StateWrite, not {type(write).__name__}")
         collection = _text(write.collection, "StateWrite.collection")
         key = _text(write.key, "StateWrite.key")
         value = (
             None
             if write.value is None
-            else encode_json(write.value, f"document {collection}/{key}")
+            else encode_json(write.value, "document %s/%s", collection, key)
         )
         rows.append((collection, key, value))
     return rows

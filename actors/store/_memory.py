@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from types import TracebackType
-from typing import Any
 
 from actors.store._api import (
     EventQuery,
@@ -16,7 +15,7 @@ from actors.store._api import (
     StoredEvent,
     StoreError,
 )
-from actors.store._encoding import decode_event, encode_events, encode_writes
+from actors.store._encoding import EventRow, decode_event, encode_events, encode_writes
 from actors.store._query import check_query, matches
 
 
@@ -25,16 +24,18 @@ class MemoryStore:
 
     Same semantics as SqliteStore: gap-free seqs from 1 in call order, the same checks on
     what is appended (TypeError or ValueError for what is not JSON), the same queries,
-    StoreClosed when not open. Stored payloads and documents are copies (decoded from the
-    JSON that SqliteStore would store), so a caller mutating its dicts afterwards changes
-    nothing. The data belongs to the object, not to an opening: close() then open() finds
-    it again, as reopening a file would. Every append is its own transaction.
+    StoreClosed when not open. Like SqliteStore it keeps the JSON text and decodes it on
+    every read, so what a caller gets back is always its own copy. The data belongs to
+    the object, not to an opening: close() then open() finds it again, as reopening a
+    file would. Every append is its own transaction.
     """
 
     def __init__(self) -> None:
         self._open = False
-        self._events: list[StoredEvent] = []
-        self._documents: dict[str, dict[str, Mapping[str, Any]]] = {}
+        self._events: list[tuple[int, *EventRow]] = []
+        """seq n is at index n - 1"""
+        self._documents: dict[str, dict[str, str]] = {}
+        """collection -> key -> JSON text"""
         self.transactions = 0
         """appends committed"""
         self.failed_transactions = 0
@@ -77,25 +78,22 @@ class MemoryStore:
         event_rows = encode_events(events)
         write_rows = encode_writes(writes)
         first = len(self._events) + 1
-        for seq, row in enumerate(event_rows, start=first):
-            self._events.append(decode_event(seq, *row))
+        self._events.extend((seq, *row) for seq, row in enumerate(event_rows, start=first))
         for collection, key, value in write_rows:
-            if value is None:
-                documents = self._documents.get(collection)
-                if documents is not None:
-                    documents.pop(key, None)
-                    if not documents:
-                        del self._documents[collection]
-            else:
-                self._documents.setdefault(collection, {})[key] = json.loads(value)
+            if value is not None:
+                self._documents.setdefault(collection, {})[key] = value
+            elif (documents := self._documents.get(collection)) is not None:
+                documents.pop(key, None)
+                if not documents:
+                    del self._documents[collection]
         self.transactions += 1
         return list(range(first, len(self._events) + 1))
 
     async def load(self) -> Snapshot:
-        """Return the last sequence number and (a copy of) every state document."""
+        """Return the last sequence number and every state document."""
         self._check_open()
         documents = {
-            collection: {key: _copy(value) for key, value in sorted(docs.items())}
+            collection: {key: json.loads(value) for key, value in sorted(docs.items())}
             for collection, docs in sorted(self._documents.items())
         }
         return Snapshot(last_seq=len(self._events), documents=documents)
@@ -108,9 +106,10 @@ class MemoryStore:
         if query.limit == 0:
             return found
         # seq n is at index n - 1, so the events after since_seq start at index since_seq.
-        for event in self._events[query.since_seq :]:
+        for row in self._events[query.since_seq :]:
+            event = decode_event(*row)
             if matches(query, event):
-                found.append(_copy_event(event))
+                found.append(event)
                 if len(found) == query.limit:
                     break
         return found
@@ -122,20 +121,3 @@ class MemoryStore:
     def _check_open(self) -> None:
         if not self._open:
             raise StoreClosed(f"{self!r} is not open")
-
-
-def _copy(value: Mapping[str, Any]) -> dict[str, Any]:
-    copied: dict[str, Any] = json.loads(json.dumps(value))
-    return copied
-
-
-def _copy_event(event: StoredEvent) -> StoredEvent:
-    return StoredEvent(
-        seq=event.seq,
-        kind=event.kind,
-        at=event.at,
-        payload=_copy(event.payload),
-        alert_id=event.alert_id,
-        fingerprint=event.fingerprint,
-        rule_id=event.rule_id,
-    )
