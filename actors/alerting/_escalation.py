@@ -281,8 +281,8 @@ class EscalationTracker:
             return False
         self._stale += 1
         if self._stale > _COMPACT_SLACK and self._stale * 2 > len(self._heap):
-            # Lazy invalidation leaves stopped entries behind; rebuild past half.
-            self._heap = [(e.deadline, e.token, a) for a, e in self._running.items()]
+            # Lazy invalidation leaves stopped entries behind; rebuild past half, in place.
+            self._heap[:] = [(e.deadline, e.token, a) for a, e in self._running.items()]
             heapq.heapify(self._heap)
             self._stale = 0
         return True

@@ -105,9 +105,6 @@ class FiringSet(Mapping[str, GroupedAlert]):
     def __len__(self) -> int:
         return self._size
 
-    def __repr__(self) -> str:
-        return f"FiringSet({len(self)} alerts)"
-
 
 class Flush(NamedTuple):
     """Notify ``receiver`` about one group: what changed, and what is firing now.
@@ -271,16 +268,17 @@ class GroupScheduler:
             return
         else:
             member.state = state
-        group.dirty[alert_key] = None
+        dirty = group.dirty
+        was_dirty = bool(dirty)
+        dirty[alert_key] = None
         if group.last_tick < 0:
-            if (
-                started_at is not None
-                and started_at + route.group_wait < now
-                and group.anchor > now
-            ):
+            late = started_at is not None and started_at + route.group_wait < now
+            if late and group.anchor > now:
                 group.anchor = now
                 self._schedule(group, now)
             return
+        if was_dirty:
+            return  # the first change since the last tick already scheduled the next one
         tick = group.tick_time(group.first_tick_at_or_after(now))
         if group.deadline is None or tick < group.deadline:
             self._schedule(group, tick)
@@ -332,8 +330,9 @@ class GroupScheduler:
         group.deadline = deadline
         heapq.heappush(self._heap, (deadline, self._counter, group))
         if self._stale > _COMPACT_SLACK and self._stale * 2 > len(self._heap):
-            # Lazy invalidation leaves superseded entries behind; rebuild past half.
-            self._heap = [
+            # Lazy invalidation leaves superseded entries behind; rebuild past half, in
+            # place: due() may be iterating over this very list.
+            self._heap[:] = [
                 (g.deadline, g.token, g) for g in self._groups.values() if g.deadline is not None
             ]
             heapq.heapify(self._heap)

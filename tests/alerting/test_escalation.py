@@ -378,7 +378,7 @@ _events = st.lists(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(policy=_policies, events=_events)
 def test_escalation_never_notifies_a_level_twice_in_a_loop_nor_early(
     policy: EscalationPolicy, events: list[tuple[float, str, str]]
