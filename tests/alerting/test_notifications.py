@@ -1,0 +1,122 @@
+"""Routing, grouping and escalation through the actor: who is notified of what, and when."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from actors.alerting import AlertManagerConfig
+from actors.store import EventQuery
+from messages import Acknowledge, AlertDetail, GetAlert, Notification, NotificationKind
+from tests.alerting.builders import firing, resolved, silence
+from tests.alerting.harness import Running, running
+
+ROUTE: dict[str, Any] = {
+    "receiver": "team",
+    "group_by": ["alertname"],
+    "group_wait": 0,
+    "group_interval": 10,
+    "repeat_interval": 3600,
+    "escalation": "page",
+}
+POLICY: dict[str, Any] = {
+    "name": "page",
+    "levels": [{"after": 60, "receivers": ["oncall"]}, {"after": 120, "receivers": ["lead"]}],
+}
+CONFIG = AlertManagerConfig.model_validate({"route": ROUTE, "escalation_policies": [POLICY]})
+
+
+def sent(run: Running) -> list[tuple[str, NotificationKind, str]]:
+    return [
+        (n.receiver, n.kind, n.idempotency_key)
+        for n in run.notifications.items
+        if isinstance(n, Notification)
+    ]
+
+
+async def advance(run: Running, seconds: float) -> None:
+    """Let what is pending become durable, move the clock, and let the timers' work finish."""
+    await run.settle()
+    run.clock.advance(seconds)
+    await run.settle()
+
+
+async def test_a_firing_alert_notifies_its_route_receiver_after_group_wait() -> None:
+    config = AlertManagerConfig.model_validate(
+        {"route": {**ROUTE, "group_wait": 30}, "escalation_policies": [POLICY]}
+    )
+    async with running(config=config) as run:
+        run.manager.tell(firing())
+        await advance(run, 29)
+        assert sent(run) == []
+        await advance(run, 1)
+        assert sent(run) == [("team", NotificationKind.FIRING, "alert-1/team/firing")]
+        [notification] = run.notifications.items
+        assert notification.labels["alertname"] == "cpu"
+
+
+async def test_acknowledgement_and_resolution_are_notified_at_the_next_group_interval() -> None:
+    async with running(config=CONFIG) as run:
+        run.manager.tell(firing())
+        await advance(run, 0)
+        await run.manager.ask(Acknowledge(alert_id="alert-1", by="ann"))
+        await advance(run, 10)
+        run.manager.tell(resolved())
+        await advance(run, 10)
+        assert [kind for _, kind, _ in sent(run)] == [
+            NotificationKind.FIRING,
+            NotificationKind.ACKNOWLEDGED,
+            NotificationKind.RESOLVED,
+        ]
+
+
+async def test_a_silenced_alert_notifies_nobody_not_even_when_it_resolves() -> None:
+    async with running(config=CONFIG) as run:
+        await run.manager.ask(silence())
+        run.manager.tell(firing())
+        await advance(run, 0)
+        run.manager.tell(resolved())
+        await advance(run, 300)
+        assert sent(run) == []
+
+
+async def test_an_unacknowledged_alert_escalates_level_by_level() -> None:
+    async with running(config=CONFIG) as run:
+        run.manager.tell(firing())
+        await advance(run, 59)
+        assert [r for r, kind, _ in sent(run) if kind is NotificationKind.ESCALATED] == []
+        await advance(run, 1)
+        await advance(run, 120)
+        escalated = [(r, key) for r, kind, key in sent(run) if kind is NotificationKind.ESCALATED]
+        assert escalated == [
+            ("oncall", "alert-1/oncall/escalated/0.0"),
+            ("lead", "alert-1/lead/escalated/0.1"),
+        ]
+        detail = await run.manager.ask(GetAlert(alert_id="alert-1"))
+        assert isinstance(detail, AlertDetail)
+        assert detail.escalation_level == 1
+        events = await run.store.query_events(EventQuery(kinds=("alert_escalated",)))
+        assert [e.payload["receivers"] for e in events] == [["oncall"], ["lead"]]
+        assert (await run.status()).escalations == 0  # the policy ran its course
+
+
+async def test_acknowledgement_stops_the_escalation() -> None:
+    async with running(config=CONFIG) as run:
+        run.manager.tell(firing())
+        await advance(run, 60)
+        await run.manager.ask(Acknowledge(alert_id="alert-1", by="ann"))
+        assert (await run.status()).escalations == 0
+        await advance(run, 600)
+        escalated = [r for r, kind, _ in sent(run) if kind is NotificationKind.ESCALATED]
+        assert escalated == ["oncall"]
+
+
+async def test_a_silence_pauses_escalation_and_its_end_starts_it_again() -> None:
+    async with running(config=CONFIG) as run:
+        run.manager.tell(firing())
+        await run.manager.ask(silence(ends_at=1_700_000_000.0 + 100))
+        assert (await run.status()).escalations == 0
+        await advance(run, 100)  # the silence ends: the escalation starts from level 0
+        assert (await run.status()).escalations == 1
+        await advance(run, 60)
+        escalated = [r for r, kind, _ in sent(run) if kind is NotificationKind.ESCALATED]
+        assert escalated == ["oncall"]
