@@ -55,8 +55,9 @@ class Actor:
       gets the same exception), ``on_failure`` then ``on_stop`` run, and the supervisor
       decides: restart, terminate or escalate.
     - ``on_stop`` or ``on_failure`` raises: logged; the stop completes.
-    - ``KeyboardInterrupt``/``SystemExit``: ``on_stop`` runs, then the whole system shuts
-      down in order and ``ActorSystem.wait_terminated`` raises ``SystemFailed``.
+    - ``KeyboardInterrupt``/``SystemExit`` (from any hook): ``on_stop`` runs, then the whole
+      system shuts down in order and ``ActorSystem.wait_terminated`` raises ``SystemFailed``;
+      an asker of the message gets ``ActorDead`` from it, never the error itself.
     """
 
     _cell: ActorCell

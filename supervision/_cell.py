@@ -16,6 +16,7 @@ from supervision._deadletters import DeadLetter
 from supervision._errors import ActorDead, ActorStartError, MailboxFull
 from supervision._messages import Terminated
 from supervision._ref import ActorRef, _Ask
+from supervision._timers import _Timed
 
 if TYPE_CHECKING:
     from supervision._actor import Actor
@@ -311,8 +312,10 @@ class ActorCell:
                 if self._cancel_requested():
                     self._stopped(instance)
                     raise
-            except BaseException:
+            except BaseException as failure_error:
                 self.log.exception("on_failure raised")
+                if _is_fatal(failure_error) and not _is_fatal(failure):
+                    failure = failure_error
         try:
             await instance.on_stop()
         except asyncio.CancelledError:
@@ -351,6 +354,9 @@ class ActorCell:
                 except BaseException as error:
                     self.current_ask = None
                     if isinstance(error, asyncio.CancelledError) and self._cancel_requested():
+                        # The shutdown timeout cut the handler off: no reply will come.
+                        if not ask.future.done():
+                            ask.future.set_exception(ActorDead(self.path))
                         raise
                     return error, ask
                 if self.current_ask is ask:
@@ -358,6 +364,8 @@ class ActorCell:
                     if not ask.future.done():
                         ask.future.set_result(result)
             else:
+                if message.__class__ is _Timed:
+                    message = message.message
                 try:
                     await receive(message)
                 except BaseException as error:
@@ -380,14 +388,23 @@ class ActorCell:
         self.instance = None
         self.state = CellState.STOPPED
         if not started.done():
-            started.set_exception(ActorStartError(self.path, error))
+            start_error = ActorStartError(self.path, error)
+            start_error.__cause__ = error
+            started.set_exception(start_error)
         if _is_fatal(error):
             self.system._fatal(error)
 
     def _record_crash(self, error: BaseException, message: object) -> None:
         if isinstance(message, _Ask):
             if not message.future.done():
-                message.future.set_exception(error)
+                if _is_fatal(error):
+                    # Raised in the asking task, KeyboardInterrupt or SystemExit would escape
+                    # to the event loop; the system is shutting down, the actor with it.
+                    dead = ActorDead(self.path)
+                    dead.__cause__ = error
+                    message.future.set_exception(dead)
+                else:
+                    message.future.set_exception(error)
             message = message.message
         if not _is_fatal(error):
             self.log.error("actor crashed", message_type=type(message).__name__, exc_info=error)

@@ -221,6 +221,13 @@ class Supervisor(Actor):
         for other in reversed(affected):
             if other is not child:
                 await other.stop()
+        # As OTP: a temporary child is never restarted, not even when a sibling's exit made
+        # the strategy stop it; it is terminated instead.
+        for other in affected:
+            if other is not child and other.spec and other.spec.restart is Restart.TEMPORARY:
+                await other.terminate()
+        affected = [c for c in affected if c.state is not CellState.DEAD]
+        names = [c.name for c in affected]
         delay = self._backoff_delay(child)
         if delay > 0:
             self.log.info("restart scheduled", children=names, delay=round(delay, 4))

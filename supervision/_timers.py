@@ -10,6 +10,15 @@ if TYPE_CHECKING:
     from supervision._cell import ActorCell
 
 
+class _Timed:
+    """A message queued by a timer; dropped from the mailbox when its instance stops."""
+
+    __slots__ = ("message",)
+
+    def __init__(self, message: object) -> None:
+        self.message = message
+
+
 class Timers:
     """Schedule messages to the owning actor through the system clock.
 
@@ -37,7 +46,7 @@ class Timers:
 
         def fire() -> None:
             self._active.pop(key, None)
-            cell.ref.tell(message)
+            self._deliver(message)
 
         self._active[key] = cell.system.clock.call_later(delay, fire)
         return key
@@ -65,7 +74,7 @@ class Timers:
             if key not in self._active:
                 return
             self._active[key] = clock.call_later(interval, fire)
-            cell.ref.tell(message)
+            self._deliver(message)
 
         first = interval if initial_delay is None else initial_delay
         self._active[key] = clock.call_later(first, fire)
@@ -80,7 +89,28 @@ class Timers:
         return True
 
     def cancel_all(self) -> None:
-        """Cancel every timer of this actor."""
+        """Cancel every timer of this actor and drop the messages they queued (unhandled).
+
+        The runtime calls it when the instance stops, so a restart starts with none.
+        """
         active, self._active = self._active, {}
         for handle in active.values():
             handle.cancel()
+        cell = self._cell
+        queue = cell.queue
+        if any(m.__class__ is _Timed for m in queue):
+            kept = [m for m in queue if m.__class__ is not _Timed]
+            dropped = len(queue) - len(kept)
+            queue.clear()
+            queue.extend(kept)
+            for _ in range(dropped):
+                cell._release_putter()
+
+    def _deliver(self, message: object) -> None:
+        # As ``tell``, but marked so that cancel_all can take it back out of the mailbox.
+        cell = self._cell
+        if cell.accepting and len(cell.queue) < cell.capacity:
+            cell.queue.append(_Timed(message))
+            cell._wake()
+        else:
+            cell.reject(message)
