@@ -280,3 +280,23 @@ async def test_a_store_is_an_async_context_manager(opener: Opener) -> None:
     async with opener() as store:
         assert await store.append([event(1)]) == [1]
     assert await store.healthy() is False
+
+
+@pytest.mark.parametrize("size", [1, 7, 8, 9, 63, 64, 65, 72, 137, 600])
+async def test_an_append_of_any_size_stores_every_event_and_write_in_order(
+    store: Store, size: int
+) -> None:
+    await store.append([event(0)])
+
+    seqs = await store.append(
+        [event(n, alert_id=f"a{n}") for n in range(1, size + 1)],
+        [StateWrite("c", f"k{n % 5}", {"n": n}) for n in range(1, size + 1)],
+    )
+
+    assert seqs == list(range(2, size + 2))
+    events = await all_events(store)
+    assert [(e.seq, e.payload["n"], e.alert_id) for e in events[1:]] == [
+        (n + 1, n, f"a{n}") for n in range(1, size + 1)
+    ]
+    last = {f"k{n % 5}": {"n": n} for n in range(1, size + 1)}
+    assert (await store.load()).documents == {"c": last}
