@@ -122,6 +122,15 @@ class _Escalation:
     def deadline(self) -> float:
         return self.anchor + self.policy.delay(self.step)
 
+    def document(self) -> dict[str, Any]:
+        return {
+            "v": _DOC_VERSION,
+            "policy": self.policy.model_dump(mode="json"),
+            "step": self.step,
+            "anchor": self.anchor,
+            "started_at": self.started_at,
+        }
+
 
 class _Document(_Model):
     v: Annotated[int, Field(ge=1, le=_DOC_VERSION)]
@@ -228,19 +237,11 @@ class EscalationTracker:
         JSON-ready (str keys, numbers, lists); ``restore`` reads it back exactly.
         """
         escalation = self._running.get(alert_id)
-        if escalation is None:
-            return None
-        return {
-            "v": _DOC_VERSION,
-            "policy": escalation.policy.model_dump(mode="json"),
-            "step": escalation.step,
-            "anchor": escalation.anchor,
-            "started_at": escalation.started_at,
-        }
+        return None if escalation is None else escalation.document()
 
     def export(self) -> dict[str, dict[str, Any]]:
         """Return alert id -> state document for every running escalation."""
-        return {alert_id: self.document(alert_id) or {} for alert_id in self._running}
+        return {alert_id: escalation.document() for alert_id, escalation in self._running.items()}
 
     def restore(self, docs: Mapping[str, Mapping[str, Any]], now: float) -> None:
         """Add (or replace) the escalations of ``docs``, as ``export`` returned them.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
@@ -424,6 +424,7 @@ def _path_matches(routes: RouteTree, route: Route, labels: dict[str, str]) -> bo
     return all(routes.get("/".join(parts[:n])).matches(labels) for n in range(1, len(parts) + 1))
 
 
+@settings(max_examples=60, deadline=None)
 @given(
     children=st.lists(_route_configs(2), max_size=3),
     labels=st.fixed_dictionaries({"a": _values, "b": _values, "c": _values}),
