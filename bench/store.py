@@ -8,9 +8,11 @@ Workloads, each for a fixed time budget with appenders in a closed loop (each aw
 its append, then issues the next): "transition", 1000 appenders of one event plus its
 state document (an alert transition), as callers that each await their own append;
 "batch-100", 100 appenders of 100 events; "journal-1000", one appender of 1000
-transitions at a time, as the alert manager's journal does (one batch in flight). SqliteStore with synchronous="full" and "normal" in a
-temporary directory, and MemoryStore (durability off) for reference. Rounds alternate
-and medians are reported.
+transitions at a time, as the alert manager's journal does (one batch in flight).
+Each runs against SqliteStore with synchronous="full" and "normal" in a temporary
+directory, and MemoryStore (durability off) for reference; medians of the rounds are
+reported, with appends per CPU-second of the process (loop and store thread together)
+next to the wall-clock rates, since a shared machine's load moves the latter.
 """
 
 from __future__ import annotations

@@ -54,10 +54,9 @@ def create_store_file(path: Path, migrations: Sequence[Migration]) -> None:
     refused as corrupt, never mistaken for a new store). If ``path`` appears meanwhile,
     it is left alone. Raises StoreUnavailable if the directory cannot be written.
     """
-    staging = path.with_name(path.name + ".creating")
+    staging = _staging(path)
     try:
-        for suffix in ("", "-journal", "-wal", "-shm"):
-            Path(f"{staging}{suffix}").unlink(missing_ok=True)
+        remove_staging(path)
         conn = sqlite3.connect(staging, isolation_level=None)
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -73,6 +72,17 @@ def create_store_file(path: Path, migrations: Sequence[Migration]) -> None:
         _fsync(path.parent)
     except (OSError, sqlite3.Error) as error:
         raise StoreUnavailable(f"cannot create the store {path}: {error}") from error
+
+
+def _staging(path: Path) -> Path:
+    return path.with_name(path.name + ".creating")
+
+
+def remove_staging(path: Path) -> None:
+    """Remove what a crash during the creation of ``path`` may have left behind."""
+    staging = _staging(path)
+    for suffix in ("", "-journal", "-wal", "-shm"):
+        Path(f"{staging}{suffix}").unlink(missing_ok=True)
 
 
 def _fsync(path: Path) -> None:

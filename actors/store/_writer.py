@@ -32,6 +32,7 @@ from actors.store._storefile import (
     create_store_file,
     inspect_store_file,
     lock_store_file,
+    remove_staging,
 )
 
 Synchronous = Literal["full", "normal"]
@@ -213,6 +214,7 @@ class StoreWriter:
         if not path.exists():
             create_store_file(path, self._migrations)
         self._lock_fd = lock_store_file(path)
+        remove_staging(path)  # a crash between creating the store and tidying up
         check_header(path, self._lock_fd)
         version = inspect_store_file(path, self._migrations)
         try:

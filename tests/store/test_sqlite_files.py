@@ -211,6 +211,41 @@ async def test_creating_a_store_leaves_only_the_store_file(tmp_path: Path) -> No
     assert names(tmp_path) == ["store.db"]
 
 
+async def test_a_leftover_of_an_interrupted_creation_is_removed_at_the_next_open(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "store.db"
+    async with SqliteStore(path):
+        pass
+    (tmp_path / "store.db.creating").write_bytes(b"left by a crash after the link")
+
+    async with SqliteStore(path):
+        pass
+
+    assert names(tmp_path) == ["store.db"]
+
+
+async def test_another_sqlite_connection_can_read_and_back_up_a_live_store(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "store.db"
+    async with SqliteStore(path) as store:
+        await store.append([NewEvent("fired", 1.0, {"n": 1})], [StateWrite("c", "k", {})])
+        reader = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+        copy = sqlite3.connect(tmp_path / "copy.db")
+        try:
+            assert reader.execute("SELECT seq, kind FROM events").fetchall() == [(1, "fired")]
+            reader.backup(copy)
+        finally:
+            reader.close()
+            copy.close()
+        assert await store.append([NewEvent("fired", 2.0, {})]) == [2]
+
+    async with SqliteStore(tmp_path / "copy.db") as restored:
+        assert (await restored.load()).documents == {"c": {"k": {}}}
+        assert (await restored.load()).last_seq == 1
+
+
 async def test_a_new_store_file_carries_the_tocsin_application_id_and_latest_version(
     tmp_path: Path,
 ) -> None:
