@@ -8,6 +8,7 @@ from supervision._backoff import Backoff
 from supervision._clock import Cancellable, Clock, FakeClock, RealClock
 from supervision._deadletters import DeadLetter, DeadLetters
 from supervision._errors import (
+    ActorCrashed,
     ActorDead,
     ActorError,
     ActorNotFound,
@@ -37,6 +38,7 @@ from supervision._timers import Timers
 
 __all__ = [
     "Actor",
+    "ActorCrashed",
     "ActorDead",
     "ActorError",
     "ActorNotFound",

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from supervision._deadletters import DeadLetter
-from supervision._errors import ActorDead, ActorStartError, MailboxFull
+from supervision._errors import ActorCrashed, ActorDead, ActorStartError, MailboxFull
 from supervision._messages import Terminated
 from supervision._ref import ActorRef, _Ask
 from supervision._timers import _Timed
@@ -403,6 +403,11 @@ class ActorCell:
                     dead = ActorDead(self.path)
                     dead.__cause__ = error
                     message.future.set_exception(dead)
+                elif isinstance(error, asyncio.CancelledError):
+                    # Handed over as is, it would look like a cancellation of the asker.
+                    crashed = ActorCrashed(self.path, error)
+                    crashed.__cause__ = error
+                    message.future.set_exception(crashed)
                 else:
                     message.future.set_exception(error)
             message = message.message

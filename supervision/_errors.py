@@ -19,6 +19,20 @@ class ActorDead(ActorError):
         self.path = path
 
 
+class ActorCrashed(ActorError):
+    """The handler of an ask raised something the asker cannot be handed as is.
+
+    Today: an ``asyncio.CancelledError`` raised inside the handler (not a cancellation of
+    the actor), which in the asker would look like its own cancellation. The original
+    exception is the ``__cause__``; the actor went through its supervisor as usual.
+    """
+
+    def __init__(self, path: str, error: BaseException) -> None:
+        super().__init__(f"actor {path} crashed handling the ask: {error!r}")
+        self.path = path
+        self.error = error
+
+
 class AskTimeout(ActorError, TimeoutError):
     """No reply arrived within the ask's timeout.
 

@@ -120,8 +120,11 @@ class Supervisor(Actor):
 
     async def on_start(self) -> None:
         cell = self._cell
-        for spec in self.initial_children:
-            if cell.children is None or spec.name not in cell.children:
+        if cell.children is None:
+            # Seed the membership once: after that it lives in the cell, so a restart does
+            # not bring back a child that was terminated for good (terminate_child, or a
+            # temporary/transient exit).
+            for spec in self.initial_children:
                 cell.add_child(spec)
         started: list[ActorCell] = []
         for child in cell.child_cells():

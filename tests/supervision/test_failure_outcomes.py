@@ -12,6 +12,7 @@ import pytest
 
 from supervision import (
     Actor,
+    ActorCrashed,
     ActorDead,
     ActorStartError,
     ActorSystem,
@@ -234,6 +235,23 @@ async def test_a_cancelled_error_raised_by_a_handler_is_an_ordinary_crash() -> N
         assert events.log == ["start:p", "crash:p", "stop:p", "start:p", "got:p:after"]
         [letter] = system.dead_letters.recent()
         assert (letter.reason, letter.error) == ("crashed", cancelled)
+        assert system.running
+
+
+async def test_an_asker_whose_handler_raised_cancelled_error_gets_actor_crashed() -> None:
+    events = Events()
+    cancelled = asyncio.CancelledError("not a cancellation of the asker")
+    async with (
+        no_leaked_tasks(),
+        ActorSystem([probe_spec("p", events)], clock=FakeClock()) as system,
+    ):
+        ref = system.lookup("p")
+        with pytest.raises(ActorCrashed) as raised:
+            await ref.ask(Crash(cancelled))
+
+        assert raised.value.__cause__ is cancelled
+        ref.tell("after")
+        await events.until("got:p:after")
         assert system.running
 
 
