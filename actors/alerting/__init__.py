@@ -57,6 +57,7 @@ from actors.alerting._routing import (
 )
 from actors.alerting._silences import Silence
 from actors.alerting._spec import alert_manager_spec
+from actors.alerting._subscriptions import Subscriptions
 
 __all__ = [
     "ALERTS",
@@ -101,6 +102,7 @@ __all__ = [
     "SilenceNotFound",
     "Subscribe",
     "Subscribed",
+    "Subscriptions",
     "Unsubscribe",
     "alert_manager_spec",
 ]
