@@ -1,3 +1,72 @@
-"""Tocsin's domain actors: metric router, rule evaluators, alert manager, notifiers."""
+"""Tocsin's domain actors: metric router, rule evaluators, alert manager, notifiers.
 
-__all__: list[str] = []
+Samples flow ``MetricRouter`` → ``RuleEvaluator`` (one per rule) → the alert sink
+(``AlertLedger`` until the alert manager replaces it); ``RuleSet`` changes the rules at
+run time; ``RulesSupervisor`` assembles the router, the rule set and the evaluators.  The evaluation core they run is
+``actors.evaluation``.  See docs/RULES.md.
+"""
+
+from actors._evaluator import (
+    DescribeRule,
+    EvaluatorFactory,
+    EvaluatorStatsQuery,
+    Retire,
+    RuleEvaluator,
+)
+from actors._firing_alerts import FiringAlerts, FiringAlertsQuery
+from actors._ledger import AlertLedger, AlertRecord, LedgerStats, LedgerStatsQuery
+from actors._router import (
+    EvaluatorRoute,
+    MetricRouter,
+    RoutedSamples,
+    RouterStats,
+    RouterStatsQuery,
+    RoutesWanted,
+    RouteUpdate,
+)
+from actors._rule_commands import (
+    ApplyRules,
+    LoadRuleFile,
+    RuleApplyFailed,
+    RuleChanges,
+    RuleFileError,
+    RuleNotFound,
+)
+from actors._rule_plan import RulePlan, check_rules, plan_changes
+from actors._rule_set import EVALUATOR_PREFIX, RuleSet
+from actors._rules_supervisor import ROUTER, RULE_SET, RulesSupervisor
+
+__all__ = [
+    "EVALUATOR_PREFIX",
+    "ROUTER",
+    "RULE_SET",
+    "AlertLedger",
+    "AlertRecord",
+    "ApplyRules",
+    "DescribeRule",
+    "EvaluatorFactory",
+    "EvaluatorRoute",
+    "EvaluatorStatsQuery",
+    "FiringAlerts",
+    "FiringAlertsQuery",
+    "LedgerStats",
+    "LedgerStatsQuery",
+    "LoadRuleFile",
+    "MetricRouter",
+    "Retire",
+    "RouteUpdate",
+    "RoutedSamples",
+    "RouterStats",
+    "RouterStatsQuery",
+    "RoutesWanted",
+    "RuleApplyFailed",
+    "RuleChanges",
+    "RuleEvaluator",
+    "RuleFileError",
+    "RuleNotFound",
+    "RulePlan",
+    "RuleSet",
+    "RulesSupervisor",
+    "check_rules",
+    "plan_changes",
+]

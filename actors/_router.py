@@ -1,0 +1,274 @@
+"""MetricRouter: send each sample only to the evaluators whose selector matches it.
+
+The router keeps an index metric name → evaluator routes (each with its rule's
+selector) and filters with the *whole* selector: the metric name through the index,
+then every label matcher (``=``, ``!=``, ``=~``, ``!~``), so no evaluator ever sees a
+sample it cannot match.  Matching is done once per series, not per sample: the
+result is cached per metric and label set (a series seen again costs one dict lookup),
+together with the series' canonical key, which evaluators use as is.  A route change
+drops the cache of the metrics it touches.
+
+Each batch is split per evaluator: one ``RoutedSamples`` message per evaluator per
+batch, in the batch's order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from actors._addressing import resolve
+from actors.evaluation import SeriesKey
+from messages import MetricSample, SampleBatch, Selector
+from supervision import Actor, ActorRef
+
+__all__ = [
+    "EvaluatorRoute",
+    "MetricRouter",
+    "RouteUpdate",
+    "RoutedSamples",
+    "RouterStats",
+    "RouterStatsQuery",
+    "RoutesWanted",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluatorRoute:
+    """Where the samples that ``selector`` selects go: the evaluator of ``rule_id``."""
+
+    rule_id: str
+    selector: Selector
+    ref: ActorRef
+
+
+@dataclass(frozen=True, slots=True)
+class RouteUpdate:
+    """Change the router's index: drop ``removed`` rule ids, then add or replace ``put``.
+
+    With ``replace=True`` the index becomes exactly ``put``.
+    """
+
+    put: tuple[EvaluatorRoute, ...] = ()
+    removed: tuple[str, ...] = ()
+    replace: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RoutesWanted:
+    """Told by a router that (re)started to whoever owns the rules: send me every route.
+
+    The answer is a ``RouteUpdate(replace=True)`` told to ``router``.
+    """
+
+    router: ActorRef
+
+
+@dataclass(slots=True)
+class RoutedSamples:
+    """Samples for one evaluator, from one batch, with their series keys (same order)."""
+
+    keys: list[SeriesKey]
+    samples: list[MetricSample]
+
+
+@dataclass(frozen=True, slots=True)
+class RouterStatsQuery:
+    """Ask a ``MetricRouter`` for its ``RouterStats``."""
+
+
+@dataclass(frozen=True, slots=True)
+class RouterStats:
+    """What a router has done.
+
+    ``deliveries`` counts (sample, evaluator) pairs sent; ``unrouted`` samples that no
+    evaluator selects; ``dropped_waiting`` samples dropped while the router waited for
+    its routes after a restart (beyond ``max_waiting_samples``).
+    """
+
+    batches: int
+    samples: int
+    deliveries: int
+    unrouted: int
+    routes: int
+    cached_series: int
+    dropped_waiting: int
+
+
+@dataclass(slots=True)
+class _Outbox:
+    """The samples of the current batch bound for one evaluator."""
+
+    route: EvaluatorRoute
+    keys: list[SeriesKey] = field(default_factory=list)
+    samples: list[MetricSample] = field(default_factory=list)
+
+
+_CacheEntry = tuple[SeriesKey, tuple[_Outbox, ...]]
+
+
+class MetricRouter(Actor):
+    """Route ``SampleBatch`` (and single ``MetricSample``) messages to rule evaluators.
+
+    Routes come as ``RouteUpdate`` messages from the rule set.  Given ``rule_set`` (a
+    ref, an absolute path or a sibling name), a router that starts tells it
+    ``RoutesWanted`` and holds the samples it receives (up to ``max_waiting_samples``;
+    more are dropped and counted) until the full route table arrives, so a restarted
+    router loses nothing.  Ask ``RouterStatsQuery`` for counters.
+    """
+
+    def __init__(
+        self,
+        rule_set: ActorRef | str | None = None,
+        *,
+        max_series_per_metric: int = 100_000,
+        max_waiting_samples: int = 100_000,
+    ) -> None:
+        self._rule_set = rule_set
+        self.max_series_per_metric = max_series_per_metric
+        self.max_waiting_samples = max_waiting_samples
+        self._outboxes: dict[str, _Outbox] = {}
+        self._index: dict[str, list[_Outbox]] = {}
+        self._cache: dict[str, dict[object, _CacheEntry]] = {}
+        self._waiting: list[Sequence[MetricSample]] | None = None
+        self._waiting_samples = 0
+        self._batches = 0
+        self._samples = 0
+        self._deliveries = 0
+        self._unrouted = 0
+        self._dropped_waiting = 0
+
+    async def on_start(self) -> None:
+        if self._rule_set is not None:
+            self._waiting = []
+            resolve(self, self._rule_set).tell(RoutesWanted(self.ref))
+
+    async def on_receive(self, message: Any) -> Any:
+        if isinstance(message, SampleBatch):
+            self._receive(message.samples)
+        elif isinstance(message, MetricSample):
+            self._receive((message,))
+        elif isinstance(message, RouteUpdate):
+            self._update(message)
+        elif isinstance(message, RouterStatsQuery):
+            return RouterStats(
+                batches=self._batches,
+                samples=self._samples,
+                deliveries=self._deliveries,
+                unrouted=self._unrouted,
+                routes=len(self._outboxes),
+                cached_series=sum(len(entries) for entries in self._cache.values()) // 2,
+                dropped_waiting=self._dropped_waiting,
+            )
+        else:
+            return await super().on_receive(message)
+        return None
+
+    # -- routing ------------------------------------------------------------------------------
+
+    def _receive(self, samples: Sequence[MetricSample]) -> None:
+        waiting = self._waiting
+        if waiting is None:
+            self._route(samples)
+        elif self._waiting_samples + len(samples) <= self.max_waiting_samples:
+            waiting.append(samples)
+            self._waiting_samples += len(samples)
+        else:
+            self._dropped_waiting += len(samples)
+
+    def _route(self, samples: Sequence[MetricSample]) -> None:
+        cache = self._cache
+        index = self._index
+        touched: list[_Outbox] = []
+        unrouted = 0
+        deliveries = 0
+        last_name: str | None = None
+        entries: dict[object, _CacheEntry] | None = None
+        for sample in samples:
+            name = sample.name
+            if name != last_name:
+                last_name = name
+                entries = cache.get(name)
+                if entries is None and name in index:
+                    entries = cache[name] = {}
+            if entries is None:
+                unrouted += 1
+                continue
+            labels = sample.labels
+            # Cached by the labels in arrival order first (cheap to build); a new order
+            # of a known label set finds the same entry through its frozen key.
+            raw = tuple(labels.items())
+            entry = entries.get(raw)
+            if entry is None:
+                entry = self._resolve(name, labels, raw, entries)
+            key, outboxes = entry
+            if not outboxes:
+                unrouted += 1
+                continue
+            deliveries += len(outboxes)
+            for outbox in outboxes:
+                if not outbox.samples:
+                    touched.append(outbox)
+                outbox.keys.append(key)
+                outbox.samples.append(sample)
+        for outbox in touched:
+            outbox.route.ref.tell(RoutedSamples(outbox.keys, outbox.samples))
+            outbox.keys = []
+            outbox.samples = []
+        self._batches += 1
+        self._samples += len(samples)
+        self._deliveries += deliveries
+        self._unrouted += unrouted
+
+    def _resolve(
+        self,
+        name: str,
+        labels: dict[str, str],
+        raw: tuple[tuple[str, str], ...],
+        entries: dict[object, _CacheEntry],
+    ) -> _CacheEntry:
+        key: SeriesKey = frozenset(raw)
+        entry = entries.get(key)
+        if entry is None:
+            if len(entries) >= 2 * self.max_series_per_metric:
+                entries.clear()  # unbounded label churn: start the cache over
+            outboxes = tuple(
+                outbox
+                for outbox in self._index.get(name, ())
+                if outbox.route.selector.matches_labels(labels)
+            )
+            entry = (key, outboxes)
+            entries[key] = entry
+        entries[raw] = entry
+        return entry
+
+    # -- the index ----------------------------------------------------------------------------
+
+    def _update(self, update: RouteUpdate) -> None:
+        outboxes = self._outboxes
+        touched: set[str] = set()
+        removed = list(outboxes) if update.replace else update.removed
+        for rule_id in removed:
+            outbox = outboxes.pop(rule_id, None)
+            if outbox is not None:
+                touched.add(outbox.route.selector.metric)
+        for route in update.put:
+            previous = outboxes.get(route.rule_id)
+            if previous is not None:
+                touched.add(previous.route.selector.metric)
+            outboxes[route.rule_id] = _Outbox(route)
+            touched.add(route.selector.metric)
+        for metric in touched:
+            self._cache.pop(metric, None)
+            self._index.pop(metric, None)
+        for outbox in outboxes.values():
+            metric = outbox.route.selector.metric
+            if metric in touched:
+                self._index.setdefault(metric, []).append(outbox)
+        waiting = self._waiting
+        if waiting is not None and update.replace:
+            self._waiting = None
+            self._waiting_samples = 0
+            for samples in waiting:
+                self._route(samples)
