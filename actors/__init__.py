@@ -2,7 +2,8 @@
 
 Samples flow ``MetricRouter`` → ``RuleEvaluator`` (one per rule) → the alert sink
 (``AlertLedger`` until the alert manager replaces it); ``RuleSet`` changes the rules at
-run time; ``RulesSupervisor`` assembles the router, the rule set and the evaluators.  The evaluation core they run is
+run time; ``RulesSupervisor`` assembles the router, the rule set and the evaluators;
+``HostCollector`` feeds the host's own metrics in.  The evaluation core they run is
 ``actors.evaluation``.  See docs/RULES.md.
 """
 
@@ -14,6 +15,7 @@ from actors._evaluator import (
     RuleEvaluator,
 )
 from actors._firing_alerts import FiringAlerts, FiringAlertsQuery
+from actors._host_collector import HostCollector, read_host_samples
 from actors._ledger import AlertLedger, AlertRecord, LedgerStats, LedgerStatsQuery
 from actors._router import (
     EvaluatorRoute,
@@ -49,6 +51,7 @@ __all__ = [
     "EvaluatorStatsQuery",
     "FiringAlerts",
     "FiringAlertsQuery",
+    "HostCollector",
     "LedgerStats",
     "LedgerStatsQuery",
     "LoadRuleFile",
@@ -69,4 +72,5 @@ __all__ = [
     "RulesSupervisor",
     "check_rules",
     "plan_changes",
+    "read_host_samples",
 ]
