@@ -116,18 +116,22 @@ class SqliteStore:
             migrations=_schema.MIGRATIONS,
             stats=self._stats,
         )
+        # Set before awaiting: a concurrent open() is refused, and an append issued while
+        # opening queues behind it (and fails with StoreClosed if opening fails).
+        self._writer = writer
         opened = writer.start()
         try:
             await opened
         except asyncio.CancelledError:
+            self._writer = None
             # The thread finishes opening, then this stops it; nobody waits for that.
             with contextlib.suppress(StoreClosed):
                 writer.submit(StopRequest(writer.loop.create_future()))
             raise
         except BaseException:
+            self._writer = None
             writer.join()  # it already ended: the failure was its last act
             raise
-        self._writer = writer
 
     async def close(self) -> None:
         """Commit every append queued so far, close the file and join the thread.
@@ -154,7 +158,8 @@ class SqliteStore:
         """Durably append ``events`` and apply ``writes`` in one transaction; return the seqs.
 
         Returns once committed (with synchronous="full", fsynced). Appends are sequenced
-        in the order they are called; an append's events get consecutive seqs. Raises
+        in the order they are awaited (or their tasks start); an append's events get
+        consecutive seqs. Raises
         StoreUnavailable if the transaction failed (nothing of it is stored; later
         appends are tried afresh), StoreClosed if the store is not open, and TypeError or
         ValueError, before anything is queued, if an event or document is not JSON (NaN

@@ -234,7 +234,7 @@ class StoreWriter:
                     migrate(conn, version, self._migrations)
                     conn.execute("COMMIT")
                 except BaseException:
-                    conn.execute("ROLLBACK")
+                    self._rollback(conn)
                     raise
                 _log.info("store migrated", store=self.name, from_version=version, to=latest)
         except sqlite3.Error as error:

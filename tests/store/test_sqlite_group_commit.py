@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from actors.store import EventQuery, NewEvent, SqliteStore, StateWrite
+from actors.store import EventQuery, NewEvent, SqliteStore, StateWrite, StoreError
 
 
 def event(n: int) -> NewEvent:
@@ -145,7 +145,7 @@ async def test_the_loop_runs_other_coroutines_while_the_thread_is_inside_a_trans
 
 
 async def test_the_loop_stays_responsive_while_a_big_batch_commits(store: SqliteStore) -> None:
-    big = [NewEvent("fired", float(n), {"n": n, "labels": {"i": str(n)}}) for n in range(20_000)]
+    big = [NewEvent("fired", float(n), {"n": n, "labels": {"i": str(n)}}) for n in range(10_000)]
     append = asyncio.create_task(store.append(big))
     await asyncio.sleep(0)  # one loop turn: the append encodes its rows and queues them
     loop = asyncio.get_running_loop()
@@ -156,7 +156,7 @@ async def test_the_loop_stays_responsive_while_a_big_batch_commits(store: Sqlite
         now = loop.time()
         ticks, longest, last = ticks + 1, max(longest, now - last), now
 
-    assert await append == list(range(1, 20_001))
+    assert await append == list(range(1, 10_001))
     assert ticks >= 10, "the loop hardly ran while the thread committed"
     assert longest < 1.0, f"the loop stalled for {longest:.3f} s"
 
@@ -230,3 +230,28 @@ def _fetch_one(sql: str) -> Callable[[sqlite3.Connection], tuple[object, ...]]:
         return row
 
     return fetch
+
+
+async def test_two_concurrent_opens_of_one_store_open_it_once(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "store.db")
+
+    results = await asyncio.gather(store.open(), store.open(), return_exceptions=True)
+
+    try:
+        assert results[0] is None
+        assert isinstance(results[1], StoreError)
+        assert await store.append([event(1)]) == [1]
+    finally:
+        await store.close()
+
+
+async def test_an_append_issued_while_the_store_opens_waits_for_it(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "store.db")
+    opening = asyncio.create_task(store.open())
+    await asyncio.sleep(0)  # one loop turn: open() has started its thread
+
+    try:
+        assert await store.append([event(1)]) == [1]
+        await opening
+    finally:
+        await store.close()
