@@ -1,0 +1,459 @@
+"""Notification templates: Jinja2 in a sandbox, compiled once, never dropping a notification.
+
+Every channel renders a notification into a few named *parts*:
+
+=========  ===============================  ==========================================
+channel    parts                            escaping
+=========  ===============================  ==========================================
+email      ``subject``, ``text``, ``html``  ``html`` is autoescaped; the others are not
+slack      ``text``                         ``&``, ``<``, ``>`` in values (Slack mrkdwn)
+webhook    ``summary``                      none
+=========  ===============================  ==========================================
+
+Each part has a built-in default per notification kind (firing, acknowledged,
+escalated, resolved). ``TemplatesConfig`` overrides any of them, for one kind or for
+``all`` kinds. The context a template sees:
+
+- ``kind`` (``"firing"``...), ``alertname`` (the label, or ``"alert"``), ``severity``;
+- ``labels``, ``annotations`` (the alert's; annotations already rendered),
+  ``summary`` and ``description`` (those annotations, or ``""``);
+- ``label_text``: ``"name=value, ..."`` for the labels other than ``alertname``;
+- ``fingerprint``, ``receiver``, ``notification_id``, ``idempotency_key``;
+- ``created_at`` (epoch seconds) and ``created`` (ISO 8601, UTC).
+
+Templates run in Jinja2's ``SandboxedEnvironment`` with repetition and power operators
+bounded and every part's output capped (``MAX_LENGTHS``). A user template that does not
+compile is reported once, when the ``TemplateSet`` is built; one that fails to render is
+reported each time. Either way the part is rendered from the default instead and the
+notification goes out: the failure is counted (``TemplateSet.failure_counts``), logged
+(structlog, ``tocsin.notify.templates``) and returned as a ``TemplateFailure`` with the
+rendered parts, for the notifier to report. ``check_templates`` rejects a configuration
+whose templates do not compile, for a configuration check before anything runs.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Literal, NamedTuple
+
+import jinja2
+import structlog
+from pydantic import BaseModel, ConfigDict
+
+# The same bounded sandbox as annotation templates: one definition of what a template
+# may compute.
+from actors.evaluation._annotations import _BoundedSandbox
+from messages import Notification, NotificationKind
+
+__all__ = [
+    "MAX_LENGTHS",
+    "EmailTemplates",
+    "RenderedNotification",
+    "SlackTemplates",
+    "TemplateChannel",
+    "TemplateFailure",
+    "TemplateInvalid",
+    "TemplateScope",
+    "TemplateSet",
+    "TemplatesConfig",
+    "WebhookTemplates",
+    "check_templates",
+]
+
+_log = structlog.get_logger("tocsin.notify.templates")
+
+
+class TemplateChannel(StrEnum):
+    """The channels that render notifications from templates."""
+
+    EMAIL = "email"
+    SLACK = "slack"
+    WEBHOOK = "webhook"
+
+
+TemplateScope = Literal["all", "firing", "acknowledged", "escalated", "resolved"]
+"""Which kinds an override applies to: one kind, or ``all`` (a kind's own wins)."""
+
+_PARTS: dict[TemplateChannel, tuple[str, ...]] = {
+    TemplateChannel.EMAIL: ("subject", "text", "html"),
+    TemplateChannel.SLACK: ("text",),
+    TemplateChannel.WEBHOOK: ("summary",),
+}
+
+MAX_LENGTHS: Mapping[str, int] = {"subject": 200, "summary": 1_000, "text": 20_000, "html": 50_000}
+"""Rendered parts longer than this many characters are cut (and end with ``…``)."""
+
+
+class _Parts(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class EmailTemplates(_Parts):
+    """Override the email parts; None keeps the default."""
+
+    subject: str | None = None
+    text: str | None = None
+    html: str | None = None
+
+
+class SlackTemplates(_Parts):
+    """Override the Slack message text (mrkdwn); None keeps the default."""
+
+    text: str | None = None
+
+
+class WebhookTemplates(_Parts):
+    """Override the webhook payload's one-line summary; None keeps the default."""
+
+    summary: str | None = None
+
+
+class TemplatesConfig(BaseModel):
+    """User templates per channel, per kind or for ``all`` kinds.
+
+    In TOML: ``[notify.templates.email.firing]`` with ``subject = "..."``. A part set for
+    one kind wins over the same part set for ``all``, which wins over the default.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    email: dict[TemplateScope, EmailTemplates] = {}
+    slack: dict[TemplateScope, SlackTemplates] = {}
+    webhook: dict[TemplateScope, WebhookTemplates] = {}
+
+    def overrides(self) -> dict[tuple[TemplateChannel, TemplateScope, str], str]:
+        """Return every template set here, keyed by (channel, scope, part)."""
+        found: dict[tuple[TemplateChannel, TemplateScope, str], str] = {}
+        for channel in TemplateChannel:
+            scopes: Mapping[TemplateScope, _Parts] = getattr(self, channel.value)
+            for scope, parts in scopes.items():
+                for part in _PARTS[channel]:
+                    source = getattr(parts, part)
+                    if source is not None:
+                        found[channel, scope, part] = source
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateFailure:
+    """One user template that failed and was replaced by the default.
+
+    ``stage`` is ``compile`` (reported once, when the set is built) or ``render``
+    (reported for each notification it failed on, ``notification_id`` set).
+    """
+
+    channel: TemplateChannel
+    scope: TemplateScope
+    part: str
+    stage: Literal["compile", "render"]
+    error: str
+    notification_id: str | None = None
+
+    def describe(self) -> str:
+        """Return one line for an operator: which template, what went wrong."""
+        where = f"{self.channel.value}.{self.scope}.{self.part}"
+        action = "does not compile" if self.stage == "compile" else "failed to render"
+        return f"template {where} {action} (default used): {self.error}"
+
+
+class TemplateInvalid(Exception):
+    """A configured template does not compile; ``failures`` names each one."""
+
+    def __init__(self, failures: tuple[TemplateFailure, ...]) -> None:
+        super().__init__("; ".join(failure.describe() for failure in failures))
+        self.failures = failures
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedNotification:
+    """A notification's parts for one channel, and the user templates that fell back.
+
+    ``parts`` maps each of the channel's part names to its text; ``failures`` is empty
+    when every user template rendered.
+    """
+
+    parts: Mapping[str, str]
+    failures: tuple[TemplateFailure, ...]
+
+
+# ---- Built-in defaults -------------------------------------------------------------------
+
+_HEADLINES: Mapping[NotificationKind, str] = {
+    NotificationKind.FIRING: "{{ alertname }} is firing ({{ severity }}).",
+    NotificationKind.ACKNOWLEDGED: "{{ alertname }} was acknowledged; it is still firing.",
+    NotificationKind.ESCALATED: (
+        "{{ alertname }} is still firing and unacknowledged: escalated to {{ receiver }}."
+    ),
+    NotificationKind.RESOLVED: "{{ alertname }} is resolved.",
+}
+
+_SLACK_MARKS: Mapping[NotificationKind, str] = {
+    NotificationKind.FIRING: ":rotating_light:",
+    NotificationKind.ACKNOWLEDGED: ":eyes:",
+    NotificationKind.ESCALATED: ":sos:",
+    NotificationKind.RESOLVED: ":white_check_mark:",
+}
+
+_SUBJECT = "{{ alertname }}{% if label_text %} ({{ label_text }}){% endif %}: {{ kind }}"
+
+_TEXT = """{headline}
+{{% if summary %}}
+{{{{ summary }}}}
+{{% endif %}}{{% if description %}}
+{{{{ description }}}}
+{{% endif %}}
+Severity: {{{{ severity }}}}
+Since: {{{{ created }}}}
+Labels:
+{{% for name, value in labels|dictsort %}}  {{{{ name }}}} = {{{{ value }}}}
+{{% endfor %}}{{% for name, value in annotations|dictsort
+   if name not in ("summary", "description") %}}{{% if loop.first %}}Annotations:
+{{% endif %}}  {{{{ name }}}} = {{{{ value }}}}
+{{% endfor %}}Fingerprint: {{{{ fingerprint }}}}
+"""
+
+_HTML = """<html><body>
+<p><strong>{headline}</strong></p>
+{{% if summary %}}<p>{{{{ summary }}}}</p>
+{{% endif %}}{{% if description %}}<p>{{{{ description }}}}</p>
+{{% endif %}}<table>
+<tr><th align="left">severity</th><td>{{{{ severity }}}}</td></tr>
+<tr><th align="left">since</th><td>{{{{ created }}}}</td></tr>
+{{% for name, value in labels|dictsort %}}<tr><th align="left">{{{{ name }}}}</th>\
+<td>{{{{ value }}}}</td></tr>
+{{% endfor %}}{{% for name, value in annotations|dictsort
+   if name not in ("summary", "description") %}}<tr><th align="left">{{{{ name }}}}</th>\
+<td>{{{{ value }}}}</td></tr>
+{{% endfor %}}</table>
+<p><small>fingerprint {{{{ fingerprint }}}}</small></p>
+</body></html>
+"""
+
+_SLACK = (
+    "{mark} *[{{{{ kind|upper }}}}] {{{{ alertname }}}}* ({{{{ severity }}}})"
+    "{{% if label_text %}} {{{{ label_text }}}}{{% endif %}}"
+    "{{% if summary %}}\n{{{{ summary }}}}{{% endif %}}"
+)
+
+_SUMMARY = (
+    "[{{ kind|upper }}] {{ alertname }}{% if label_text %} ({{ label_text }}){% endif %}"
+    "{% if summary %}: {{ summary }}{% endif %}"
+)
+
+
+def _default_source(channel: TemplateChannel, kind: NotificationKind, part: str) -> str:
+    if channel is TemplateChannel.SLACK:
+        return _SLACK.format(mark=_SLACK_MARKS[kind])
+    if channel is TemplateChannel.WEBHOOK:
+        return _SUMMARY
+    if part == "subject":
+        return _SUBJECT
+    return (_HTML if part == "html" else _TEXT).format(headline=_HEADLINES[kind])
+
+
+# ---- Environments ------------------------------------------------------------------------
+
+
+def _slack_escape(value: Any) -> Any:
+    # Slack mrkdwn gives &, < and > a meaning; values are escaped, template text is not
+    # (so a template can still write a <url|link>).
+    if isinstance(value, str):
+        return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return value
+
+
+def _environment(channel: TemplateChannel, part: str) -> jinja2.Environment:
+    return _ENVIRONMENTS[
+        "html" if part == "html" else "slack" if channel is TemplateChannel.SLACK else "plain"
+    ]
+
+
+# Built once per process: an environment is costly and templates share nothing mutable
+# through it.
+_ENVIRONMENTS: Mapping[str, jinja2.Environment] = {
+    "plain": _BoundedSandbox(autoescape=False),
+    "html": _BoundedSandbox(autoescape=True),
+    "slack": _BoundedSandbox(autoescape=False, finalize=_slack_escape),
+}
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def _compile(channel: TemplateChannel, part: str, source: str) -> jinja2.Template:
+    return _environment(channel, part).from_string(source)
+
+
+_Key = tuple[TemplateChannel, NotificationKind, str]
+_OverrideKey = tuple[TemplateChannel, TemplateScope, str]
+
+
+class _Entry(NamedTuple):
+    default: jinja2.Template
+    override: jinja2.Template | None
+    scope: TemplateScope
+
+
+_DEFAULTS: dict[_Key, jinja2.Template] = {}
+
+
+def _defaults() -> dict[_Key, jinja2.Template]:
+    # Compiled on first use and shared by every TemplateSet in the process.
+    if not _DEFAULTS:
+        for channel, parts in _PARTS.items():
+            for kind in NotificationKind:
+                for part in parts:
+                    _DEFAULTS[channel, kind, part] = _compile(
+                        channel, part, _default_source(channel, kind, part)
+                    )
+    return _DEFAULTS
+
+
+def _context(notification: Notification) -> dict[str, Any]:
+    labels = notification.labels
+    annotations = notification.annotations
+    created = datetime.datetime.fromtimestamp(notification.created_at, datetime.UTC)
+    return {
+        "kind": notification.kind.value,
+        "alertname": labels.get("alertname", "alert"),
+        "severity": notification.severity.value,
+        "labels": labels,
+        "annotations": annotations,
+        "summary": annotations.get("summary", ""),
+        "description": annotations.get("description", ""),
+        "label_text": ", ".join(
+            f"{name}={value}" for name, value in sorted(labels.items()) if name != "alertname"
+        ),
+        "fingerprint": notification.fingerprint,
+        "receiver": notification.receiver,
+        "notification_id": notification.id,
+        "idempotency_key": notification.idempotency_key,
+        "created_at": notification.created_at,
+        "created": created.isoformat(timespec="seconds"),
+    }
+
+
+def _bounded(template: jinja2.Template, context: Mapping[str, Any], limit: int) -> str:
+    # Render chunk by chunk and stop at the cap, so a template cannot build a huge text.
+    parts: list[str] = []
+    length = 0
+    for chunk in template.generate(context):
+        parts.append(chunk)
+        length += len(chunk)
+        if length > limit:
+            return "".join(parts)[: limit - 1] + "…"
+    return "".join(parts)
+
+
+def _last_resort(notification: Notification) -> str:
+    # Only if a built-in default itself fails to render: still say something true.
+    return f"[{notification.kind.value.upper()}] {notification.labels.get('alertname', 'alert')}"
+
+
+class TemplateSet:
+    """Every channel's templates, compiled once; ``render`` never raises for a template.
+
+    Build one per configuration and share it between channels. ``on_failure`` (optional)
+    is called with each ``TemplateFailure`` as it happens, e.g. to turn it into an event;
+    ``failure_counts`` counts them by (channel, part, stage) for metrics.
+    ``load_failures`` lists the overrides that did not compile.
+    """
+
+    __slots__ = ("_entries", "failure_counts", "load_failures", "on_failure")
+
+    def __init__(
+        self,
+        config: TemplatesConfig | None = None,
+        *,
+        on_failure: Callable[[TemplateFailure], None] | None = None,
+    ) -> None:
+        self.on_failure = on_failure
+        self.failure_counts: Counter[tuple[str, str, str]] = Counter()
+        defaults = _defaults()
+        overrides = (config or TemplatesConfig()).overrides()
+        compiled, failures = _compile_overrides(overrides)
+        self.load_failures = failures
+        self._entries: dict[_Key, _Entry] = {}
+        for (channel, kind, part), default in defaults.items():
+            scope: TemplateScope = kind.value
+            override = compiled.get((channel, scope, part))
+            if override is None and (channel, scope, part) not in overrides:
+                scope = "all"
+                override = compiled.get((channel, scope, part))
+            self._entries[channel, kind, part] = _Entry(default, override, scope)
+        for failure in failures:
+            self._report(failure)
+
+    def render(self, channel: TemplateChannel, notification: Notification) -> RenderedNotification:
+        """Return every part of ``channel`` for ``notification``.
+
+        A user template that fails falls back to the default for that part; the failure
+        is in the result (and counted, logged and passed to ``on_failure``).
+        """
+        context = _context(notification)
+        kind = notification.kind
+        parts: dict[str, str] = {}
+        failures: list[TemplateFailure] = []
+        for part in _PARTS[channel]:
+            entry = self._entries[channel, kind, part]
+            limit = MAX_LENGTHS[part]
+            if entry.override is not None:
+                try:
+                    parts[part] = _bounded(entry.override, context, limit)
+                    continue
+                except Exception as error:
+                    failure = TemplateFailure(
+                        channel, entry.scope, part, "render", _describe(error), notification.id
+                    )
+                    failures.append(failure)
+                    self._report(failure)
+            try:
+                parts[part] = _bounded(entry.default, context, limit)
+            except Exception as error:  # pragma: no cover - the defaults are tested
+                _log.error("default template failed", part=part, error=_describe(error))
+                parts[part] = _last_resort(notification)
+        return RenderedNotification(parts, tuple(failures))
+
+    def _report(self, failure: TemplateFailure) -> None:
+        self.failure_counts[failure.channel.value, failure.part, failure.stage] += 1
+        _log.warning(
+            "template failed, default used",
+            channel=failure.channel.value,
+            scope=failure.scope,
+            part=failure.part,
+            stage=failure.stage,
+            error=failure.error,
+            notification_id=failure.notification_id,
+        )
+        if self.on_failure is not None:
+            self.on_failure(failure)
+
+
+def _compile_overrides(
+    overrides: Mapping[_OverrideKey, str],
+) -> tuple[dict[_OverrideKey, jinja2.Template], tuple[TemplateFailure, ...]]:
+    compiled: dict[_OverrideKey, jinja2.Template] = {}
+    failures: list[TemplateFailure] = []
+    for (channel, scope, part), source in overrides.items():
+        try:
+            compiled[channel, scope, part] = _compile(channel, part, source)
+        except Exception as error:
+            failures.append(TemplateFailure(channel, scope, part, "compile", _describe(error)))
+    return compiled, tuple(failures)
+
+
+def check_templates(config: TemplatesConfig) -> None:
+    """Raise ``TemplateInvalid`` naming every configured template that does not compile.
+
+    Run it when a configuration is checked or loaded, so a typo is a clear error for the
+    operator; at run time a ``TemplateSet`` falls back to the defaults instead.
+    """
+    _compiled, failures = _compile_overrides(config.overrides())
+    if failures:
+        raise TemplateInvalid(failures)
