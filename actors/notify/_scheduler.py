@@ -1,0 +1,391 @@
+"""DeliveryScheduler: what a notifier sends next, and what follows each outcome.
+
+The notifier actor feeds it notifications and send results and performs the sends it
+returns; every decision (ordering, rate limit, circuit breaker, batching, retries, age
+limit) is made here, synchronously, with time passed in (STYLE rule 1).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+from collections import deque
+from dataclasses import dataclass, field
+
+from actors.notify._channel import DeliveryError
+from actors.notify._circuit import CircuitBreaker, CircuitState
+from actors.notify._retry import GiveUp, RetryPolicy
+from actors.notify._token_bucket import TokenBucket
+from messages import Notification
+
+__all__ = ["DeadLettered", "Delivery", "DeliveryScheduler", "Retrying", "Send"]
+
+_EPSILON = 1e-9
+
+
+@dataclass(eq=False, slots=True)
+class Delivery:
+    """One notification in a notifier's queue, from recorded until delivered or dead."""
+
+    notification: Notification
+    key: str
+    """The outbox key (unique per receiver)."""
+    seq: int
+    """Arrival order in this scheduler."""
+    since: float
+    """The monotonic time its age counts from (when it was first recorded)."""
+    attempts: int = 0
+    recorded: bool = False
+    """True once durable in the outbox; only recorded deliveries are sent."""
+    error: str | None = None
+    """The last failure, if any."""
+    unit: _Unit | None = field(default=None, repr=False)
+
+
+@dataclass(eq=False, slots=True)
+class _Unit:
+    """What is sent together: one delivery, or a batch (which retries as a whole)."""
+
+    items: list[Delivery]
+    seq: int
+    since: float
+    attempts: int = 0
+    not_before: float = -math.inf
+    in_flight: bool = False
+    done: bool = False
+    where: str | None = None  # "ready" or "delayed" while in that heap
+
+
+class Send:
+    """One send to perform now: ``items`` go to the channel as one batch."""
+
+    __slots__ = ("_unit", "attempt", "items", "probe")
+
+    def __init__(self, unit: _Unit, probe: bool) -> None:
+        self._unit = unit
+        self.items = tuple(unit.items)
+        self.attempt = unit.attempts + 1
+        """Which attempt this is for these items (1 for the first)."""
+        self.probe = probe
+        """True if this is the circuit breaker's half-open probe."""
+
+    def __repr__(self) -> str:
+        keys = [item.key for item in self.items]
+        return f"Send({keys}, attempt={self.attempt}, probe={self.probe})"
+
+
+@dataclass(frozen=True, slots=True)
+class Retrying:
+    """A send failed and will be tried again ``delay`` seconds later."""
+
+    items: tuple[Delivery, ...]
+    attempts: int
+    delay: float
+    error: DeliveryError
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLettered:
+    """Deliveries given up on (permanent error, attempts or age spent), with why."""
+
+    items: tuple[Delivery, ...]
+    attempts: int
+    reason: str
+
+
+class DeliveryScheduler:
+    """Order, throttle, batch and retry one receiver's deliveries.
+
+    Ordering: deliveries of the same alert (same fingerprint) are sent one at a time in
+    arrival order: a later one waits while an earlier one is in flight or waiting to be
+    retried. Different alerts do not wait for each other beyond ``max_in_flight``
+    concurrent sends, and start in arrival order.
+
+    Each send takes one token from ``bucket`` (None: no rate limit) and needs ``breaker``
+    to allow it. When the bucket holds fewer tokens than there are deliveries ready,
+    fresh deliveries (never tried) of different alerts go together, up to ``batch_max``
+    per send; a batch that fails is retried as the same batch. Nothing is ever dropped:
+    a delivery leaves only as delivered or as a dead letter (``policy`` gave up, or it
+    waited ``policy.max_age`` without being sent, e.g. behind an open circuit).
+
+    Call ``due(now)`` after anything changed and perform the returned sends; report each
+    with ``completed`` or ``failed``; call ``expire(now)``; then ``wake_at(now)`` says
+    when to call again (None: only when something new happens).
+    """
+
+    def __init__(
+        self,
+        *,
+        policy: RetryPolicy,
+        breaker: CircuitBreaker,
+        bucket: TokenBucket | None = None,
+        max_in_flight: int = 1,
+        batch_max: int = 1,
+    ) -> None:
+        if max_in_flight < 1:
+            raise ValueError(f"max_in_flight must be >= 1, got {max_in_flight}")
+        if batch_max < 1:
+            raise ValueError(f"batch_max must be >= 1, got {batch_max}")
+        self.policy = policy
+        self.breaker = breaker
+        self.bucket = bucket
+        self.max_in_flight = max_in_flight
+        self.batch_max = batch_max
+        self._seq = itertools.count()
+        self._by_key: dict[str, Delivery] = {}
+        self._lanes: dict[str, deque[Delivery]] = {}
+        # Heap entries carry a unique tie-breaker so that units are never compared; stale
+        # entries (a unit moved on) are skipped when they surface.
+        self._tie = itertools.count()
+        self._ready: list[tuple[int, int, _Unit]] = []
+        self._ready_live = 0
+        self._delayed: list[tuple[float, int, _Unit]] = []
+        self._deadlines: list[tuple[float, int, _Unit]] = []
+        self.in_flight = 0
+        """Sends started and not yet reported."""
+
+    def __len__(self) -> int:
+        """Return how many deliveries are queued (waiting or in flight)."""
+        return len(self._by_key)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._by_key
+
+    # -- input ---------------------------------------------------------------------------
+
+    def add(
+        self,
+        notification: Notification,
+        key: str,
+        now: float,
+        *,
+        age: float = 0.0,
+        attempts: int = 0,
+        recorded: bool = False,
+    ) -> Delivery | None:
+        """Queue ``notification`` under ``key``; return None if ``key`` is already queued.
+
+        ``age``/``attempts``: what a delivery reloaded from the outbox has behind it.
+        Only ``recorded`` deliveries are sent: call ``recorded`` once it is durable.
+        """
+        if key in self._by_key:
+            return None
+        delivery = Delivery(notification, key, next(self._seq), now - age, attempts, recorded)
+        unit = _Unit([delivery], delivery.seq, delivery.since, attempts)
+        delivery.unit = unit
+        self._by_key[key] = delivery
+        lane = self._lanes.setdefault(notification.fingerprint, deque())
+        lane.append(delivery)
+        self._push_deadline(unit)
+        if recorded and len(lane) == 1:
+            self._enqueue(unit, now)
+        return delivery
+
+    def recorded(self, delivery: Delivery, now: float) -> None:
+        """Mark ``delivery`` durable: it may be sent from now on."""
+        if delivery.recorded or delivery.key not in self._by_key:
+            return
+        delivery.recorded = True
+        self._maybe_eligible(delivery, now)
+
+    # -- decisions -----------------------------------------------------------------------
+
+    def due(self, now: float) -> list[Send]:
+        """Return the sends to start at ``now`` (tokens taken, in-flight counted)."""
+        self._promote(now)
+        sends: list[Send] = []
+        bucket = self.bucket
+        breaker = self.breaker
+        while self._ready_live and self.in_flight < self.max_in_flight:
+            if bucket is not None and bucket.wait_time(now) > 0:
+                break
+            if not breaker.allow(now):
+                break
+            unit = self._pop_ready()
+            if bucket is not None:
+                bucket.take(now)
+            probe = breaker.state is CircuitState.HALF_OPEN
+            if not probe and self.batch_max > 1 and bucket is not None:
+                self._merge(unit, now, bucket)
+            unit.in_flight = True
+            self.in_flight += 1
+            sends.append(Send(unit, probe))
+        return sends
+
+    def expire(self, now: float) -> list[DeadLettered]:
+        """Dead-letter what waited ``policy.max_age`` without being delivered."""
+        expired: list[DeadLettered] = []
+        deadlines = self._deadlines
+        while deadlines and deadlines[0][0] <= now:
+            _, _, unit = heapq.heappop(deadlines)
+            if unit.done or unit.in_flight:
+                continue  # an in-flight unit gets a new deadline if it fails
+            self._finish(unit, now)
+            reason = f"expired: not delivered within max_age {self.policy.max_age:g}s"
+            reason += f" ({unit.attempts} attempts)"
+            last_error = unit.items[0].error
+            if last_error:
+                reason += f": {last_error}"
+            expired.append(DeadLettered(tuple(unit.items), unit.attempts, reason))
+        return expired
+
+    def wake_at(self, now: float) -> float | None:
+        """Return when ``due``/``expire`` may have something to do again; None: nothing.
+
+        Completions are not included: report them as they come and call ``due`` then.
+        """
+        candidates: list[float] = []
+        gate = self._gate(now)
+        if gate is not None:
+            if self._ready_live:
+                candidates.append(gate)
+            delayed = self._delayed
+            while delayed and delayed[0][2].where != "delayed":
+                heapq.heappop(delayed)
+            if delayed:
+                candidates.append(max(gate, delayed[0][0]))
+        deadlines = self._deadlines
+        while deadlines and (deadlines[0][2].done or deadlines[0][2].in_flight):
+            heapq.heappop(deadlines)
+        if deadlines:
+            candidates.append(deadlines[0][0])
+        return min(candidates) if candidates else None
+
+    # -- outcomes ------------------------------------------------------------------------
+
+    def completed(self, send: Send, now: float) -> tuple[Delivery, ...]:
+        """Record that ``send`` succeeded; return its deliveries (now delivered)."""
+        unit = self._settle(send)
+        self.breaker.record_success(now)
+        self._finish(unit, now)
+        return send.items
+
+    def failed(self, send: Send, error: DeliveryError, now: float) -> Retrying | DeadLettered:
+        """Record that ``send`` failed with ``error``; return what happens next.
+
+        An error with ``retry_after``, or a permanent one, proves the receiver answered:
+        it closes the circuit rather than counting towards opening it.
+        """
+        unit = self._settle(send)
+        for item in unit.items:
+            item.error = str(error)
+        if error.retryable and error.retry_after is None:
+            self.breaker.record_failure(now)
+        else:
+            self.breaker.record_success(now)
+        decision = self.policy.decide(error, unit.attempts, now - unit.since)
+        if isinstance(decision, GiveUp):
+            self._finish(unit, now)
+            return DeadLettered(send.items, unit.attempts, decision.reason)
+        unit.not_before = now + decision.delay
+        self._enqueue(unit, now)
+        self._push_deadline(unit)
+        return Retrying(send.items, unit.attempts, decision.delay, error)
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _gate(self, now: float) -> float | None:
+        # The earliest time a ready unit could start; None if only a send's result can
+        # open the way (every slot taken, or the half-open probe is out).
+        if self.in_flight >= self.max_in_flight:
+            return None
+        probe_at = self.breaker.probe_at()
+        if probe_at is not None:
+            return max(now, probe_at)
+        if self.breaker.state is not CircuitState.CLOSED:
+            return None
+        return now if self.bucket is None else now + self.bucket.wait_time(now)
+
+    def _settle(self, send: Send) -> _Unit:
+        unit = send._unit
+        if not unit.in_flight:
+            raise ValueError(f"{send!r} is not in flight")
+        unit.in_flight = False
+        self.in_flight -= 1
+        unit.attempts += 1
+        for item in unit.items:
+            item.attempts = unit.attempts
+        return unit
+
+    def _push_deadline(self, unit: _Unit) -> None:
+        deadline = unit.since + self.policy.max_age
+        heapq.heappush(self._deadlines, (deadline, next(self._tie), unit))
+
+    def _enqueue(self, unit: _Unit, now: float) -> None:
+        if unit.not_before > now:
+            unit.where = "delayed"
+            heapq.heappush(self._delayed, (unit.not_before, next(self._tie), unit))
+        else:
+            unit.where = "ready"
+            self._ready_live += 1
+            heapq.heappush(self._ready, (unit.seq, next(self._tie), unit))
+
+    def _promote(self, now: float) -> None:
+        delayed = self._delayed
+        while delayed and delayed[0][0] <= now:
+            _, _, unit = heapq.heappop(delayed)
+            if unit.where == "delayed":
+                self._enqueue(unit, now)
+
+    def _pop_ready(self) -> _Unit:
+        while True:
+            _, _, unit = heapq.heappop(self._ready)
+            if unit.where == "ready":
+                unit.where = None
+                self._ready_live -= 1
+                return unit
+
+    def _unqueue(self, unit: _Unit) -> None:
+        # Heaps drop stale entries lazily; only the live count must be right at once.
+        if unit.where == "ready":
+            self._ready_live -= 1
+        unit.where = None
+
+    def _merge(self, unit: _Unit, now: float, bucket: TokenBucket) -> None:
+        if unit.attempts or len(unit.items) != 1:
+            return
+        spare = math.floor(bucket.available(now) + _EPSILON)
+        set_aside: list[_Unit] = []
+        while self._ready_live > spare and len(unit.items) < self.batch_max:
+            other = self._pop_ready()
+            if other.attempts or len(other.items) != 1:
+                set_aside.append(other)  # a retry keeps its own batch and key
+                continue
+            [item] = other.items
+            other.done = True
+            item.unit = unit
+            unit.items.append(item)
+            unit.since = min(unit.since, other.since)
+        for other in set_aside:
+            self._enqueue(other, now)
+
+    def _maybe_eligible(self, delivery: Delivery, now: float) -> None:
+        unit = delivery.unit
+        if unit is None or unit.done or unit.in_flight or unit.where is not None:
+            return
+        if not all(item.recorded for item in unit.items):
+            return
+        lanes = self._lanes
+        if all(lanes[item.notification.fingerprint][0] is item for item in unit.items):
+            self._enqueue(unit, now)
+
+    def _finish(self, unit: _Unit, now: float) -> None:
+        self._unqueue(unit)
+        unit.done = True
+        lanes = self._lanes
+        heads: list[Delivery] = []
+        for item in unit.items:
+            del self._by_key[item.key]
+            fingerprint = item.notification.fingerprint
+            lane = lanes[fingerprint]
+            if lane[0] is item:
+                lane.popleft()
+                if lane:
+                    heads.append(lane[0])
+            else:
+                lane.remove(item)  # expired behind an earlier delivery of the same alert
+            if not lane:
+                del lanes[fingerprint]
+        for head in heads:
+            self._maybe_eligible(head, now)
