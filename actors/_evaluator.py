@@ -96,6 +96,7 @@ class RuleEvaluator(Actor):
 
     async def on_start(self) -> None:
         self._sink = resolve(self, self._alert_sink)
+        self._time = self.clock.time
         if self._evaluation is not None:
             await self._recover(self._evaluation)
             self._schedule(self._evaluation)
@@ -116,7 +117,7 @@ class RuleEvaluator(Actor):
                 reply=type(reply).__name__,
             )
             return
-        restored = evaluation.restore(reply.alerts, self.clock.time())
+        restored = evaluation.restore(reply.alerts, self._time())
         if restored:
             self.log.info("firing alerts restored", rule=rule_id, count=restored)
 
@@ -124,13 +125,13 @@ class RuleEvaluator(Actor):
         evaluation = self._evaluation
         if message.__class__ is RoutedSamples:
             if evaluation is not None:
-                self._emit(evaluation.apply(message.samples, self.clock.time(), message.keys))
+                self._emit(evaluation.apply(message.samples, self._time(), message.keys))
                 self._schedule(evaluation)
             return None
         if message is _DEADLINE_DUE:
             self._scheduled = None
             if evaluation is not None:
-                self._emit(evaluation.tick(self.clock.time()))
+                self._emit(evaluation.tick(self._time()))
                 self._schedule(evaluation)
             return None
         if isinstance(message, SampleBatch | MetricSample):
@@ -138,7 +139,7 @@ class RuleEvaluator(Actor):
             selector = self.rule.selector
             selected = [sample for sample in samples if selector.matches(sample)]
             if evaluation is not None and selected:
-                self._emit(evaluation.apply(selected, self.clock.time()))
+                self._emit(evaluation.apply(selected, self._time()))
                 self._schedule(evaluation)
             return None
         if isinstance(message, Retire):
@@ -153,7 +154,7 @@ class RuleEvaluator(Actor):
         evaluation = self._evaluation
         if evaluation is None:
             return 0
-        events = evaluation.retire(self.clock.time())
+        events = evaluation.retire(self._time())
         self._emit(events)
         self._evaluation = None
         self.timers.cancel(_TIMER_KEY)
@@ -178,7 +179,5 @@ class RuleEvaluator(Actor):
             return
         if self._scheduled is not None and self._scheduled <= deadline:
             return
-        self.timers.send_after(
-            max(0.0, deadline - self.clock.time()), _DEADLINE_DUE, key=_TIMER_KEY
-        )
+        self.timers.send_after(max(0.0, deadline - self._time()), _DEADLINE_DUE, key=_TIMER_KEY)
         self._scheduled = deadline

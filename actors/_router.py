@@ -14,8 +14,8 @@ batch, in the batch's order.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from actors._addressing import resolve
@@ -96,16 +96,25 @@ class RouterStats:
     dropped_waiting: int
 
 
-@dataclass(slots=True)
 class _Outbox:
-    """The samples of the current batch bound for one evaluator."""
+    """The samples of the current batch bound for one evaluator.
 
-    route: EvaluatorRoute
-    keys: list[SeriesKey] = field(default_factory=list)
-    samples: list[MetricSample] = field(default_factory=list)
+    Its lists live as long as the route, so the per-series cache can hold their
+    ``append`` methods: each delivery is two calls, no lookup.  They are copied into
+    the message and cleared when the batch is sent.
+    """
+
+    __slots__ = ("appends", "keys", "route", "samples")
+
+    def __init__(self, route: EvaluatorRoute) -> None:
+        self.route = route
+        self.keys: list[SeriesKey] = []
+        self.samples: list[MetricSample] = []
+        self.appends = (self.keys.append, self.samples.append)
 
 
-_CacheEntry = tuple[SeriesKey, tuple[_Outbox, ...]]
+_Appends = tuple[Callable[[SeriesKey], None], Callable[[MetricSample], None]]
+_CacheEntry = tuple[SeriesKey, tuple[_Appends, ...]]
 
 
 class MetricRouter(Actor):
@@ -158,7 +167,11 @@ class MetricRouter(Actor):
                 deliveries=self._deliveries,
                 unrouted=self._unrouted,
                 routes=len(self._outboxes),
-                cached_series=sum(len(entries) for entries in self._cache.values()) // 2,
+                cached_series=sum(
+                    isinstance(key, frozenset)
+                    for entries in self._cache.values()
+                    for key in entries
+                ),
                 dropped_waiting=self._dropped_waiting,
             )
         else:
@@ -180,9 +193,8 @@ class MetricRouter(Actor):
     def _route(self, samples: Sequence[MetricSample]) -> None:
         cache = self._cache
         index = self._index
-        touched: list[_Outbox] = []
+        seen: set[str] = set()
         unrouted = 0
-        deliveries = 0
         last_name: str | None = None
         entries: dict[object, _CacheEntry] | None = None
         for sample in samples:
@@ -192,30 +204,33 @@ class MetricRouter(Actor):
                 entries = cache.get(name)
                 if entries is None and name in index:
                     entries = cache[name] = {}
+                if entries is not None:
+                    seen.add(name)
             if entries is None:
                 unrouted += 1
                 continue
             labels = sample.labels
-            # Cached by the labels in arrival order first (cheap to build); a new order
-            # of a known label set finds the same entry through its frozen key.
-            raw = tuple(labels.items())
+            # Cached by the labels in arrival order first (names then values: cheap to
+            # build and unambiguous); a new order of a known label set finds the same
+            # entry through its frozen key.
+            raw = (*labels, *labels.values())
             entry = entries.get(raw)
             if entry is None:
                 entry = self._resolve(name, labels, raw, entries)
-            key, outboxes = entry
-            if not outboxes:
+            key, appends = entry
+            if not appends:
                 unrouted += 1
-                continue
-            deliveries += len(outboxes)
-            for outbox in outboxes:
-                if not outbox.samples:
-                    touched.append(outbox)
-                outbox.keys.append(key)
-                outbox.samples.append(sample)
-        for outbox in touched:
-            outbox.route.ref.tell(RoutedSamples(outbox.keys, outbox.samples))
-            outbox.keys = []
-            outbox.samples = []
+            for append_key, append_sample in appends:
+                append_key(key)
+                append_sample(sample)
+        deliveries = 0
+        for name in seen:
+            for outbox in index[name]:
+                if outbox.samples:
+                    deliveries += len(outbox.samples)
+                    outbox.route.ref.tell(RoutedSamples(outbox.keys.copy(), outbox.samples.copy()))
+                    outbox.keys.clear()
+                    outbox.samples.clear()
         self._batches += 1
         self._samples += len(samples)
         self._deliveries += deliveries
@@ -225,20 +240,20 @@ class MetricRouter(Actor):
         self,
         name: str,
         labels: dict[str, str],
-        raw: tuple[tuple[str, str], ...],
+        raw: tuple[str, ...],
         entries: dict[object, _CacheEntry],
     ) -> _CacheEntry:
-        key: SeriesKey = frozenset(raw)
+        key: SeriesKey = frozenset(labels.items())
         entry = entries.get(key)
         if entry is None:
             if len(entries) >= 2 * self.max_series_per_metric:
                 entries.clear()  # unbounded label churn: start the cache over
-            outboxes = tuple(
-                outbox
+            appends = tuple(
+                outbox.appends
                 for outbox in self._index.get(name, ())
                 if outbox.route.selector.matches_labels(labels)
             )
-            entry = (key, outboxes)
+            entry = (key, appends)
             entries[key] = entry
         entries[raw] = entry
         return entry

@@ -1,8 +1,9 @@
 """A rule's conditions compiled for the hot path: one verdict per sample, no allocation.
 
-``compile_judge(rule)`` returns the ``Judge`` an evaluation calls for every accepted
-sample of a series.  The judge pushes the sample into the series' windows, stores the
-value it evaluated in ``series.value``, and returns the verdict ``observe`` expects:
+``compile_judge(rule)`` returns what an evaluation applies to every accepted sample
+of a series: a ``ThresholdJudge`` (applied inline) or a ``Judge`` (called).  Either
+pushes the sample into the series' windows, stores the value it evaluated in
+``series.value``, and gives the verdict ``observe`` expects:
 for a series that is not firing, whether the rule fires on the value(s); for a firing
 series, whether it is *not* resolved, so that hysteresis (``resolve_threshold``) is
 applied exactly as ``messages``' ``fires_on``/``resolves_on`` define it.  NaN (an
@@ -23,7 +24,15 @@ from actors.evaluation._series import Series, SeriesState
 from actors.evaluation._windows import SampleWindow, Window, make_window
 from messages import Aggregation, CallableRule, CompositeRule, Condition, ThresholdRule
 
-__all__ = ["ConditionFailed", "Judge", "compile_judge"]
+__all__ = [
+    "CallableJudge",
+    "CompositeJudge",
+    "ConditionFailed",
+    "Judge",
+    "ThresholdCheck",
+    "ThresholdJudge",
+    "compile_judge",
+]
 
 _FIRING = SeriesState.FIRING
 
@@ -53,7 +62,7 @@ class Judge(Protocol):
         ...
 
 
-class _Compiled:
+class ThresholdCheck:
     """One condition's comparison: the operator, the threshold, the resolve limit."""
 
     __slots__ = ("compare", "resolve_limit", "threshold")
@@ -70,6 +79,7 @@ class _Compiled:
         )
 
     def verdict(self, value: float, firing: bool) -> bool:
+        """Return the verdict on ``value`` for a series that is (not) firing."""
         if value != value:  # NaN: never fires, never resolves
             return firing
         if firing:
@@ -77,43 +87,24 @@ class _Compiled:
         return self.compare(value, self.threshold)
 
 
-class LatestValueJudge:
-    """A threshold rule on the raw sample value: no window at all."""
+class ThresholdJudge:
+    """A ``ThresholdRule`` compiled: its check, on the raw value or one aggregate.
 
-    __slots__ = ("_compare", "_resolve_limit", "_threshold")
+    Not a ``Judge``: the evaluation applies it inline (``ThresholdCheck.verdict`` on
+    the sample value, or on ``series.windows[0].push(...)``), because a call per sample
+    costs as much as the rest of the work on the hot path.
+    """
 
-    def __init__(self, condition: Condition) -> None:
-        compiled = _Compiled(condition)
-        self._compare = compiled.compare
-        self._threshold = compiled.threshold
-        self._resolve_limit = compiled.resolve_limit
+    __slots__ = ("aggregation", "check")
 
-    def new_windows(self) -> list[Window]:
-        return []
-
-    def __call__(self, series: Series, timestamp: float, value: float) -> bool:
-        series.value = value
-        if series.state is _FIRING:
-            return self._compare(value, self._resolve_limit)
-        return self._compare(value, self._threshold)
-
-
-class AggregateJudge:
-    """A threshold rule on one windowed aggregate."""
-
-    __slots__ = ("_aggregation", "_compiled")
-
-    def __init__(self, condition: Condition, aggregation: Aggregation) -> None:
-        self._compiled = _Compiled(condition)
-        self._aggregation = aggregation
+    def __init__(self, rule: ThresholdRule) -> None:
+        (condition,) = rule.conditions
+        self.check = ThresholdCheck(condition)
+        self.aggregation = condition.aggregation
 
     def new_windows(self) -> list[Window]:
-        return [make_window(self._aggregation)]
-
-    def __call__(self, series: Series, timestamp: float, value: float) -> bool:
-        aggregate = series.windows[0].push(timestamp, value)
-        series.value = aggregate
-        return self._compiled.verdict(aggregate, series.state is _FIRING)
+        """Return the window a new series needs: none, or one for the aggregation."""
+        return [] if self.aggregation is None else [make_window(self.aggregation)]
 
 
 class CompositeJudge:
@@ -129,14 +120,14 @@ class CompositeJudge:
 
     def __init__(self, rule: CompositeRule) -> None:
         aggregations: list[Aggregation] = []
-        conditions: list[tuple[_Compiled, int]] = []
+        conditions: list[tuple[ThresholdCheck, int]] = []
         for condition in rule.conditions:
             index = -1
             if condition.aggregation is not None:
                 if condition.aggregation not in aggregations:
                     aggregations.append(condition.aggregation)
                 index = aggregations.index(condition.aggregation)
-            conditions.append((_Compiled(condition), index))
+            conditions.append((ThresholdCheck(condition), index))
         self._aggregations = tuple(aggregations)
         self._conditions = tuple(conditions)
         self._all = rule.combine == "all"
@@ -190,13 +181,10 @@ class CallableJudge:
             raise ConditionFailed(f"condition raised {type(error).__name__}: {error}") from error
 
 
-def compile_judge(rule: ThresholdRule | CompositeRule | CallableRule) -> Judge:
-    """Return the judge that evaluates ``rule`` sample by sample."""
+def compile_judge(rule: ThresholdRule | CompositeRule | CallableRule) -> Judge | ThresholdJudge:
+    """Return how ``rule`` is evaluated sample by sample."""
     if isinstance(rule, CallableRule):
         return CallableJudge(rule)
     if isinstance(rule, CompositeRule):
         return CompositeJudge(rule)
-    (condition,) = rule.conditions
-    if condition.aggregation is None:
-        return LatestValueJudge(condition)
-    return AggregateJudge(condition, condition.aggregation)
+    return ThresholdJudge(rule)

@@ -85,12 +85,10 @@ class SilenceWatch:
 
     def heard(self, series: Series) -> None:
         """Note that ``series`` just sent a sample (``series.last_seen`` is set)."""
-        order = self._order
-        key = series.key
-        if key in order:
-            order.move_to_end(key)
-        else:
-            order[key] = series
+        try:
+            self._order.move_to_end(series.key)
+        except KeyError:
+            self._order[series.key] = series
 
     def forget(self, series: Series) -> None:
         """Stop watching ``series``."""

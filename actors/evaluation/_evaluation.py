@@ -25,9 +25,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from actors.evaluation._alert_events import AlertEvent, AlertEventBuilder
-from actors.evaluation._conditions import ConditionFailed, compile_judge
+from actors.evaluation._conditions import ConditionFailed, Judge, ThresholdJudge, compile_judge
 from actors.evaluation._deadlines import DeadlineQueue, SilenceWatch
 from actors.evaluation._series import (
     Series,
@@ -96,7 +97,10 @@ class RuleEvaluation:
     def __init__(self, rule: AnyRule, *, future_tolerance: float = 600.0) -> None:
         self.rule = rule
         self.future_tolerance = future_tolerance
-        self._judge = compile_judge(rule)
+        judge = compile_judge(rule)
+        self._threshold_judge = judge if isinstance(judge, ThresholdJudge) else None
+        self._judge = None if isinstance(judge, ThresholdJudge) else judge
+        self._new_windows = judge.new_windows
         self._for = rule.for_
         self._keep_firing_for = rule.keep_firing_for
         self._events = AlertEventBuilder(rule)
@@ -108,6 +112,7 @@ class RuleEvaluation:
         # fingerprint for a series whose labels could not be reconstructed exactly.
         self._unclaimed: dict[SeriesKey, Series] = {}
         self._unclaimed_fingerprints: dict[str, Series] = {}
+        self._restored_no_data = False
         self._now = -math.inf
         self._samples = 0
         self._out_of_order = 0
@@ -133,11 +138,21 @@ class RuleEvaluation:
         events: list[AlertEvent] = []
         self._expire(now, events)
         table = self._series
-        judge = self._judge
         silence = self._silence
         unclaimed = self._unclaimed
         horizon = now + self.future_tolerance
-        accepted = 0
+        # How a sample is judged, decided once per batch: a threshold on the raw value
+        # or on one aggregate is applied inline (a Python call per sample costs as much
+        # as the rest of the work); composite and Python conditions are called.
+        threshold_judge = self._threshold_judge
+        judge = cast(Judge, self._judge)
+        # A no-data alert can fire only with a timeout, or if one was restored.
+        no_data_possible = silence is not None or self._restored_no_data
+        windowed = threshold_judge is not None and threshold_judge.aggregation is not None
+        if threshold_judge is not None:
+            check = threshold_judge.check
+            compare, threshold, resolve_limit = check.compare, check.threshold, check.resolve_limit
+        dropped = 0
         pairs: Iterable[tuple[SeriesKey, MetricSample]]
         if keys is None:
             pairs = ((series_key(sample.labels), sample) for sample in samples)
@@ -152,33 +167,47 @@ class RuleEvaluation:
             timestamp = sample.timestamp
             if timestamp <= series.newest or timestamp > horizon:
                 self._count_dropped(series, timestamp, horizon)
+                dropped += 1
                 continue
             series.newest = timestamp
             value = sample.value
-            series.last_sample = value
-            accepted += 1
-            if series.no_data:
-                series.no_data = False
-                events.append(self._events.resolved(series, True, value, now))
-            if silence is not None:
-                series.last_seen = now
-                silence.heard(series)
-            try:
-                active = judge(series, timestamp, value)
-            except ConditionFailed as error:
-                self._condition_errors += 1
-                self._events.error(events, str(error), now, series)
-                continue
+            if no_data_possible:
+                series.last_sample = value  # the value a no-data alert reports
+                if series.no_data:
+                    series.no_data = False
+                    events.append(self._events.resolved(series, True, value, now))
+                if silence is not None:
+                    series.last_seen = now
+                    silence.heard(series)
             state = series.state
+            firing = state is _FIRING
+            # The verdict: ThresholdCheck.verdict, inlined.
+            if threshold_judge is None:
+                try:
+                    active = judge(series, timestamp, value)
+                except ConditionFailed as error:
+                    self._condition_errors += 1
+                    self._events.error(events, str(error), now, series)
+                    continue
+            elif windowed:
+                value = series.windows[0].push(timestamp, value)
+                series.value = value
+                if value != value:  # NaN: never fires, never resolves
+                    active = firing
+                else:
+                    active = compare(value, resolve_limit if firing else threshold)
+            else:
+                series.value = value
+                active = compare(value, resolve_limit if firing else threshold)
             # The two outcomes of nearly every sample, decided without a call.
             if active:
-                if state is _FIRING:
+                if firing:
                     series.deadline = None
                     continue
             elif state is _INACTIVE or state is _RESOLVED:
                 continue
             self._observe(series, active, now, events)
-        self._samples += accepted
+        self._samples += len(samples) - dropped
         return events
 
     def tick(self, now: float) -> list[AlertEvent]:
@@ -223,6 +252,7 @@ class RuleEvaluation:
                 series = self._new_series(key, labels)
             identity = (dict(alert.labels), alert.fingerprint)
             if alert.no_data:
+                self._restored_no_data = True
                 series.no_data = True
                 series.no_data_identity = identity
                 series.last_sample = alert.value
@@ -333,7 +363,7 @@ class RuleEvaluation:
     # -- series -----------------------------------------------------------------------------
 
     def _new_series(self, key: SeriesKey, labels: Mapping[str, str]) -> Series:
-        series = Series(key, dict(labels), self._judge.new_windows())
+        series = Series(key, dict(labels), self._new_windows())
         self._series[key] = series
         return series
 

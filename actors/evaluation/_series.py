@@ -51,7 +51,8 @@ class Series:
     """The state of one series of one rule; plain slots, mutated by the evaluation.
 
     ``value`` is the last evaluated value (the aggregate when the rule aggregates, NaN
-    while undefined); ``last_sample`` the last raw sample value.  ``since`` is when the
+    while undefined); ``last_sample`` the last raw sample value (kept only when the
+    rule can raise no-data alerts, which report it).  ``since`` is when the
     current alert started firing.  ``deadline`` is the series' one pending deadline, or
     None.  ``no_data`` is True while its no-data alert fires; ``last_seen`` is when its
     last accepted sample arrived (evaluation time).  The alert label sets and

@@ -34,6 +34,7 @@ __all__ = [
 # window's contents once this many evictions (plus the window's length) have happened,
 # which keeps the error bounded at O(1) amortised cost.
 _RESUM_SLACK = 64
+_AVG, _SUM, _COUNT = "avg", "sum", "count"
 
 
 class Window(Protocol):
@@ -52,10 +53,11 @@ class SumWindow:
     __slots__ = ("_entries", "_evictions", "_function", "_sum", "span")
 
     def __init__(self, span: float, function: str) -> None:
-        if function not in ("avg", "sum", "count"):
+        if function not in (_AVG, _SUM, _COUNT):
             raise ValueError(f"SumWindow computes avg, sum or count, not {function!r}")
         self.span = span
-        self._function = function
+        # The interned constant, so that push can compare by identity.
+        self._function = {_AVG: _AVG, _SUM: _SUM, _COUNT: _COUNT}[function]
         self._entries: deque[tuple[float, float]] = deque()
         self._sum = 0.0
         self._evictions = 0
@@ -64,28 +66,33 @@ class SumWindow:
         """Add a sample, evict what fell out of the window, return the aggregate."""
         entries = self._entries
         entries.append((timestamp, value))
-        self._sum += value
+        total = self._sum + value
         horizon = timestamp - self.span
-        if entries[0][0] <= horizon:
+        first = entries[0]
+        if first[0] <= horizon:
             evicted = 0
-            while entries[0][0] <= horizon:
-                self._sum -= entries.popleft()[1]
+            while first[0] <= horizon:
+                total -= first[1]
+                entries.popleft()
                 evicted += 1
-            self._evictions += evicted
-            if self._evictions > len(entries) + _RESUM_SLACK:
-                self._resum()
+                first = entries[0]
+            evictions = self._evictions + evicted
+            if evictions > len(entries) + _RESUM_SLACK:
+                total = self._resum()
+                evictions = 0
+            self._evictions = evictions
+        self._sum = total
         function = self._function
-        if function == "avg":
-            return self._sum / len(entries)
-        if function == "sum":
-            return self._sum
+        if function is _AVG:
+            return total / len(entries)
+        if function is _SUM:
+            return total
         return float(len(entries))
 
-    def _resum(self) -> None:
+    def _resum(self) -> float:
         # Plain sum, not math.fsum: fsum raises OverflowError where a running sum of
         # huge values would just be inf, and the window must never crash the evaluator.
-        self._sum = sum(value for _, value in self._entries)
-        self._evictions = 0
+        return sum(value for _, value in self._entries)
 
 
 class ExtremumWindow:
@@ -114,9 +121,11 @@ class ExtremumWindow:
                 candidates.pop()
         candidates.append((timestamp, value))
         horizon = timestamp - self.span
-        while candidates[0][0] <= horizon:
+        first = candidates[0]
+        while first[0] <= horizon:
             candidates.popleft()
-        return candidates[0][1]
+            first = candidates[0]
+        return first[1]
 
 
 class RateWindow:
@@ -137,12 +146,13 @@ class RateWindow:
         entries = self._entries
         entries.append((timestamp, value))
         horizon = timestamp - self.span
-        while entries[0][0] <= horizon:
+        first = entries[0]
+        while first[0] <= horizon:
             entries.popleft()
+            first = entries[0]
         if len(entries) < 2:
             return math.nan
-        first_time, first_value = entries[0]
-        return (value - first_value) / (timestamp - first_time)
+        return (value - first[1]) / (timestamp - first[0])
 
 
 class SampleWindow:
