@@ -1,0 +1,627 @@
+"""Benchmark rule evaluation end to end: metric router → rule evaluators → alert sink.
+
+Run from the repository root in the project's environment::
+
+    python bench/evaluation.py [--quick] [--json PATH]
+
+The system under test is the real rules subtree (``RulesSupervisor``: router, rule set,
+one ``RuleEvaluator`` actor per rule) with an ``AlertLedger`` as the alert sink, on the
+real clock, in one event loop (one core).  The load: 1,000 rules over 10,000 series
+(100 metrics of 100 series, 10 rules per metric: plain thresholds with and without
+``for``, windowed averages with hysteresis and a no-data timeout, windowed maxima, and
+a composite rule), each sample selected by one to three rules (2.35 on average).  A
+few "hot" series cross their thresholds now and then, so alerts fire and resolve
+(about 0.3% of samples cause an event).  Each round sends every series once, stamped
+10 s after the previous round, in scrape-sized batches.
+
+Figures (medians over rounds):
+
+- embedded: ``SampleBatch`` objects built beforehand, told to the router;
+- json: the same batches as JSON bytes, validated with ``SampleBatch.model_validate_json``
+  then told to the router (validation is inside the timing);
+- latency: from telling a batch that holds a threshold-crossing sample to the alert
+  event reaching the sink, idle (one sample at a time) and under a steady load of
+  half the measured embedded throughput.
+
+A round ends when every evaluator and the sink have handled everything (a barrier of
+asks, included in the time).  Rates are also given per CPU-second of the process,
+which a shared machine's other load does not move.  Every loop is bounded in count
+and time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import math
+import platform
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from actors import (
+    ROUTER,
+    RULE_SET,
+    AlertLedger,
+    ApplyRules,
+    EvaluatorStatsQuery,
+    LedgerStatsQuery,
+    RouterStatsQuery,
+    RulesSupervisor,
+)
+from messages import (
+    AlertFiring,
+    AlertResolved,
+    AnyRule,
+    CompositeRule,
+    MetricSample,
+    RuleError,
+    SampleBatch,
+    ThresholdRule,
+)
+from supervision import ActorRef, ActorSystem, ChildSpec, configure_logging
+
+LATENCY_RULE = "bench-latency"
+LATENCY_METRIC = "bench_probe"
+SCRAPE_INTERVAL = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Sizes:
+    """How much work each measurement does."""
+
+    metrics: int
+    series_per_metric: int
+    batch_size: int
+    rounds_per_measurement: int
+    """Rounds (every series once) sent in one timed measurement."""
+    measurements: int
+    """Timed measurements per workload; medians are reported."""
+    latency_probes: int
+    loaded_seconds: float
+    budget: float
+    """Seconds any one load loop may run before it stops and reports what it did."""
+
+
+FULL = Sizes(
+    metrics=100,
+    series_per_metric=100,
+    batch_size=1000,
+    rounds_per_measurement=6,
+    measurements=5,
+    latency_probes=1000,
+    loaded_seconds=4.0,
+    budget=60.0,
+)
+QUICK = Sizes(
+    metrics=100,
+    series_per_metric=100,
+    batch_size=1000,
+    rounds_per_measurement=3,
+    measurements=3,
+    latency_probes=300,
+    loaded_seconds=1.5,
+    budget=8.0,
+)
+TINY = Sizes(
+    metrics=3,
+    series_per_metric=20,
+    batch_size=25,
+    rounds_per_measurement=2,
+    measurements=1,
+    latency_probes=5,
+    loaded_seconds=0.2,
+    budget=5.0,
+)
+
+# -- the workload -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    metric: str
+    labels: dict[str, str]
+    base: float
+    hot: bool
+
+
+def build_series(sizes: Sizes, rng: random.Random) -> list[Series]:
+    """Return every series: per metric, instances with shard, zone and job labels."""
+    series = []
+    for metric in range(sizes.metrics):
+        for index in range(sizes.series_per_metric):
+            labels = {
+                "instance": f"i-{index:03d}",
+                "job": f"job-{index % 7}",
+                "shard": str(index % 10),
+                "zone": f"z{index % 4}",
+            }
+            hot = index == metric % sizes.series_per_metric
+            series.append(Series(f"bench_metric_{metric}", labels, rng.uniform(0, 70), hot))
+    return series
+
+
+def build_rules(sizes: Sizes) -> list[AnyRule]:
+    """Return ten rules per metric; every series is selected by one to three of them."""
+    rules: list[AnyRule] = []
+    for metric in range(sizes.metrics):
+        name = f"bench_metric_{metric}"
+        for k in range(5):  # exactly one per series (shards 2k, 2k+1)
+            rules.append(
+                ThresholdRule.model_validate(
+                    {
+                        "id": f"m{metric}-shard{k}",
+                        "selector": f'{name}{{shard=~"{2 * k}|{2 * k + 1}"}}',
+                        "op": ">",
+                        "threshold": 90,
+                        "for": 0 if k < 2 else 30,
+                        "keep_firing_for": 60 if k == 4 else 0,
+                        "annotations": {"summary": "{{ labels.instance }} at {{ value }}"},
+                    }
+                )
+            )
+        for k in range(3):  # one per series in zones z0-z2, none in z3
+            rules.append(
+                ThresholdRule.model_validate(
+                    {
+                        "id": f"m{metric}-zone{k}",
+                        "selector": f'{name}{{zone="z{k}"}}',
+                        "aggregation": {"fn": "avg", "window": 60},
+                        "op": ">",
+                        "threshold": 85,
+                        "resolve_threshold": 80,
+                        "no_data_timeout": 600 if k == 0 else None,
+                    }
+                )
+            )
+        rules.append(
+            ThresholdRule.model_validate(
+                {
+                    "id": f"m{metric}-low-max",
+                    "selector": f'{name}{{instance=~"i-0[0-2].*"}}',
+                    "aggregation": {"fn": "max", "window": 300},
+                    "op": ">",
+                    "threshold": 95,
+                }
+            )
+        )
+        rules.append(
+            CompositeRule.model_validate(
+                {
+                    "id": f"m{metric}-high-saturated",
+                    "selector": f'{name}{{instance=~"i-0[7-9].*"}}',
+                    "combine": "all",
+                    "conditions": [
+                        {"aggregation": {"fn": "avg", "window": 60}, "op": ">", "threshold": 80},
+                        {"aggregation": {"fn": "max", "window": 300}, "op": ">", "threshold": 95},
+                    ],
+                }
+            )
+        )
+    rules.append(
+        ThresholdRule.model_validate(
+            {"id": LATENCY_RULE, "selector": LATENCY_METRIC, "op": ">", "threshold": 0.5}
+        )
+    )
+    return rules
+
+
+def build_round(
+    series: Sequence[Series], round_index: int, start: float, batch_size: int, rng: random.Random
+) -> list[SampleBatch]:
+    """Return one round (every series once) as batches; hot series swing every 5 rounds."""
+    timestamp = start + round_index * SCRAPE_INTERVAL
+    samples = []
+    for one in series:
+        if one.hot:
+            value = 99.0 if (round_index // 5) % 2 else 10.0
+        else:
+            value = one.base + rng.uniform(-3.0, 3.0)
+        samples.append(
+            MetricSample(name=one.metric, value=value, labels=one.labels, timestamp=timestamp)
+        )
+    return [
+        SampleBatch(samples=tuple(samples[i : i + batch_size]))
+        for i in range(0, len(samples), batch_size)
+    ]
+
+
+# -- the system -------------------------------------------------------------------------------
+
+
+class LatencyProbe:
+    """Record when the latency rule's alert events reach the sink, in order."""
+
+    def __init__(self) -> None:
+        self.arrivals: list[float] = []
+        self.events = 0
+        self._waiter: tuple[int, asyncio.Future[None]] | None = None
+
+    def __call__(self, event: AlertFiring | AlertResolved | RuleError) -> None:
+        self.events += 1
+        if event.rule_id == LATENCY_RULE:
+            self.arrivals.append(time.perf_counter())
+            waiter = self._waiter
+            if waiter is not None and len(self.arrivals) >= waiter[0] and not waiter[1].done():
+                waiter[1].set_result(None)
+
+    async def until(self, count: int) -> None:
+        """Wait until ``count`` latency events have arrived."""
+        if len(self.arrivals) >= count:
+            return
+        future = asyncio.get_running_loop().create_future()
+        self._waiter = (count, future)
+        try:
+            await future
+        finally:
+            self._waiter = None
+
+
+class Bench:
+    """A running rules subtree with its rules applied and every series seen once."""
+
+    def __init__(
+        self,
+        system: ActorSystem,
+        probe: LatencyProbe,
+        evaluators: list[ActorRef],
+        probe_start: float,
+    ) -> None:
+        self.system = system
+        self.probe = probe
+        self.probe_start = probe_start
+        self.probes_sent = 0
+        self.router = system.lookup(f"/rules/{ROUTER}")
+        self.ledger = system.lookup("/alert-ledger")
+        self.evaluators = evaluators
+
+    def next_probe(self) -> MetricSample:
+        """Return the next probe sample: 1 and 0 alternate, so each fires or resolves."""
+        index = self.probes_sent
+        self.probes_sent += 1
+        return MetricSample(
+            name=LATENCY_METRIC,
+            value=float(index % 2 == 0),
+            labels={},
+            timestamp=self.probe_start + index,
+        )
+
+    async def barrier(self) -> None:
+        """Return once the router, every evaluator and the sink handled all they got."""
+        await self.router.ask(RouterStatsQuery(), timeout=None)
+        await asyncio.gather(
+            *(ref.ask(EvaluatorStatsQuery(), timeout=None) for ref in self.evaluators)
+        )
+        await self.ledger.ask(LedgerStatsQuery(), timeout=None)
+
+
+def _timed() -> tuple[float, float]:
+    return time.perf_counter(), time.process_time()
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    samples: int
+    wall: float
+    cpu: float
+
+    @property
+    def per_s(self) -> float:
+        return self.samples / self.wall if self.wall > 0 else math.nan
+
+    @property
+    def per_cpu_s(self) -> float:
+        return self.samples / self.cpu if self.cpu > 0 else math.nan
+
+
+async def measure_embedded(bench: Bench, batches: list[SampleBatch]) -> Rate:
+    samples = sum(len(batch.samples) for batch in batches)
+    tell = bench.router.tell
+    wall, cpu = _timed()
+    for batch in batches:
+        tell(batch)
+    await bench.barrier()
+    end_wall, end_cpu = _timed()
+    return Rate(samples, end_wall - wall, end_cpu - cpu)
+
+
+async def measure_json(bench: Bench, payloads: list[bytes], samples: int) -> Rate:
+    tell = bench.router.tell
+    validate = SampleBatch.model_validate_json
+    wall, cpu = _timed()
+    for payload in payloads:
+        tell(validate(payload))
+    await bench.barrier()
+    end_wall, end_cpu = _timed()
+    return Rate(samples, end_wall - wall, end_cpu - cpu)
+
+
+async def measure_idle_latency(bench: Bench, probes: int, budget: float) -> list[float]:
+    """Send single-sample batches one at a time; return each one's latency."""
+    probe = bench.probe
+    first = len(probe.arrivals)
+    latencies = []
+    deadline = time.perf_counter() + budget
+    for index in range(probes):
+        batch = SampleBatch(samples=(bench.next_probe(),))
+        sent = time.perf_counter()
+        bench.router.tell(batch)
+        await probe.until(first + index + 1)
+        latencies.append(probe.arrivals[first + index] - sent)
+        if time.perf_counter() > deadline:
+            break
+    await bench.barrier()
+    return latencies
+
+
+async def measure_loaded_latency(
+    bench: Bench,
+    rounds: list[list[SampleBatch]],
+    rate: float,
+    seconds: float,
+) -> tuple[list[float], float]:
+    """Send the rounds' batches at ``rate`` samples/s (open loop), a probe at each end.
+
+    Each batch is told on schedule whether or not the system kept up, so queueing
+    counts; the probe is the batch's last sample (routed last).  Returns the probes'
+    latencies and the rate actually offered.
+    """
+    probe = bench.probe
+    first = len(probe.arrivals)
+    batches = [batch for one_round in rounds for batch in one_round]
+    sent_at: list[float] = []
+    sent_samples = 0
+    begin = time.perf_counter()
+    next_send = begin
+    for batch in batches:
+        if time.perf_counter() - begin >= seconds:
+            break
+        loaded = SampleBatch(samples=(*batch.samples, bench.next_probe()))
+        sent_at.append(time.perf_counter())
+        bench.router.tell(loaded)
+        sent_samples += len(loaded.samples)
+        next_send += len(loaded.samples) / rate
+        await asyncio.sleep(max(0.0, next_send - time.perf_counter()))
+    elapsed = time.perf_counter() - begin
+    await probe.until(first + len(sent_at))
+    await bench.barrier()
+    latencies = [probe.arrivals[first + i] - sent for i, sent in enumerate(sent_at)]
+    return latencies, sent_samples / elapsed if elapsed > 0 else math.nan
+
+
+def calibrate(iterations: int = 2_000_000) -> tuple[float, float]:
+    """Return (ns of CPU per iteration of a trivial loop, share of a core we got).
+
+    The machine's speed at the time of the run, for comparing result files: a shared
+    2-core machine varies several-fold with its other load.
+    """
+    wall, cpu = _timed()
+    total = 0
+    for number in range(iterations):
+        total += number
+    end_wall, end_cpu = _timed()
+    return (end_cpu - cpu) / iterations * 1e9, (end_cpu - cpu) / (end_wall - wall)
+
+
+# -- statistics and the report --------------------------------------------------------------------
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else math.nan
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100.0
+    low, high = math.floor(rank), math.ceil(rank)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(str(row[i])) for row in [headers, *rows]) for i in range(len(headers))]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(
+            cell.ljust(widths[i]) if i == 0 else cell.rjust(widths[i])
+            for i, cell in enumerate(cells)
+        ).rstrip()
+
+    return "\n".join([line(headers), "  ".join("-" * w for w in widths), *map(line, rows)])
+
+
+def rate_text(value: float) -> str:
+    return "n/a" if math.isnan(value) else f"{value / 1000:,.1f}k/s"
+
+
+def ms_text(seconds: float) -> str:
+    return "n/a" if math.isnan(seconds) else f"{seconds * 1000:.2f} ms"
+
+
+# -- the run --------------------------------------------------------------------------------
+
+
+async def run(sizes: Sizes, *, seed: int = 7, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run every workload at ``sizes``; return the figures."""
+    loop_ns, core_share = calibrate()
+    rng = random.Random(seed)
+    series = build_series(sizes, rng)
+    rules = build_rules(sizes)
+    probe = LatencyProbe()
+    tree = [
+        ChildSpec("alert-ledger", lambda: AlertLedger(listener=probe)),
+        ChildSpec("rules", lambda: RulesSupervisor("/alert-ledger", intensity=10**9)),
+    ]
+    # Sample time runs ahead 10 s per round; start far enough back that it never passes
+    # the clock (evaluators drop samples too far in the future).
+    start = time.time() - 86_400.0
+    async with ActorSystem(tree) as system:
+        rule_set = system.lookup(f"/rules/{RULE_SET}")
+        await rule_set.ask(ApplyRules(rules=tuple(rules)), timeout=None)
+        evaluators = [system.lookup(f"/rules/rule:{rule.id}") for rule in rules]
+        bench = Bench(system, probe, evaluators, probe_start=start + 1.0)
+        round_index = 0
+
+        def next_rounds(count: int) -> list[list[SampleBatch]]:
+            nonlocal round_index
+            built = []
+            for _ in range(count):
+                built.append(build_round(series, round_index, start, sizes.batch_size, rng))
+                round_index += 1
+            return built
+
+        # Warm-up: every series seen (router cache, evaluator state) before timing.
+        for batches in next_rounds(2):
+            for batch in batches:
+                bench.router.tell(batch)
+        await bench.barrier()
+        log(f"  {len(rules)} rules over {len(series)} series; warmed up")
+
+        embedded: list[Rate] = []
+        as_json: list[Rate] = []
+        deadline = time.perf_counter() + sizes.budget
+        for _ in range(sizes.measurements):
+            rounds = next_rounds(sizes.rounds_per_measurement)
+            batches = [batch for one_round in rounds for batch in one_round]
+            gc.collect()
+            embedded.append(await measure_embedded(bench, batches))
+            rounds = next_rounds(sizes.rounds_per_measurement)
+            batches = [batch for one_round in rounds for batch in one_round]
+            payloads = [batch.model_dump_json().encode() for batch in batches]
+            samples = sum(len(batch.samples) for batch in batches)
+            del rounds, batches
+            gc.collect()
+            as_json.append(await measure_json(bench, payloads, samples))
+            log(f"  embedded {rate_text(embedded[-1].per_s)}, json {rate_text(as_json[-1].per_s)}")
+            if time.perf_counter() > deadline:
+                break
+
+        idle = await measure_idle_latency(bench, sizes.latency_probes, sizes.budget)
+        embedded_rate = median([rate.per_s for rate in embedded])
+        target_rate = 0.5 * embedded_rate
+        load_rounds = next_rounds(
+            max(1, math.ceil(target_rate * sizes.loaded_seconds / len(series)))
+        )
+        loaded, offered = await measure_loaded_latency(
+            bench,
+            load_rounds,
+            target_rate,
+            sizes.loaded_seconds,
+        )
+        router_stats = await bench.router.ask(RouterStatsQuery())
+        ledger_stats = await bench.ledger.ask(LedgerStatsQuery())
+        dropped = sum(
+            stats.out_of_order + stats.duplicates + stats.too_far_ahead
+            for stats in await asyncio.gather(
+                *(ref.ask(EvaluatorStatsQuery(), timeout=None) for ref in evaluators)
+            )
+        )
+
+    return {
+        "embedded_samples_per_s": embedded_rate,
+        "embedded_samples_per_cpu_s": median([rate.per_cpu_s for rate in embedded]),
+        "json_samples_per_s": median([rate.per_s for rate in as_json]),
+        "json_samples_per_cpu_s": median([rate.per_cpu_s for rate in as_json]),
+        "sample_to_event_p50_ms": percentile(loaded, 50) * 1000,
+        "sample_to_event_p99_ms": percentile(loaded, 99) * 1000,
+        "sample_to_event_idle_p50_ms": percentile(idle, 50) * 1000,
+        "sample_to_event_idle_p99_ms": percentile(idle, 99) * 1000,
+        "loaded_offered_samples_per_s": offered,
+        "latency_probes_idle": len(idle),
+        "latency_probes_loaded": len(loaded),
+        "reference_loop_ns": loop_ns,
+        "core_share": core_share,
+        "rules": len(rules),
+        "series": len(series),
+        "batch_size": sizes.batch_size,
+        "deliveries_per_sample": router_stats.deliveries / max(1, router_stats.samples),
+        "alert_events": probe.events,
+        "alerts_opened": ledger_stats.opened,
+        "samples_dropped_by_evaluators": dropped,
+        "embedded_rounds": [asdict(rate) for rate in embedded],
+        "json_rounds": [asdict(rate) for rate in as_json],
+    }
+
+
+def report(figures: dict[str, Any]) -> str:
+    """Return the figures as a table, with the targets of issue 3."""
+
+    def mark(met: bool) -> str:
+        return "pass" if met else "MISS"
+
+    embedded, as_json = figures["embedded_samples_per_s"], figures["json_samples_per_s"]
+    p99, idle_p99 = figures["sample_to_event_p99_ms"], figures["sample_to_event_idle_p99_ms"]
+    rows = [
+        [
+            "samples/s, Python objects",
+            rate_text(embedded),
+            rate_text(figures["embedded_samples_per_cpu_s"]),
+            f">= 200k/s {mark(embedded >= 200_000)}",
+        ],
+        [
+            "samples/s, JSON batches",
+            rate_text(as_json),
+            rate_text(figures["json_samples_per_cpu_s"]),
+            f">= 100k/s {mark(as_json >= 100_000)}",
+        ],
+        [
+            f"sample → event p50/p99, at {rate_text(figures['loaded_offered_samples_per_s'])}",
+            f"{ms_text(figures['sample_to_event_p50_ms'] / 1000)} / {ms_text(p99 / 1000)}",
+            "",
+            f"p99 <= 5 ms {mark(p99 <= 5.0)}",
+        ],
+        [
+            "sample → event p50/p99, idle",
+            f"{ms_text(figures['sample_to_event_idle_p50_ms'] / 1000)}"
+            f" / {ms_text(idle_p99 / 1000)}",
+            "",
+            f"p99 <= 5 ms {mark(idle_p99 <= 5.0)}",
+        ],
+    ]
+    table = render_table(["workload", "measured", "per CPU-s", "target"], rows)
+    notes = (
+        f"{figures['rules']} rules, {figures['series']} series, batches of "
+        f"{figures['batch_size']}, {figures['deliveries_per_sample']:.2f} evaluators per "
+        f"sample, {figures['alert_events']} alert events\n"
+        f"machine at the start: {figures['reference_loop_ns']:.0f} ns of CPU per trivial loop "
+        f"iteration, {figures['core_share']:.0%} of a core to this process"
+    )
+    return f"{table}\n{notes}"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer rounds (under 30 s)")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures here")
+    args = parser.parse_args(argv)
+    configure_logging("critical")
+    sizes = QUICK if args.quick else FULL
+    mode = "quick" if args.quick else "full"
+    print(f"bench/evaluation.py ({mode}), Python {platform.python_version()}")
+    began = time.perf_counter()
+    figures = asyncio.run(run(sizes))
+    figures["meta"] = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "argv": sys.argv,
+        "quick": args.quick,
+        "sizes": asdict(sizes),
+        "seconds": time.perf_counter() - began,
+    }
+    print(report(figures))
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        clean = json.loads(json.dumps(figures, default=str).replace("NaN", "null"))
+        args.json.write_text(json.dumps(clean, indent=2, sort_keys=True) + "\n")
+
+
+if __name__ == "__main__":
+    main()
