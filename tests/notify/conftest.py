@@ -1,4 +1,4 @@
-"""Fixtures for the notify tests: a real SMTP server on loopback and a test certificate."""
+"""Fixtures for the notify tests: real SMTP and HTTP servers on loopback, a test certificate."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import require_binary
+from tests.notify.http_server import HttpServer
 from tests.notify.smtp_server import SmtpServer
 
 
@@ -50,5 +51,13 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> LoopbackCertificate
 async def smtp_server() -> AsyncIterator[SmtpServer]:
     """Serve plain SMTP (no TLS, no AUTH) on 127.0.0.1."""
     server = await SmtpServer().start()
+    yield server
+    await server.close()
+
+
+@pytest.fixture
+async def http_server() -> AsyncIterator[HttpServer]:
+    """Serve scripted HTTP/1.1 on 127.0.0.1 (200 "ok" unless a test scripts otherwise)."""
+    server = await HttpServer().start()
     yield server
     await server.close()

@@ -1,0 +1,237 @@
+"""The notifiers' configuration: receivers per channel kind, and each one's delivery policy.
+
+In TOML (the section name is the assembler's choice)::
+
+    [[notify.webhook]]
+    name = "ops"
+    url = "https://hooks.example.org/tocsin"
+    payload = "alertmanager"            # or "tocsin" (the default)
+    hmac_secret = "..."                 # optional: X-Tocsin-Signature: sha256=<hex>
+
+    [[notify.slack]]
+    name = "team-chat"
+    url = "https://hooks.slack.com/services/..."
+
+    [notify.websocket]                  # live clients, through the connection registry
+
+    [notify.delivery.ops]               # optional, per receiver: overrides the kind's defaults
+    rate = 5
+    max_attempts = 20
+
+Email receivers (``[[notify.email]]``) are ``EmailReceiverConfig`` (actors/notify/_email.py).
+A bad field is named with the reason (pydantic), and so are duplicate receiver names.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr, model_validator
+
+from actors.notify._circuit import CircuitBreaker
+from actors.notify._email import EmailReceiverConfig
+from actors.notify._retry import RetryPolicy
+from actors.notify._scheduler import DeliveryScheduler
+from actors.notify._templates import TemplatesConfig
+from actors.notify._token_bucket import TokenBucket
+
+__all__ = [
+    "DEFAULT_DELIVERY",
+    "DeliveryPolicy",
+    "NotifiersConfig",
+    "ReceiverConfig",
+    "ReceiverKind",
+    "SlackReceiverConfig",
+    "WebSocketReceiverConfig",
+    "WebhookReceiverConfig",
+]
+
+ReceiverKind = Literal["email", "slack", "webhook", "websocket"]
+
+_Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+_Name = Annotated[str, Field(min_length=1, pattern=r"^[^/]+$")]
+"""A receiver name: it becomes part of an actor path, so no ``/``."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DeliveryPolicy(_Frozen):
+    """How one receiver's notifier paces, batches and retries its sends.
+
+    ``rate`` sends per second on average with bursts of ``burst`` (None: no limit);
+    when the limit holds notifications back, up to ``batch_max`` of them go in one send.
+    ``max_in_flight`` sends run at once (notifications of one alert always go one at a
+    time, in order). The circuit opens after ``failure_threshold`` consecutive failed
+    sends and probes again after ``cool_down`` seconds. A failed send is retried up to
+    ``max_attempts`` attempts in all and while younger than ``max_age`` seconds, after
+    a full-jitter backoff between 0 and ``backoff_base * 2**(n-1)`` (at most
+    ``backoff_cap``) or exactly what the receiver's Retry-After says.
+    """
+
+    rate: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    burst: Annotated[int, Field(ge=1)] = 10
+    batch_max: Annotated[int, Field(ge=1)] = 1
+    max_in_flight: Annotated[int, Field(ge=1)] = 4
+    failure_threshold: Annotated[int, Field(ge=1)] = 5
+    cool_down: _Seconds = 30.0
+    max_attempts: Annotated[int, Field(ge=1)] = 10
+    max_age: _Seconds = 3600.0
+    backoff_base: _Seconds = 1.0
+    backoff_cap: _Seconds = 300.0
+
+    @model_validator(mode="after")
+    def _cap_covers_base(self) -> Self:
+        if self.backoff_cap < self.backoff_base:
+            raise ValueError(
+                f"backoff_cap ({self.backoff_cap}) must be >= backoff_base ({self.backoff_base})"
+            )
+        return self
+
+    def scheduler(self, rng: random.Random | None = None) -> DeliveryScheduler:
+        """Return a fresh ``DeliveryScheduler`` with this policy (``rng``: jitter source)."""
+        return DeliveryScheduler(
+            policy=RetryPolicy(
+                max_attempts=self.max_attempts,
+                max_age=self.max_age,
+                base=self.backoff_base,
+                cap=self.backoff_cap,
+                rng=rng,
+            ),
+            breaker=CircuitBreaker(self.failure_threshold, self.cool_down),
+            bucket=None if self.rate is None else TokenBucket(self.rate, self.burst),
+            max_in_flight=self.max_in_flight,
+            batch_max=self.batch_max,
+        )
+
+
+DEFAULT_DELIVERY: dict[ReceiverKind, DeliveryPolicy] = {
+    # Webhook receivers are usually services: several sends at once, no limit by default.
+    "webhook": DeliveryPolicy(max_in_flight=4),
+    # Slack documents one message per second per incoming webhook, with short bursts:
+    # stay under it, and pack what waits into one message.
+    "slack": DeliveryPolicy(rate=1.0, burst=3, batch_max=10, max_in_flight=1),
+    # One SMTP connection per receiver sends one message at a time anyway.
+    "email": DeliveryPolicy(max_in_flight=1),
+    # The registry is in-process: one at a time keeps every client's order.
+    "websocket": DeliveryPolicy(max_in_flight=1, max_attempts=5, max_age=300.0),
+}
+"""Each kind's delivery policy; ``NotifiersConfig.delivery`` overrides it per receiver."""
+
+
+class WebhookReceiverConfig(_Frozen):
+    """POST notifications as JSON to ``url``.
+
+    ``payload``: ``"tocsin"`` (the default, documented in docs/NOTIFIERS.md) or
+    ``"alertmanager"`` (Alertmanager's webhook format, version 4, so existing receivers
+    work unchanged; ``external_url`` fills its ``externalURL``). ``hmac_secret`` adds
+    ``<signature_header>: sha256=<hex HMAC-SHA256 of the body>``. ``headers`` are added
+    to every request (e.g. an Authorization token). ``timeout`` bounds each request
+    (connect, write, read and pool wait); ``max_connections`` bounds the client's pool.
+    ``trust_env`` lets httpx read proxy settings from the environment.
+    """
+
+    name: _Name
+    url: HttpUrl
+    payload: Literal["tocsin", "alertmanager"] = "tocsin"
+    external_url: str = ""
+    hmac_secret: SecretStr | None = None
+    signature_header: Annotated[str, Field(min_length=1)] = "X-Tocsin-Signature"
+    headers: dict[str, str] = Field(default_factory=dict)
+    timeout: _Seconds = 10.0
+    max_connections: Annotated[int, Field(ge=1)] = 10
+    trust_env: bool = True
+
+
+class SlackReceiverConfig(_Frozen):
+    """Post to a Slack incoming webhook at ``url`` (blocks coloured by severity)."""
+
+    name: _Name
+    url: HttpUrl
+    timeout: _Seconds = 10.0
+    max_connections: Annotated[int, Field(ge=1)] = 2
+    trust_env: bool = True
+
+
+class WebSocketReceiverConfig(_Frozen):
+    """Hand notifications to live WebSocket clients through the connection registry.
+
+    ``registry`` is the registry actor's path or unique name, looked up at each send
+    (it may start after the notifiers); ``timeout`` bounds the wait for room in its
+    mailbox.
+    """
+
+    name: _Name = "websocket"
+    registry: Annotated[str, Field(min_length=1)] = "connection-registry"
+    timeout: _Seconds = 5.0
+
+
+ReceiverConfig = (
+    WebhookReceiverConfig | SlackReceiverConfig | EmailReceiverConfig | WebSocketReceiverConfig
+)
+
+
+def receiver_kind(receiver: ReceiverConfig) -> ReceiverKind:
+    """Return the channel kind of ``receiver``'s config."""
+    if isinstance(receiver, WebhookReceiverConfig):
+        return "webhook"
+    if isinstance(receiver, SlackReceiverConfig):
+        return "slack"
+    if isinstance(receiver, EmailReceiverConfig):
+        return "email"
+    return "websocket"
+
+
+class NotifiersConfig(_Frozen):
+    """Every receiver, by kind, and per-receiver delivery policy overrides.
+
+    Receiver names are unique across kinds: a ``Notification``'s ``receiver`` names
+    exactly one. ``delivery`` maps a receiver's name to the fields of its
+    ``DeliveryPolicy`` that differ from its kind's default (``DEFAULT_DELIVERY``).
+    """
+
+    webhook: tuple[WebhookReceiverConfig, ...] = ()
+    slack: tuple[SlackReceiverConfig, ...] = ()
+    email: tuple[EmailReceiverConfig, ...] = ()
+    websocket: WebSocketReceiverConfig | None = None
+    delivery: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    templates: TemplatesConfig = Field(default_factory=TemplatesConfig)
+
+    @model_validator(mode="after")
+    def _names_are_unique_and_known(self) -> Self:
+        seen: set[str] = set()
+        for receiver in self.receivers():
+            if "/" in receiver.name:
+                raise ValueError(f"receiver name {receiver.name!r} must not contain '/'")
+            if receiver.name in seen:
+                raise ValueError(f"receiver name {receiver.name!r} is used more than once")
+            seen.add(receiver.name)
+        for name in self.delivery:
+            if name not in seen:
+                raise ValueError(f"delivery.{name}: no receiver is named {name!r}")
+        for receiver in self.receivers():
+            self.delivery_for(receiver)  # a bad override names its receiver here
+        return self
+
+    def receivers(self) -> list[ReceiverConfig]:
+        """Return every receiver: webhooks, Slack, email, then the WebSocket one."""
+        found: list[ReceiverConfig] = [*self.webhook, *self.slack, *self.email]
+        if self.websocket is not None:
+            found.append(self.websocket)
+        return found
+
+    def delivery_for(self, receiver: ReceiverConfig) -> DeliveryPolicy:
+        """Return ``receiver``'s delivery policy: its kind's default plus its overrides.
+
+        Raises ValueError naming the receiver and the field for a bad override.
+        """
+        base = DEFAULT_DELIVERY[receiver_kind(receiver)]
+        override = self.delivery.get(receiver.name)
+        if not override:
+            return base
+        try:
+            return DeliveryPolicy.model_validate({**base.model_dump(), **override})
+        except ValueError as error:
+            raise ValueError(f"delivery.{receiver.name}: {error}") from None

@@ -1,0 +1,152 @@
+"""What the HTTP channels (webhook, Slack) share: the client, Retry-After, classification."""
+
+from __future__ import annotations
+
+import email.utils
+import math
+from collections.abc import Mapping
+
+import httpx
+
+from actors.notify._channel import DeliveryError
+from supervision import Clock, RealClock
+
+__all__ = [
+    "USER_AGENT",
+    "HttpPoster",
+    "classify_response",
+    "classify_transport_error",
+    "parse_retry_after",
+]
+
+USER_AGENT = "tocsin-notifier/0.1"
+_BODY_EXCERPT = 200
+
+
+def parse_retry_after(value: str | None, *, now: float) -> float | None:
+    """Return the seconds a ``Retry-After`` header asks to wait, or None if unusable.
+
+    The value is either delay-seconds (``"120"``) or an HTTP-date, which is turned into
+    seconds from ``now`` (epoch seconds: the response's ``Date`` when it has one, so the
+    two clocks need not agree). A date in the past means 0. Anything else (empty,
+    negative, garbage, not finite) is None: the caller backs off as usual.
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    if not text:
+        return None
+    if text.isdigit():
+        return float(int(text))
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:
+        return None  # RFC 9110 dates are GMT; a date without a zone is not one
+    seconds = when.timestamp() - now
+    if not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+def classify_transport_error(error: httpx.HTTPError) -> DeliveryError:
+    """Return the ``DeliveryError`` for a request that got no response."""
+    if isinstance(error, httpx.TimeoutException):
+        return DeliveryError(f"timed out: {type(error).__name__}", retryable=True)
+    if isinstance(error, httpx.TransportError):
+        return DeliveryError(f"connection failed: {type(error).__name__}: {error}", retryable=True)
+    return DeliveryError(f"request failed: {type(error).__name__}: {error}", retryable=False)
+
+
+def classify_response(response: httpx.Response, *, now: float) -> DeliveryError | None:
+    """Return None for a 2xx response, else the ``DeliveryError`` that describes it.
+
+    5xx and 429 are retryable; 429 and 503 carry their ``Retry-After`` (seconds or an
+    HTTP-date, from the response's ``Date`` if present, else ``now``). Every other
+    status (3xx: redirects are not followed; 4xx) is a permanent failure.
+    """
+    status = response.status_code
+    if 200 <= status < 300:
+        return None
+    excerpt = response.text[:_BODY_EXCERPT].strip()
+    message = f"HTTP {status}" + (f": {excerpt}" if excerpt else "")
+    if status == 429 or status >= 500:
+        retry_after = None
+        if status in (429, 503):
+            retry_after = parse_retry_after(
+                response.headers.get("retry-after"), now=_date(response, now)
+            )
+        return DeliveryError(message, retryable=True, retry_after=retry_after)
+    return DeliveryError(message, retryable=False)
+
+
+def _date(response: httpx.Response, default: float) -> float:
+    value = response.headers.get("date")
+    if value:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return default
+        if when.tzinfo is not None:
+            return when.timestamp()
+    return default
+
+
+class HttpPoster:
+    """One ``httpx.AsyncClient`` per receiver, with explicit timeouts and pool limits.
+
+    ``open`` builds the client (``send`` opens it if needed), ``post`` raises
+    ``DeliveryError``, ``close`` is idempotent. httpx's own retries stay off: the
+    notifier retries (with backoff, and with the circuit breaker watching).
+    ``transport`` replaces the network (tests of error paths).
+    """
+
+    def __init__(
+        self,
+        *,
+        timeout: float,
+        max_connections: int,
+        trust_env: bool,
+        clock: Clock | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._timeout = httpx.Timeout(timeout)
+        self._limits = httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        )
+        self._trust_env = trust_env
+        self._clock: Clock = clock or RealClock()
+        self._transport = transport
+        self._client: httpx.AsyncClient | None = None
+
+    async def open(self) -> None:
+        """Build the client (no connection is made until the first request)."""
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                timeout=self._timeout,
+                limits=self._limits,
+                trust_env=self._trust_env,
+                follow_redirects=False,
+                headers={"user-agent": USER_AGENT},
+                transport=self._transport,
+            )
+
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> None:
+        """POST ``body``; return on a 2xx answer, else raise ``DeliveryError``."""
+        if self._client is None:
+            await self.open()
+        assert self._client is not None
+        try:
+            response = await self._client.post(url, content=body, headers=dict(headers))
+        except httpx.HTTPError as error:
+            raise classify_transport_error(error) from error
+        failure = classify_response(response, now=self._clock.time())
+        if failure is not None:
+            raise failure
+
+    async def close(self) -> None:
+        """Close the client and its connections; idempotent."""
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()

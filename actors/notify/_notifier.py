@@ -1,0 +1,363 @@
+"""Notifier: the actor that delivers one receiver's notifications, at least once.
+
+The decisions are the ``DeliveryScheduler``'s; this actor records, sends, reports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import itertools
+import random
+from typing import Any
+
+from actors.notify._channel import Channel, DeliveryError
+from actors.notify._config import DeliveryPolicy
+from actors.notify._outbox import OutboxRecord, OutboxWriter, load_outbox, outbox_key
+from actors.notify._receipts import ReceiptSink, ReceiptsTarget
+from actors.notify._requests import (
+    DeadLetterInfo,
+    DeadLetterNotFound,
+    GetNotifierStatus,
+    ListDeadLetters,
+    NotifierStatus,
+    ReplayDeadLetter,
+    Replayed,
+)
+from actors.notify._scheduler import DeadLettered, Delivery, Retrying, Send
+from actors.store import Store
+from messages import DeliveryOutcome, DeliveryReceipt, Notification
+from supervision import Actor
+
+__all__ = ["Notifier"]
+
+_WAKE = "wake"
+_MAX_ERROR = 1000  # characters of an error kept in a receipt or a dead letter
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Written:
+    incarnation: object
+    deliveries: list[Delivery]
+    durable: bool
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _SendResult:
+    incarnation: object
+    send: Send
+    error: DeliveryError | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Wake:
+    incarnation: object
+
+
+class Notifier(Actor):
+    """Deliver one receiver's notifications through its ``Channel``, at least once.
+
+    Tell it ``Notification``s. Each one is recorded in the store's outbox first, and
+    only sent once that is durable; then it goes out when the rate limit, the circuit
+    breaker and its alert's order allow, and is retried on retryable failures with
+    backoff (the actor's timers, so the injected clock drives it). Delivered: its
+    document is deleted. Given up on: it stays in the outbox as a dead letter, which
+    ``ListDeadLetters`` lists and ``ReplayDeadLetter`` sends again. Every outcome is a
+    ``DeliveryReceipt`` told to ``receipts`` (a ref, or a path/name looked up when
+    needed; None: no receipts): ``failed`` after each failed attempt that will be
+    retried, then ``delivered`` or ``dead_lettered``.
+
+    Ordering: notifications about the same alert (fingerprint) are sent one at a time,
+    in the order they arrived, each only after the previous one was delivered or dead;
+    others go concurrently, up to the policy's ``max_in_flight``. Sends run as tasks
+    the instance owns, so the actor keeps answering while they wait on the network;
+    they are cancelled when it stops.
+
+    At least once: on start (first start, restart, or a new process) it reloads its
+    undelivered outbox documents and sends them again, with the same idempotency key.
+    A notification whose id is already queued is ignored (a duplicate); one whose id
+    is a dead letter replaces it. The ``store`` must be open while the actor runs. A
+    channel that raises anything but ``DeliveryError`` is a bug: logged, and treated
+    as a permanent failure (dead letter), so one poisonous notification cannot make
+    the notifier crash in a loop. ``rng`` is the backoff jitter's source (seed it in
+    tests).
+    """
+
+    def __init__(
+        self,
+        receiver: str,
+        channel: Channel,
+        store: Store,
+        *,
+        policy: DeliveryPolicy | None = None,
+        receipts: ReceiptsTarget = None,
+        rng: random.Random | None = None,
+        store_retry_for: float = 10.0,
+    ) -> None:
+        self.receiver = receiver
+        self.channel = channel
+        self._store = store
+        self._policy = policy or DeliveryPolicy()
+        self._receipts = ReceiptSink(receipts)
+        self._rng = rng
+        self._store_retry_for = store_retry_for
+        self._handlers: dict[type, Any] = {
+            Notification: self._accept,
+            _Written: self._on_written,
+            _SendResult: self._on_result,
+            _Wake: self._on_wake,
+            ListDeadLetters: self._list_dead_letters,
+            ReplayDeadLetter: self._replay,
+            GetNotifierStatus: self._status,
+        }
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def on_start(self) -> None:
+        """Open the channel, reload the outbox, and start sending what it holds."""
+        self._incarnation = object()
+        self._scheduler = self._policy.scheduler(self._rng)
+        self._records: dict[str, OutboxRecord] = {}
+        self._dead: dict[str, OutboxRecord] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._wake_at: float | None = None
+        self._delivered = 0
+        self._failed_attempts = 0
+        self._log = self.log.bind(receiver=self.receiver)
+        await self.channel.open()
+        try:
+            snapshot = await self._store.load()
+        except BaseException:
+            await self.channel.close()
+            raise
+        records, problems = load_outbox(snapshot, self.receiver)
+        for problem in problems:
+            self._log.error("unreadable outbox document skipped", problem=problem)
+        now, wall = self.clock.now(), self.clock.time()
+        for record in records:
+            if record.dead:
+                self._dead[record.key] = record
+                continue
+            self._records[record.key] = record
+            self._scheduler.add(
+                record.notification,
+                record.key,
+                now,
+                age=max(0.0, wall - record.recorded_at),
+                attempts=record.attempts,
+                recorded=True,
+            )
+        self._order = itertools.count(records[-1].order + 1 if records else 0)
+        incarnation = self._incarnation
+        self._writer = OutboxWriter(
+            self._store,
+            clock=self.clock,
+            on_written=lambda tokens, durable: self.ref.tell(
+                _Written(incarnation, tokens, durable)
+            ),
+            retry_for=self._store_retry_for,
+            log=self._log,
+        )
+        self._writer.start()
+        if self._records or self._dead:
+            self._log.info(
+                "outbox reloaded", undelivered=len(self._records), dead_letters=len(self._dead)
+            )
+        self._pump()
+
+    async def on_stop(self) -> None:
+        """Cancel the sends under way, close the channel, persist what is queued."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
+        try:
+            await self.channel.close()
+        finally:
+            await self._writer.close()
+
+    async def on_receive(self, message: Any) -> Any:
+        handler = self._handlers.get(type(message))
+        if handler is None:
+            return await super().on_receive(message)
+        return handler(message)
+
+    # -- notifications -----------------------------------------------------------------
+
+    def _accept(self, notification: Notification) -> None:
+        key = outbox_key(self.receiver, notification.id)
+        if key in self._scheduler:
+            self._log.debug("duplicate notification ignored", notification_id=notification.id)
+            return
+        self._dead.pop(key, None)
+        self._queue(notification, key)
+
+    def _queue(self, notification: Notification, key: str) -> None:
+        record = OutboxRecord(
+            self.receiver, notification, recorded_at=self.clock.time(), order=next(self._order)
+        )
+        delivery = self._scheduler.add(notification, key, self.clock.now())
+        self._records[key] = record
+        self._writer.write(record, key, token=delivery)
+
+    def _on_written(self, message: _Written) -> None:
+        if message.incarnation is not self._incarnation:
+            return
+        if not message.durable:
+            self._log.error(
+                "outbox unavailable: delivering without durability",
+                notifications=[delivery.notification.id for delivery in message.deliveries],
+            )
+        now = self.clock.now()
+        for delivery in message.deliveries:
+            self._scheduler.recorded(delivery, now)
+        self._pump()
+
+    def _on_wake(self, message: _Wake) -> None:
+        if message.incarnation is self._incarnation:
+            self._wake_at = None
+            self._pump()
+
+    def _pump(self) -> None:
+        scheduler = self._scheduler
+        now = self.clock.now()
+        for expired in scheduler.expire(now):
+            self._dead_letter(expired)
+        for send in scheduler.due(now):
+            task = asyncio.get_running_loop().create_task(
+                self._send(send, self._incarnation), name=f"{self.path}:send"
+            )
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        wake = scheduler.wake_at(now)
+        if wake != self._wake_at:
+            self._wake_at = wake
+            if wake is None:
+                self.timers.cancel(_WAKE)
+            else:
+                self.timers.send_after(max(0.0, wake - now), _Wake(self._incarnation), _WAKE)
+
+    async def _send(self, send: Send, incarnation: object) -> None:
+        error: DeliveryError | None = None
+        try:
+            await self.channel.send([item.notification for item in send.items])
+        except DeliveryError as failure:
+            error = failure
+        except Exception as bug:
+            self._log.exception("channel raised an unexpected error", attempt=send.attempt)
+            error = DeliveryError(f"channel error: {bug!r}", retryable=False)
+        self.ref.tell(_SendResult(incarnation, send, error))
+
+    def _on_result(self, message: _SendResult) -> None:
+        if message.incarnation is not self._incarnation:
+            return
+        now = self.clock.now()
+        error = message.error
+        if error is None:
+            for delivery in self._scheduler.completed(message.send, now):
+                self._delivered += 1
+                self._records.pop(delivery.key, None)
+                self._writer.write(None, delivery.key)
+                self._receipt(delivery, DeliveryOutcome.DELIVERED, None)
+        else:
+            self._failed_attempts += 1
+            outcome = self._scheduler.failed(message.send, error, now)
+            if isinstance(outcome, Retrying):
+                self._retrying(outcome)
+            else:
+                self._dead_letter(outcome)
+        self._pump()
+
+    def _retrying(self, outcome: Retrying) -> None:
+        reason = _clip(str(outcome.error))
+        self._log.info(
+            "delivery failed, will retry",
+            notifications=[item.notification.id for item in outcome.items],
+            attempts=outcome.attempts,
+            delay=round(outcome.delay, 6),
+            error=reason,
+        )
+        for delivery in outcome.items:
+            record = self._records.get(delivery.key)
+            if record is not None:
+                record = dataclasses.replace(record, attempts=delivery.attempts, error=reason)
+                self._records[delivery.key] = record
+                self._writer.write(record, delivery.key)
+            self._receipt(delivery, DeliveryOutcome.FAILED, reason)
+
+    def _dead_letter(self, outcome: DeadLettered) -> None:
+        reason = _clip(outcome.reason)
+        self._log.warning(
+            "notification dead-lettered",
+            notifications=[item.notification.id for item in outcome.items],
+            attempts=outcome.attempts,
+            reason=reason,
+        )
+        dead_at = self.clock.time()
+        for delivery in outcome.items:
+            record = self._records.pop(delivery.key, None)
+            if record is None:
+                continue
+            record = dataclasses.replace(
+                record, attempts=delivery.attempts, error=reason, dead_at=dead_at
+            )
+            self._dead[delivery.key] = record
+            self._writer.write(record, delivery.key)
+            self._receipt(delivery, DeliveryOutcome.DEAD_LETTERED, reason)
+
+    def _receipt(self, delivery: Delivery, outcome: DeliveryOutcome, error: str | None) -> None:
+        notification = delivery.notification
+        receipt = DeliveryReceipt(
+            notification_id=notification.id,
+            receiver=self.receiver,
+            outcome=outcome,
+            attempts=delivery.attempts,
+            latency_s=max(0.0, self.clock.time() - notification.created_at),
+            error=error,
+        )
+        self._receipts.tell(receipt, self.system, self._log)
+
+    # -- operators ---------------------------------------------------------------------
+
+    def _list_dead_letters(self, _request: ListDeadLetters) -> tuple[DeadLetterInfo, ...]:
+        records = sorted(self._dead.values(), key=lambda r: (r.dead_at or 0.0, r.order))
+        return tuple(
+            DeadLetterInfo(
+                self.receiver, r.notification, r.attempts, r.error or "", r.dead_at or 0.0
+            )
+            for r in records
+        )
+
+    def _replay(self, request: ReplayDeadLetter) -> Replayed | None:
+        if request.notification_id is None:
+            records = sorted(self._dead.values(), key=lambda r: (r.dead_at or 0.0, r.order))
+        else:
+            record = self._dead.get(outbox_key(self.receiver, request.notification_id))
+            if record is None:
+                self.defer_reply().fail(DeadLetterNotFound(self.receiver, request.notification_id))
+                return None
+            records = [record]
+        for record in records:
+            del self._dead[record.key]
+            self._queue(record.notification, record.key)
+        self._log.info("dead letters replayed", count=len(records))
+        self._pump()
+        return Replayed(self.receiver, tuple(r.notification.id for r in records))
+
+    def _status(self, _request: GetNotifierStatus) -> NotifierStatus:
+        scheduler = self._scheduler
+        return NotifierStatus(
+            receiver=self.receiver,
+            queued=len(scheduler),
+            in_flight=scheduler.in_flight,
+            circuit=scheduler.breaker.state,
+            dead_letters=len(self._dead),
+            delivered=self._delivered,
+            failed_attempts=self._failed_attempts,
+            outbox_appends=self._writer.appends,
+        )
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= _MAX_ERROR else text[: _MAX_ERROR - 1] + "…"

@@ -1,0 +1,217 @@
+"""The durable outbox: each receiver's undelivered notifications and dead letters.
+
+One state document per notification in the store's ``outbox`` collection, keyed
+``<receiver>/<notification id>`` (receiver names never contain ``/``). A document is
+written before the first attempt, rewritten after each failed attempt (attempts, last
+error), deleted once delivered, and kept as a dead letter (``dead_at`` set) after the
+last retry. The outbox writes documents only, no events: delivery history is the alert
+manager's (it records the ``DeliveryReceipt``s), and its event sequence stays its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from actors.store import Snapshot, StateWrite, Store, StoreUnavailable
+from messages import Notification
+from supervision import Clock
+
+__all__ = ["OUTBOX", "OutboxRecord", "OutboxWriter", "load_outbox", "outbox_key"]
+
+OUTBOX = "outbox"
+"""The store collection of outbox documents."""
+
+_FIRST_RETRY_DELAY = 0.05
+_MAX_RETRY_DELAY = 1.0
+
+_log = structlog.get_logger("tocsin.notify.outbox")
+
+
+def outbox_key(receiver: str, notification_id: str) -> str:
+    """Return the document key of ``notification_id`` in ``receiver``'s outbox."""
+    return f"{receiver}/{notification_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRecord:
+    """One outbox document: a notification waiting for delivery, or a dead letter.
+
+    ``recorded_at`` is wall-clock epoch seconds (ages survive a process restart);
+    ``order`` is the receiver's arrival order, so a reload keeps each alert's order.
+    """
+
+    receiver: str
+    notification: Notification
+    recorded_at: float
+    order: int
+    attempts: int = 0
+    error: str | None = None
+    dead_at: float | None = None
+
+    @property
+    def key(self) -> str:
+        """Return the document key."""
+        return outbox_key(self.receiver, self.notification.id)
+
+    @property
+    def dead(self) -> bool:
+        """Return True for a dead letter."""
+        return self.dead_at is not None
+
+    def document(self) -> dict[str, Any]:
+        """Return the JSON document stored for this record."""
+        return {
+            "receiver": self.receiver,
+            "notification": self.notification.model_dump(mode="json"),
+            "recorded_at": self.recorded_at,
+            "order": self.order,
+            "attempts": self.attempts,
+            "error": self.error,
+            "dead_at": self.dead_at,
+        }
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any]) -> OutboxRecord:
+        """Rebuild a record; raise ValueError (or a pydantic ValidationError) if bad."""
+        try:
+            return cls(
+                receiver=str(document["receiver"]),
+                notification=Notification.model_validate(document["notification"]),
+                recorded_at=float(document["recorded_at"]),
+                order=int(document["order"]),
+                attempts=int(document["attempts"]),
+                error=None if document.get("error") is None else str(document["error"]),
+                dead_at=None if document.get("dead_at") is None else float(document["dead_at"]),
+            )
+        except (KeyError, TypeError) as error:
+            raise ValueError(f"not an outbox document: {error!r}") from error
+
+
+def load_outbox(snapshot: Snapshot, receiver: str) -> tuple[list[OutboxRecord], list[str]]:
+    """Return ``receiver``'s records in arrival order, and the problems found.
+
+    A document that cannot be read is left in the store, reported (one line each, with
+    its key) and skipped: one bad document must not stop a notifier from starting.
+    """
+    records: list[OutboxRecord] = []
+    problems: list[str] = []
+    prefix = receiver + "/"
+    for key, document in snapshot.documents.get(OUTBOX, {}).items():
+        if not key.startswith(prefix):
+            continue
+        try:
+            record = OutboxRecord.from_document(document)
+        except ValueError as error:
+            problems.append(f"{key}: {error}")
+            continue
+        if record.key != key:
+            problems.append(f"{key}: the document is {record.key!r}'s")
+            continue
+        records.append(record)
+    records.sort(key=lambda record: (record.order, record.recorded_at, record.key))
+    return records, problems
+
+
+class OutboxWriter:
+    """Persist outbox documents through a ``Store`` in order, one append at a time.
+
+    ``write`` queues a document (None deletes it) with an optional token; one writer
+    task (``start``; ended by ``close``) appends everything queued so far in one
+    transaction, then calls ``on_written(tokens, durable)`` with the tokens of that
+    append. Writes to one key therefore reach the store in the order they were made.
+
+    A ``StoreUnavailable`` append is retried with backoff for ``retry_for`` seconds of
+    ``clock``; after that, or on any other error, the writes of that append are dropped
+    and reported with ``durable=False`` (the caller decides; the notifier delivers
+    anyway: availability first). The next append is tried afresh.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        clock: Clock,
+        on_written: Callable[[list[Any], bool], None],
+        retry_for: float = 10.0,
+        log: Any = None,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._on_written = on_written
+        self._retry_for = retry_for
+        self._log = log if log is not None else _log
+        self._pending: list[tuple[StateWrite, Any]] = []
+        self._wakeup = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._closing = False
+        self._task: asyncio.Task[None] | None = None
+        self.appends = 0
+        """Appends that committed (for tests and benchmarks)."""
+
+    def start(self) -> None:
+        """Start the writer task; call once, from the owner's ``on_start``."""
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="notify-outbox")
+
+    def write(self, record: OutboxRecord | None, key: str, token: Any = None) -> None:
+        """Queue ``record``'s document under ``key`` (None: delete it)."""
+        value = None if record is None else record.document()
+        self._pending.append((StateWrite(OUTBOX, key, value), token))
+        self._idle.clear()
+        self._wakeup.set()
+
+    async def close(self) -> None:
+        """Persist what is queued (one try each, no retry), then end the writer task."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        self._closing = True
+        if not task.done():
+            self._wakeup.set()
+            await self._idle.wait()
+        task.cancel()
+        await asyncio.wait([task])
+
+    async def _run(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._pending:
+                batch, self._pending = self._pending, []
+                durable = await self._append([write for write, _ in batch])
+                tokens = [token for _, token in batch if token is not None]
+                if tokens:
+                    try:
+                        self._on_written(tokens, durable)
+                    except Exception:
+                        self._log.exception("outbox callback raised")
+            self._idle.set()
+
+    async def _append(self, writes: list[StateWrite]) -> bool:
+        delay = _FIRST_RETRY_DELAY
+        give_up_at = self._clock.now() + self._retry_for
+        while True:
+            try:
+                await self._store.append([], writes)
+            except StoreUnavailable as error:
+                if self._closing or self._clock.now() + delay > give_up_at:
+                    self._log.error(
+                        "outbox write failed, not durable", writes=len(writes), error=str(error)
+                    )
+                    return False
+                self._log.warning("outbox write failed, retrying", error=str(error), delay=delay)
+                await self._clock.sleep(delay)
+                delay = min(delay * 2, _MAX_RETRY_DELAY)
+            except Exception as error:
+                self._log.error(
+                    "outbox write failed, not durable", writes=len(writes), error=repr(error)
+                )
+                return False
+            else:
+                self.appends += 1
+                return True

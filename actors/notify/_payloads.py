@@ -1,0 +1,130 @@
+"""Webhook payloads: Tocsin's own JSON, and Alertmanager's (version 4), from a batch.
+
+Pure functions from notifications to JSON-ready dicts; ``encode`` makes the bytes that
+are sent (and signed).
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from messages import Notification, NotificationKind
+
+__all__ = [
+    "ALERTMANAGER_ZERO_TIME",
+    "alertmanager_payload",
+    "batch_idempotency_key",
+    "encode",
+    "tocsin_payload",
+]
+
+ALERTMANAGER_ZERO_TIME = "0001-01-01T00:00:00Z"
+"""Alertmanager's ``endsAt`` for an alert that has not ended (Go's zero time)."""
+
+
+def encode(payload: Mapping[str, Any]) -> bytes:
+    """Return the compact UTF-8 JSON body for ``payload``."""
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def batch_idempotency_key(batch: Sequence[Notification]) -> str:
+    """Return the ``Idempotency-Key`` of a send: the notification's own for one, else
+    ``batch-`` and a digest of the keys in order (the same batch, the same key)."""
+    if len(batch) == 1:
+        return batch[0].idempotency_key
+    digest = hashlib.sha256("\n".join(n.idempotency_key for n in batch).encode()).hexdigest()
+    return f"batch-{digest[:32]}"
+
+
+def _status(batch: Sequence[Notification]) -> str:
+    resolved = all(n.kind is NotificationKind.RESOLVED for n in batch)
+    return "resolved" if resolved else "firing"
+
+
+def tocsin_payload(
+    batch: Sequence[Notification], receiver: str, summaries: Sequence[str]
+) -> dict[str, Any]:
+    """Return Tocsin's webhook payload (documented in docs/NOTIFIERS.md).
+
+    ``summaries``: one rendered line per notification (the webhook ``summary`` template).
+    """
+    notifications = []
+    for notification, summary in zip(batch, summaries, strict=True):
+        item = notification.model_dump(mode="json", exclude={"type"})
+        item["summary"] = summary
+        notifications.append(item)
+    return {
+        "version": "1",
+        "receiver": receiver,
+        "status": _status(batch),
+        "notifications": notifications,
+    }
+
+
+def alertmanager_payload(
+    batch: Sequence[Notification], receiver: str, *, external_url: str = ""
+) -> dict[str, Any]:
+    """Return Prometheus Alertmanager's webhook payload (version 4) for ``batch``.
+
+    The fields and their shapes are Alertmanager's, so receivers written for it work
+    unchanged. Each notification is one of ``alerts``: ``status`` is ``resolved`` for a
+    resolution and ``firing`` otherwise (acknowledged and escalated alerts still fire);
+    ``startsAt`` is the notification's ``created_at`` (and so is ``endsAt`` once
+    resolved; Alertmanager's zero time before). The group is what the batch has in
+    common: ``groupLabels`` and ``commonLabels`` are the labels every alert shares,
+    ``groupKey`` is ``{}:{name="value", ...}`` over them, as Alertmanager prints it.
+    """
+    common_labels = _common([n.labels for n in batch])
+    common_annotations = _common([n.annotations for n in batch])
+    alerts = []
+    for notification in batch:
+        created = _rfc3339(notification.created_at)
+        resolved = notification.kind is NotificationKind.RESOLVED
+        alerts.append(
+            {
+                "status": "resolved" if resolved else "firing",
+                "labels": dict(notification.labels),
+                "annotations": dict(notification.annotations),
+                "startsAt": created,
+                "endsAt": created if resolved else ALERTMANAGER_ZERO_TIME,
+                "generatorURL": "",
+                "fingerprint": notification.fingerprint,
+            }
+        )
+    return {
+        "version": "4",
+        "groupKey": "{}:" + _label_set(common_labels),
+        "truncatedAlerts": 0,
+        "status": _status(batch),
+        "receiver": receiver,
+        "groupLabels": common_labels,
+        "commonLabels": common_labels,
+        "commonAnnotations": common_annotations,
+        "externalURL": external_url,
+        "alerts": alerts,
+    }
+
+
+def _common(mappings: Sequence[Mapping[str, str]]) -> dict[str, str]:
+    if not mappings:
+        return {}
+    first, *rest = mappings
+    return {
+        name: value
+        for name, value in sorted(first.items())
+        if all(other.get(name) == value for other in rest)
+    }
+
+
+def _label_set(labels: Mapping[str, str]) -> str:
+    # As Prometheus' LabelSet.String(): sorted, name="value" with Go-quoted values.
+    return "{" + ", ".join(f"{name}={json.dumps(labels[name])}" for name in sorted(labels)) + "}"
+
+
+def _rfc3339(epoch: float) -> str:
+    moment = datetime.datetime.fromtimestamp(epoch, datetime.UTC)
+    return moment.isoformat().replace("+00:00", "Z")

@@ -1,0 +1,261 @@
+"""NotifierSupervisor: one notifier per receiver, and the entry point that routes to them."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import itertools
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from actors.notify._channel import Channel
+from actors.notify._config import (
+    DeliveryPolicy,
+    NotifiersConfig,
+    ReceiverConfig,
+    SlackReceiverConfig,
+    WebhookReceiverConfig,
+    WebSocketReceiverConfig,
+    receiver_kind,
+)
+from actors.notify._email import EmailChannel
+from actors.notify._notifier import Notifier
+from actors.notify._receipts import ReceiptSink, ReceiptsTarget
+from actors.notify._requests import (
+    GetNotifierStatus,
+    ListDeadLetters,
+    ReplayDeadLetter,
+    UnknownReceiver,
+)
+from actors.notify._slack import SlackChannel
+from actors.notify._templates import TemplateSet
+from actors.notify._webhook import WebhookChannel
+from actors.notify._websocket import WebSocketChannel
+from actors.store import Store
+from messages import DeliveryOutcome, DeliveryReceipt, Notification
+from supervision import (
+    ActorRef,
+    ActorSystem,
+    Backoff,
+    ChildSpec,
+    Clock,
+    Reply,
+    Restart,
+    Strategy,
+    Supervisor,
+)
+
+__all__ = [
+    "ChannelContext",
+    "ChannelFactory",
+    "NotifierSupervisor",
+    "default_channel",
+    "notifier_name",
+    "notifier_supervisor_spec",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelContext:
+    """What a channel factory may need from the running tree."""
+
+    clock: Clock
+    system: ActorSystem
+    templates: TemplateSet
+
+
+ChannelFactory = Callable[[ReceiverConfig, ChannelContext], Channel]
+"""Build a fresh channel for a receiver; called at every (re)start of its notifier."""
+
+
+def default_channel(receiver: ReceiverConfig, context: ChannelContext) -> Channel:
+    """Return the channel of ``receiver``'s kind: webhook, Slack, email or WebSocket."""
+    if isinstance(receiver, WebhookReceiverConfig):
+        return WebhookChannel(receiver, templates=context.templates, clock=context.clock)
+    if isinstance(receiver, SlackReceiverConfig):
+        return SlackChannel(receiver, templates=context.templates, clock=context.clock)
+    if isinstance(receiver, WebSocketReceiverConfig):
+        system, registry = context.system, receiver.registry
+        return WebSocketChannel(
+            lambda: system.lookup(registry), name=receiver.name, timeout=receiver.timeout
+        )
+    return EmailChannel(receiver, context.templates)
+
+
+def notifier_name(receiver: ReceiverConfig) -> str:
+    """Return the child name of ``receiver``'s notifier: ``notifier:<kind>:<name>``.
+
+    (``notifier:websocket`` for the WebSocket receiver under its default name.)
+    """
+    kind = receiver_kind(receiver)
+    return f"notifier:{kind}" if receiver.name == kind else f"notifier:{kind}:{receiver.name}"
+
+
+class NotifierSupervisor(Supervisor):
+    """Run one ``Notifier`` per configured receiver and route ``Notification``s to them.
+
+    This actor's ref is the alert manager's ``notifications`` entry point. Each
+    ``Notification`` goes to the notifier of its ``receiver``; for an unknown receiver
+    the notification is dead-lettered at once: a ``dead_lettered`` receipt naming the
+    configured receivers, a warning in the log, and ``UnknownReceiver`` for an asker.
+    ``ListDeadLetters``, ``ReplayDeadLetter`` and ``GetNotifierStatus`` go to the named
+    receiver's notifier, or (receiver None, where allowed) to all of them, and their
+    answers are combined (tuples, in configuration order).
+
+    Children are ``one_for_one``, ``permanent``: a notifier that crashes restarts alone,
+    reloads its outbox and redelivers. ``channel_factory`` builds each notifier's
+    channel at each (re)start (default: ``default_channel``); ``templates`` are shared
+    by every channel (default: built from ``config.templates``). ``receipts`` receives
+    every ``DeliveryReceipt``.
+    """
+
+    def __init__(
+        self,
+        config: NotifiersConfig,
+        store: Store,
+        *,
+        receipts: ReceiptsTarget = None,
+        channel_factory: ChannelFactory = default_channel,
+        templates: TemplateSet | None = None,
+        rng: random.Random | None = None,
+        intensity: int = 5,
+        period: float = 30.0,
+        backoff: Backoff | None = None,
+        notifier_shutdown: float = 5.0,
+    ) -> None:
+        self.config = config
+        self._store = store
+        self._receipts_target = receipts
+        self._receipts = ReceiptSink(receipts)
+        self._channel_factory = channel_factory
+        self._templates = templates if templates is not None else TemplateSet(config.templates)
+        self._notifier_rng = rng
+        self._children: dict[str, str] = {}
+        specs = []
+        for receiver in config.receivers():
+            name = notifier_name(receiver)
+            self._children[receiver.name] = name
+            factory = functools.partial(self._notifier, receiver, config.delivery_for(receiver))
+            specs.append(ChildSpec(name, factory, Restart.PERMANENT, notifier_shutdown))
+        super().__init__(
+            specs,
+            strategy=Strategy.ONE_FOR_ONE,
+            intensity=intensity,
+            period=period,
+            backoff=backoff,
+        )
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def _notifier(self, receiver: ReceiverConfig, policy: DeliveryPolicy) -> Notifier:
+        context = ChannelContext(self.clock, self.system, self._templates)
+        return Notifier(
+            receiver.name,
+            self._channel_factory(receiver, context),
+            self._store,
+            policy=policy,
+            receipts=self._receipts_target,
+            rng=self._notifier_rng,
+        )
+
+    async def on_start(self) -> None:
+        """Start every notifier in configuration order, then route to their refs."""
+        await super().on_start()
+        base = self.path.rstrip("/")
+        self._routes: dict[str, ActorRef] = {
+            receiver: self.system.lookup(f"{base}/{child}")
+            for receiver, child in self._children.items()
+        }
+
+    async def on_stop(self) -> None:
+        """Drop the answers being gathered, then stop the notifiers in reverse order."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
+        await super().on_stop()
+
+    async def on_receive(self, message: Any) -> Any:
+        if isinstance(message, Notification):
+            self._route(message)
+            return None
+        if isinstance(message, (ListDeadLetters, GetNotifierStatus, ReplayDeadLetter)):
+            self._forward(message)
+            return None
+        return await super().on_receive(message)
+
+    def _route(self, notification: Notification) -> None:
+        ref = self._routes.get(notification.receiver)
+        if ref is not None:
+            ref.tell(notification)
+            return
+        error = UnknownReceiver(notification.receiver, tuple(self._routes))
+        self.log.warning(
+            "notification for an unknown receiver dead-lettered",
+            receiver=notification.receiver,
+            notification_id=notification.id,
+        )
+        receipt = DeliveryReceipt(
+            notification_id=notification.id,
+            receiver=notification.receiver,
+            outcome=DeliveryOutcome.DEAD_LETTERED,
+            attempts=0,
+            latency_s=max(0.0, self.clock.time() - notification.created_at),
+            error=str(error),
+        )
+        self._receipts.tell(receipt, self.system, self.log)
+        self.defer_reply().fail(error)
+
+    def _forward(self, request: ListDeadLetters | GetNotifierStatus | ReplayDeadLetter) -> None:
+        reply = self.defer_reply()
+        if request.receiver is None:
+            refs = list(self._routes.values())
+        elif request.receiver in self._routes:
+            refs = [self._routes[request.receiver]]
+        else:
+            reply.fail(UnknownReceiver(request.receiver, tuple(self._routes)))
+            return
+        combine = request.receiver is None
+        task = asyncio.get_running_loop().create_task(
+            _gather(refs, request, reply, combine), name=f"{self.path}:forward"
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+async def _gather(refs: Sequence[ActorRef], request: object, reply: Reply, combine: bool) -> None:
+    try:
+        answers = await asyncio.gather(*(ref.ask(request, timeout=None) for ref in refs))
+    except Exception as error:
+        reply.fail(error)
+        return
+    if not combine:
+        reply.set(answers[0])
+    elif isinstance(request, ListDeadLetters):
+        reply.set(tuple(itertools.chain.from_iterable(answers)))
+    else:
+        reply.set(tuple(answers))
+
+
+def notifier_supervisor_spec(
+    config: NotifiersConfig,
+    store: Store,
+    *,
+    name: str = "notifiers",
+    receipts: ReceiptsTarget = None,
+    shutdown: float = 30.0,
+    **options: Any,
+) -> ChildSpec:
+    """Return the permanent child spec of a ``NotifierSupervisor`` named ``name``.
+
+    ``options`` go to ``NotifierSupervisor``. ``store`` must be open before the tree
+    starts and closed after it stops (the alert manager's store: one file).
+    """
+    return ChildSpec(
+        name,
+        lambda: NotifierSupervisor(config, store, receipts=receipts, **options),
+        restart=Restart.PERMANENT,
+        shutdown=shutdown,
+    )

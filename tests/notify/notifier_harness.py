@@ -1,0 +1,160 @@
+"""A running Notifier for tests: a system on a FakeClock, a receipts inbox, real channels.
+
+Nothing here sleeps: tests wait on receipts, on asks and on what the HTTP server saw,
+and drive time with ``FakeClock.advance``; every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from actors.notify import (
+    OUTBOX,
+    Channel,
+    DeadLetterInfo,
+    DeliveryPolicy,
+    GetNotifierStatus,
+    ListDeadLetters,
+    Notifier,
+    NotifierStatus,
+    WebhookChannel,
+    WebhookReceiverConfig,
+)
+from actors.store import MemoryStore, Store
+from messages import DeliveryOutcome, DeliveryReceipt
+from supervision import ActorRef, ActorSystem, ChildSpec, FakeClock
+from tests.alerting.harness import Box, Inbox
+from tests.notify.http_server import WAIT
+from tests.notify.test_retry_policy import FixedRandom
+
+DELIVERED = DeliveryOutcome.DELIVERED
+FAILED = DeliveryOutcome.FAILED
+DEAD = DeliveryOutcome.DEAD_LETTERED
+
+POLICY = DeliveryPolicy(
+    max_in_flight=4, failure_threshold=100, backoff_base=1.0, backoff_cap=60.0, max_attempts=5
+)
+"""A policy for tests: backoff after attempt n is 0.5 * 2**(n-1) with ``FixedRandom(0.5)``."""
+
+
+class Crash:
+    """Tell it to a ``CrashableNotifier`` to make it raise (a crash, as a bug would)."""
+
+
+class CrashableNotifier(Notifier):
+    """A Notifier that crashes on ``Crash``: the supervisor restarts it behind its ref."""
+
+    async def on_receive(self, message: Any) -> Any:
+        if isinstance(message, Crash):
+            raise RuntimeError("crashed on purpose")
+        return await super().on_receive(message)
+
+
+def webhook(url: str, *, timeout: float = 10.0, **fields: Any) -> Callable[[], Channel]:
+    """Return a factory of webhook channels to ``url`` named ``ops`` (fresh per start)."""
+    config = WebhookReceiverConfig.model_validate(
+        {"name": "ops", "url": url, "timeout": timeout, "trust_env": False, **fields}
+    )
+    return lambda: WebhookChannel(config, clock=FakeClock())
+
+
+@dataclass
+class Running:
+    """A system with a ``notifier`` (receiver ``ops``) and a ``receipts`` inbox."""
+
+    system: ActorSystem
+    clock: FakeClock
+    notifier: ActorRef
+    receipts: Box
+    store: Store
+
+    async def status(self) -> NotifierStatus:
+        """Ask the notifier's status: everything told before is handled once it answers."""
+        status = await self.notifier.ask(GetNotifierStatus())
+        assert isinstance(status, NotifierStatus)
+        return status
+
+    async def dead_letters(self) -> tuple[DeadLetterInfo, ...]:
+        letters = await self.notifier.ask(ListDeadLetters())
+        assert isinstance(letters, tuple)
+        return letters
+
+    async def advance(self, seconds: float) -> None:
+        """Let what was told be handled, move the clock, let the timers' messages in."""
+        await self.status()
+        self.clock.advance(seconds)
+        await self.status()
+
+    async def advance_to(self, moment: float) -> None:
+        """Like ``advance``, to exactly ``moment`` on the fake clock."""
+        await self.status()
+        self.clock.advance(moment - self.clock.now())
+        await self.status()
+
+    async def receipt(self, count: int) -> DeliveryReceipt:
+        """Wait for the ``count``-th receipt (1-based) and return it."""
+        async with asyncio.timeout(WAIT):
+            items = await self.receipts.until_count(count)
+        receipt = items[count - 1]
+        assert isinstance(receipt, DeliveryReceipt)
+        return receipt
+
+    def outcomes(self) -> list[tuple[str, DeliveryOutcome, int]]:
+        return [
+            (r.notification_id, r.outcome, r.attempts)
+            for r in self.receipts.items
+            if isinstance(r, DeliveryReceipt)
+        ]
+
+    async def outbox(self) -> Mapping[str, Mapping[str, Any]]:
+        return (await self.store.load()).documents.get(OUTBOX, {})
+
+
+@asynccontextmanager
+async def running(
+    channel: Callable[[], Channel],
+    *,
+    store: Store | None = None,
+    policy: DeliveryPolicy = POLICY,
+    notifier: type[Notifier] = Notifier,
+    clock: FakeClock | None = None,
+    rng: random.Random | None = None,
+    store_retry_for: float = 10.0,
+) -> AsyncIterator[Running]:
+    """Run a notifier for receiver ``ops`` over ``store`` (opened and closed here if None)."""
+    own_store = store is None
+    the_store: Store = MemoryStore() if store is None else store
+    if own_store:
+        await the_store.open()
+    clock = FakeClock() if clock is None else clock
+    box = Box()
+    jitter = FixedRandom(0.5) if rng is None else rng
+    try:
+        async with ActorSystem(
+            [
+                ChildSpec("receipts", lambda: Inbox(box)),
+                ChildSpec(
+                    "notifier",
+                    lambda: notifier(
+                        "ops",
+                        channel(),
+                        the_store,
+                        policy=policy,
+                        receipts="receipts",
+                        rng=jitter,
+                        store_retry_for=store_retry_for,
+                    ),
+                ),
+            ],
+            clock=clock,
+            intensity=20,
+        ) as system:
+            yield Running(system, clock, system.lookup("notifier"), box, the_store)
+    finally:
+        if own_store:
+            await the_store.close()
