@@ -1,17 +1,20 @@
 """The gateway's wire protocol: JSON frames from clients and to clients.
 
 One frame per WebSocket text message, each with a ``type``.  Every client frame has
-an ``id`` that the server's ``reply``, ``error`` or ``pong`` echoes.  Frames that
-carry an operator command name no operator: the gateway adds the authenticated
-identity with ``to_command(by)``, so a client cannot act in someone else's name.
+an ``id`` that the server's ``reply``, ``error``, ``snapshot`` or ``pong`` echoes.
+Frames that carry an operator command name no operator: the gateway adds the
+authenticated identity with ``to_command(by)``, so a client cannot act in someone
+else's name.  docs/PROTOCOL.md is the reference.
 """
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import Field, JsonValue, TypeAdapter
+from pydantic import Field, JsonValue, TypeAdapter, ValidationInfo, field_validator
 
+from messages._alerting import AlertTransition
 from messages._base import Message, NonEmptyStr, RuleId
 from messages._commands import (
     MAX_QUERY_LIMIT,
@@ -29,8 +32,8 @@ from messages._commands import (
     Resolve,
     _SilenceFields,
 )
-from messages._events import AlertEvent
 from messages._matchers import Matchers
+from messages._notifications import Notification
 from messages._rules import Rule, Severity
 from messages._samples import MAX_BATCH_SIZE, MetricSample
 
@@ -45,20 +48,37 @@ __all__ = [
     "ExpireSilenceFrame",
     "IngestFrame",
     "ListRulesFrame",
+    "NotificationFrame",
     "PingFrame",
     "PongFrame",
     "PutRuleFrame",
     "QueryFrame",
     "ReplyFrame",
     "ResolveFrame",
+    "Role",
     "ServerFrame",
     "SilenceFrame",
     "SnapshotFrame",
     "SubscribeFrame",
     "UnsubscribeFrame",
+    "WelcomeFrame",
 ]
 
 FrameId = Annotated[str, Field(min_length=1, max_length=128)]
+
+
+class Role(StrEnum):
+    """What an authenticated client may do; a token carries one or more roles.
+
+    ``viewer``: subscribe and query.  ``operator``: a viewer that also acknowledges,
+    resolves and silences.  ``admin``: an operator that also changes rules.
+    ``ingest``: sends samples, nothing else.  Every role may ``ping``.
+    """
+
+    VIEWER = "viewer"
+    OPERATOR = "operator"
+    ADMIN = "admin"
+    INGEST = "ingest"
 
 
 class _ClientFrame(Message):
@@ -70,9 +90,11 @@ class SubscribeFrame(_ClientFrame):
 
     Empty filters select everything; non-empty ones must all match (severity in
     ``severities``, state in ``states``, labels satisfying every matcher).  The
-    server answers with a ``snapshot`` of the matching alerts, then ``event`` frames.
-    ``resume_from``: the last ``seq`` the client saw before reconnecting; the server
-    replays the events after it instead of sending a snapshot, when it still can.
+    server answers with a ``snapshot`` of the matching open alerts, then ``event``
+    frames.  ``resume_from``: the last ``seq`` the client saw before reconnecting; the
+    server answers with a ``reply`` and replays the events after it instead, when it
+    still can (else it sends a snapshot).  ``notifications``: also push the
+    ``notification`` frames routed to the WebSocket receiver that match the filters.
     """
 
     type: Literal["subscribe"] = "subscribe"
@@ -80,6 +102,7 @@ class SubscribeFrame(_ClientFrame):
     states: tuple[AlertState, ...] = ()
     matchers: Matchers = ()
     resume_from: Annotated[int, Field(ge=0)] | None = None
+    notifications: bool = False
 
 
 class UnsubscribeFrame(_ClientFrame):
@@ -261,17 +284,37 @@ class ErrorFrame(Message):
 
 
 class EventFrame(Message):
-    """Push one alert event to a subscription.
+    """Push one alert transition to a subscription.
 
-    ``seq`` is the event's position in the server's alert history: strictly
-    increasing, so a reconnecting client resumes with ``resume_from`` = the last
-    ``seq`` it received.
+    ``seq`` is the event's position in the server's alert history (the same as
+    ``event.seq``): strictly increasing, so a reconnecting client resumes with
+    ``resume_from`` = the last ``seq`` it received.
     """
 
     type: Literal["event"] = "event"
     subscription: FrameId
     seq: Annotated[int, Field(ge=1)]
-    event: AlertEvent
+    event: AlertTransition
+
+    @field_validator("event")
+    @classmethod
+    def _same_seq(cls, event: AlertTransition, info: ValidationInfo) -> AlertTransition:
+        seq = info.data.get("seq")
+        if seq is not None and event.seq != seq:
+            raise ValueError(f"event.seq {event.seq} must equal the frame's seq {seq}")
+        return event
+
+
+class NotificationFrame(Message):
+    """Push one notification routed to the WebSocket receiver to a subscription.
+
+    Sent only to subscriptions made with ``notifications: true``; at least once, so
+    drop a repeated ``notification.idempotency_key``.  Not part of the ``seq`` order.
+    """
+
+    type: Literal["notification"] = "notification"
+    subscription: FrameId
+    notification: Notification
 
 
 class SnapshotFrame(Message):
@@ -294,13 +337,46 @@ class PongFrame(Message):
     id: FrameId
 
 
+class WelcomeFrame(Message):
+    """Greet an authenticated connection first: who it is, what it may do, its limits.
+
+    ``rate`` and ``burst``: frames per second on average and at once (beyond them a
+    frame is answered ``rate_limited``).  ``max_frame_bytes``: larger frames close
+    the connection (1009).  ``heartbeat_interval``: seconds between the server's
+    WebSocket pings (None: no pings).  ``seq``: the last history position the server
+    has seen, for information.
+    """
+
+    type: Literal["welcome"] = "welcome"
+    connection_id: NonEmptyStr
+    user: NonEmptyStr
+    roles: tuple[Role, ...]
+    max_frame_bytes: Annotated[int, Field(ge=1)]
+    rate: Annotated[float, Field(gt=0)]
+    burst: Annotated[int, Field(ge=1)]
+    heartbeat_interval: Annotated[float, Field(gt=0)] | None = None
+    seq: Annotated[int, Field(ge=0)] = 0
+
+
 ServerFrame = Annotated[
-    ReplyFrame | ErrorFrame | EventFrame | SnapshotFrame | PongFrame,
+    ReplyFrame
+    | ErrorFrame
+    | EventFrame
+    | SnapshotFrame
+    | NotificationFrame
+    | PongFrame
+    | WelcomeFrame,
     Field(discriminator="type"),
 ]
 """Every frame the server sends, told apart by ``type``."""
 
 SERVER_FRAME_ADAPTER: TypeAdapter[
-    ReplyFrame | ErrorFrame | EventFrame | SnapshotFrame | PongFrame
+    ReplyFrame
+    | ErrorFrame
+    | EventFrame
+    | SnapshotFrame
+    | NotificationFrame
+    | PongFrame
+    | WelcomeFrame
 ] = TypeAdapter(ServerFrame)
 """Validate a server frame, as a client (or a test) reads it."""

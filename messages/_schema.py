@@ -54,6 +54,7 @@ from messages._protocol import (
     ExpireSilenceFrame,
     IngestFrame,
     ListRulesFrame,
+    NotificationFrame,
     PingFrame,
     PongFrame,
     PutRuleFrame,
@@ -64,6 +65,7 @@ from messages._protocol import (
     SnapshotFrame,
     SubscribeFrame,
     UnsubscribeFrame,
+    WelcomeFrame,
 )
 from messages._rules import RULE_ADAPTER, Aggregation, CompositeRule, Condition, ThresholdRule
 from messages._samples import MetricSample, SampleBatch
@@ -110,7 +112,9 @@ WIRE_MODELS: tuple[type[BaseModel], ...] = (
     ErrorFrame,
     EventFrame,
     SnapshotFrame,
+    NotificationFrame,
     PongFrame,
+    WelcomeFrame,
     AlertTransition,
     AlertList,
     GetAlert,

@@ -13,6 +13,7 @@ from messages import (
     AlertFiring,
     AlertState,
     AlertSummary,
+    AlertTransition,
     CreateSilence,
     DeleteRule,
     DeleteRuleFrame,
@@ -25,6 +26,9 @@ from messages import (
     LabelMatcher,
     ListRules,
     ListRulesFrame,
+    Notification,
+    NotificationFrame,
+    NotificationKind,
     PingFrame,
     PongFrame,
     PutRule,
@@ -34,12 +38,15 @@ from messages import (
     ReplyFrame,
     Resolve,
     ResolveFrame,
+    Role,
     Severity,
     SilenceFrame,
     SnapshotFrame,
     SubscribeFrame,
     ThresholdRule,
+    TransitionKind,
     UnsubscribeFrame,
+    WelcomeFrame,
     alert_labels,
     fingerprint,
 )
@@ -195,6 +202,19 @@ def firing() -> AlertFiring:
     )
 
 
+def transition(seq: int = 42) -> AlertTransition:
+    event = firing()
+    return AlertTransition(
+        seq=seq,
+        kind=TransitionKind.ALERT_OPENED,
+        at=100.0,
+        alert_id="a1",
+        fingerprint=event.fingerprint,
+        rule_id=event.rule_id,
+        payload={"labels": event.labels, "severity": "warning", "state": "active"},
+    )
+
+
 def test_server_frames_dispatch_from_json_bytes_on_type() -> None:
     event = firing()
     summary = AlertSummary(
@@ -206,12 +226,39 @@ def test_server_frames_dispatch_from_json_bytes_on_type() -> None:
         labels=event.labels,
         starts_at=100.0,
     )
-    frames: list[ReplyFrame | ErrorFrame | EventFrame | SnapshotFrame | PongFrame] = [
+    notification = Notification(
+        id="n1",
+        receiver="websocket",
+        kind=NotificationKind.FIRING,
+        fingerprint=event.fingerprint,
+        labels=event.labels,
+        severity=Severity.WARNING,
+        created_at=100.0,
+        idempotency_key="k1",
+    )
+    frames: list[
+        ReplyFrame
+        | ErrorFrame
+        | EventFrame
+        | SnapshotFrame
+        | NotificationFrame
+        | PongFrame
+        | WelcomeFrame
+    ] = [
         ReplyFrame(id="1", data={"alerts": [1, 2], "ok": None}),
         ErrorFrame(id=None, code="rate_limited", message="slow down"),
-        EventFrame(subscription="s1", seq=42, event=event),
+        EventFrame(subscription="s1", seq=42, event=transition(42)),
         SnapshotFrame(subscription="s1", seq=41, alerts=(summary,)),
+        NotificationFrame(subscription="s1", notification=notification),
         PongFrame(id="9"),
+        WelcomeFrame(
+            connection_id="c1",
+            user="ann",
+            roles=(Role.VIEWER, Role.OPERATOR),
+            max_frame_bytes=1024,
+            rate=10.0,
+            burst=20,
+        ),
     ]
     for sent in frames:
         received = SERVER_FRAME_ADAPTER.validate_json(SERVER_FRAME_ADAPTER.dump_json(sent))
@@ -219,16 +266,21 @@ def test_server_frames_dispatch_from_json_bytes_on_type() -> None:
         assert type(received) is type(sent)
 
 
-def test_an_event_frame_dispatches_its_payload_on_type() -> None:
-    raw = EventFrame(subscription="s", seq=1, event=firing()).model_dump_json()
+def test_an_event_frame_carries_an_alert_transition_with_the_same_seq() -> None:
+    raw = EventFrame(subscription="s", seq=1, event=transition(1)).model_dump_json()
     parsed = SERVER_FRAME_ADAPTER.validate_json(raw)
     assert isinstance(parsed, EventFrame)
-    assert isinstance(parsed.event, AlertFiring)
+    assert isinstance(parsed.event, AlertTransition)
+    assert_invalid(
+        lambda: EventFrame(subscription="s", seq=2, event=transition(1)),
+        "event",
+        "must equal the frame's seq",
+    )
 
 
 def test_event_sequence_numbers_start_at_one() -> None:
     assert_invalid(
-        lambda: EventFrame(subscription="s", seq=0, event=firing()),
+        lambda: EventFrame(subscription="s", seq=0, event=transition(1)),
         "seq",
         "greater than or equal to 1",
     )
