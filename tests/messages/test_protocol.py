@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from pydantic import ValidationError
+from pydantic import JsonValue, ValidationError
 
 from messages import (
     CLIENT_FRAME_ADAPTER,
@@ -204,6 +204,7 @@ def firing() -> AlertFiring:
 
 def transition(seq: int = 42) -> AlertTransition:
     event = firing()
+    labels: dict[str, JsonValue] = dict(event.labels)
     return AlertTransition(
         seq=seq,
         kind=TransitionKind.ALERT_OPENED,
@@ -211,7 +212,7 @@ def transition(seq: int = 42) -> AlertTransition:
         alert_id="a1",
         fingerprint=event.fingerprint,
         rule_id=event.rule_id,
-        payload={"labels": event.labels, "severity": "warning", "state": "active"},
+        payload={"labels": labels, "severity": "warning", "state": "active"},
     )
 
 
