@@ -47,7 +47,7 @@ class Retire:
 
 @dataclass(frozen=True, slots=True)
 class DescribeRule:
-    """Ask an evaluator for the rule it runs."""
+    """Ask an evaluator for the rule it runs (None once it has retired)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +93,7 @@ class RuleEvaluator(Actor):
             RuleEvaluation(rule, future_tolerance=future_tolerance) if rule.enabled else None
         )
         self._scheduled: float | None = None
+        self._retired = False
 
     async def on_start(self) -> None:
         self._sink = resolve(self, self._alert_sink)
@@ -145,12 +146,13 @@ class RuleEvaluator(Actor):
         if isinstance(message, Retire):
             return self._retire()
         if isinstance(message, DescribeRule):
-            return self.rule
+            return None if self._retired else self.rule
         if isinstance(message, EvaluatorStatsQuery):
             return None if evaluation is None else evaluation.stats()
         return await super().on_receive(message)
 
     def _retire(self) -> int:
+        self._retired = True
         evaluation = self._evaluation
         if evaluation is None:
             return 0

@@ -116,7 +116,11 @@ class AlertLedger(Actor):
         if isinstance(message, AlertFiring | AlertResolved | RuleError):
             self.record.record(message)
             if self._listener is not None:
-                self._listener(message)
+                try:
+                    self._listener(message)
+                except Exception:
+                    # The embedder's hook failing must not cost the ledger its memory.
+                    self.log.exception("alert listener raised", event_type=message.type)
             return None
         if isinstance(message, FiringAlertsQuery):
             return FiringAlerts(rule_id=message.rule_id, alerts=self.record.firing(message.rule_id))

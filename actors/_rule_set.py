@@ -219,6 +219,11 @@ class RuleSet(Actor):
                     "evaluator did not say its rule", child=child.name, error=repr(error)
                 )
                 continue
+            if rule is None:
+                # Retired by a change this rule set did not live to finish: remove it.
+                with contextlib.suppress(ActorNotFound):
+                    await self._parent.ask(TerminateChild(child.name), timeout=self.ask_timeout)
+                continue
             running[rule.id] = _Running(rule, child.ref)
         self._running = running
         if running:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from actors import AlertRecord
+from actors import AlertLedger, AlertRecord, LedgerStatsQuery
 from messages import AlertFiring, AlertResolved, RuleError, Severity, alert_labels, fingerprint
+from supervision import ActorSystem, ChildSpec
 
 
 def firing(host: str, starts_at: float = 100.0, rule_id: str = "r") -> AlertFiring:
@@ -68,3 +69,15 @@ def test_rule_errors_are_kept_up_to_a_limit() -> None:
         record.record(RuleError(rule_id="r", error=f"e{index}", at=100.0))
     assert [error.error for error in record.errors] == ["e1", "e2"]
     assert record.stats().rule_errors == 3
+
+
+async def test_a_listener_that_raises_does_not_cost_the_ledger_its_record() -> None:
+    def listener(event: object) -> None:
+        raise RuntimeError("the embedder's bug")
+
+    async with ActorSystem([ChildSpec("ledger", lambda: AlertLedger(listener=listener))]) as system:
+        ledger = system.lookup("/ledger")
+        ledger.tell(firing("a"))
+        ledger.tell(firing("b"))
+        stats = await ledger.ask(LedgerStatsQuery())
+        assert stats.open == 2

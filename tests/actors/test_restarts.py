@@ -16,6 +16,7 @@ from actors import (
     FiringAlertsQuery,
     LedgerStatsQuery,
     MetricRouter,
+    Retire,
     RouterStatsQuery,
     RuleEvaluator,
     RuleSet,
@@ -178,15 +179,14 @@ async def test_a_restarted_router_gets_its_routes_back_and_keeps_the_samples_mea
         assert (stats.routes, stats.dropped_waiting) == (1, 0)
 
 
-async def test_a_restarted_rule_set_rebuilds_its_table_from_the_evaluators() -> None:
-    class CrashableRuleSet(RuleSet):
-        async def on_receive(self, message: Any) -> Any:
-            if isinstance(message, Crash):
-                raise Boom("injected")
-            return await super().on_receive(message)
+class CrashableRuleSet(RuleSet):
+    async def on_receive(self, message: Any) -> Any:
+        if isinstance(message, Crash):
+            raise Boom("injected")
+        return await super().on_receive(message)
 
-    log = Log()
-    clock = FakeClock(epoch=EPOCH)
+
+def rules_with_crashable_rule_set(log: Log) -> list[ChildSpec]:
     rules = Supervisor(
         [
             ChildSpec(ROUTER, lambda: MetricRouter(rule_set=RULE_SET)),
@@ -194,11 +194,16 @@ async def test_a_restarted_rule_set_rebuilds_its_table_from_the_evaluators() -> 
         ],
         strategy=Strategy.ONE_FOR_ONE,
     )
-    specs = [
+    return [
         ChildSpec("alert-ledger", lambda: AlertLedger(listener=log.record)),
         ChildSpec("rules", lambda: rules),
     ]
-    async with ActorSystem(specs, clock=clock) as system:
+
+
+async def test_a_restarted_rule_set_rebuilds_its_table_from_the_evaluators() -> None:
+    log = Log()
+    clock = FakeClock(epoch=EPOCH)
+    async with ActorSystem(rules_with_crashable_rule_set(log), clock=clock) as system:
         rule_set = system.lookup(f"/rules/{RULE_SET}")
         await rule_set.ask(ApplyRules(rules=(rule("a"), rule("b", enabled=False))))
         rule_set.tell(Crash())
@@ -207,6 +212,19 @@ async def test_a_restarted_rule_set_rebuilds_its_table_from_the_evaluators() -> 
         assert await system.lookup("/rules/rule:b").ask(DescribeRule()) == rule("b", enabled=False)
         system.lookup(f"/rules/{ROUTER}").tell(batch(sample("cpu", 95.0, clock.time())))
         await log.until(lambda: len(log.firing()) == 1)
+
+
+async def test_a_restarted_rule_set_removes_an_evaluator_left_retired_by_a_broken_change() -> None:
+    log = Log()
+    clock = FakeClock(epoch=EPOCH)
+    async with ActorSystem(rules_with_crashable_rule_set(log), clock=clock) as system:
+        rule_set = system.lookup(f"/rules/{RULE_SET}")
+        await rule_set.ask(ApplyRules(rules=(rule("a"), rule("b"))))
+        evaluator = system.lookup("/rules/rule:a")
+        await evaluator.ask(Retire())  # as if the rule set crashed right after this
+        rule_set.tell(Crash())
+        assert [r.id for r in await rule_set.ask(ListRules())] == ["b"]
+        assert not evaluator.is_alive()
 
 
 async def test_the_ledger_answers_which_alerts_of_a_rule_fire() -> None:
