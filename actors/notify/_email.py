@@ -24,16 +24,16 @@ and a certificate that does not verify are permanent.
 from __future__ import annotations
 
 import asyncio
+import binascii
 import contextlib
 import datetime
-import email.policy
+import email.header
 import email.utils
 import hashlib
 import os
 import re
 import ssl
 from collections.abc import Mapping, Sequence
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Annotated, Self
 
@@ -56,6 +56,8 @@ def _check_address(address: str) -> str:
     _name, bare = email.utils.parseaddr(address)
     if not _ADDRESS.match(bare):
         raise ValueError(f"not an email address: {address!r}")
+    if not bare.isascii():
+        raise ValueError(f"{bare!r}: non-ASCII addresses need SMTPUTF8, which Tocsin does not use")
     return address
 
 
@@ -185,6 +187,8 @@ class EmailChannel:
         )
         self._recipients = [email.utils.parseaddr(address)[1] for address in config.to]
         self._sender = email.utils.parseaddr(config.from_)[1]
+        self._from_header = _address_header(config.from_)
+        self._to_header = ",\r\n ".join(_address_header(address) for address in config.to)
         self._log = _log.bind(receiver=config.name)
 
     async def open(self) -> None:
@@ -228,8 +232,13 @@ class EmailChannel:
                     await smtp.quit(timeout=min(self.config.timeout, 2.0))
             smtp.close()
 
-    def compose(self, batch: Sequence[Notification]) -> EmailMessage:
-        """Return the message for ``batch``: headers, plain-text and HTML bodies."""
+    def compose(self, batch: Sequence[Notification]) -> bytes:
+        """Return the message for ``batch``: headers, plain-text and HTML parts, as sent.
+
+        The bytes are 7-bit with CRLF line ends (quoted-printable UTF-8 parts, RFC 2047
+        headers where a value is not ASCII). Composed by hand: ``EmailMessage`` with
+        a modern policy cost about 4 ms of CPU per message here, this about 50 µs.
+        """
         rendered = [self.templates.render(TemplateChannel.EMAIL, item) for item in batch]
         first = batch[0]
         if len(batch) == 1:
@@ -242,42 +251,52 @@ class EmailChannel:
             )
             text = "\n\n----\n\n".join(r.parts["text"] for r in rendered)
             html = "\n<hr>\n".join(r.parts["html"] for r in rendered)
-        message = EmailMessage(policy=email.policy.SMTP)
-        message["Subject"] = _one_line(f"{self.config.subject_prefix} {subject}".strip(), 250)
-        message["From"] = self.config.from_
-        message["To"] = ", ".join(self.config.to)
-        created = datetime.datetime.fromtimestamp(first.created_at, datetime.UTC)
-        message["Date"] = email.utils.format_datetime(created)
         keys = "\n".join(item.idempotency_key for item in batch)
-        message_id_digest = hashlib.sha256(keys.encode()).hexdigest()[:32]
-        message["Message-ID"] = f"<tocsin.{first.fingerprint}.{message_id_digest}@{self._domain}>"
-        fingerprints = {item.fingerprint for item in batch}
-        if len(fingerprints) == 1:
+        digest = hashlib.sha256(keys.encode()).hexdigest()[:32]
+        created = datetime.datetime.fromtimestamp(first.created_at, datetime.UTC)
+        headers = [
+            ("Subject", _encoded(_one_line(f"{self.config.subject_prefix} {subject}", 250))),
+            ("From", self._from_header),
+            ("To", self._to_header),
+            ("Date", email.utils.format_datetime(created)),
+            ("Message-ID", f"<tocsin.{first.fingerprint}.{digest}@{self._domain}>"),
+        ]
+        if len({item.fingerprint for item in batch}) == 1:
             root = self.thread_root(first.fingerprint)
-            message["In-Reply-To"] = root
-            message["References"] = root
-            message["X-Tocsin-Fingerprint"] = first.fingerprint
+            headers += [
+                ("In-Reply-To", root),
+                ("References", root),
+                ("X-Tocsin-Fingerprint", first.fingerprint),
+            ]
         if len(batch) == 1:
-            message["X-Tocsin-Kind"] = first.kind.value
-            message["X-Tocsin-Idempotency-Key"] = _one_line(first.idempotency_key, 200)
+            headers += [
+                ("X-Tocsin-Kind", first.kind.value),
+                ("X-Tocsin-Idempotency-Key", _encoded(_one_line(first.idempotency_key, 200))),
+            ]
         # RFC 3834: automated mail; well-behaved auto-responders stay quiet.
-        message["Auto-Submitted"] = "auto-generated"
-        message.set_content(text)
-        message.add_alternative(html, subtype="html")
-        # A fixed boundary makes a retried message byte for byte the same.
-        message.set_boundary(f"tocsin-{message_id_digest}")
-        return message
+        headers.append(("Auto-Submitted", "auto-generated"))
+        # A boundary from the keys makes a retried message byte for byte the same.
+        boundary = f"tocsin-{digest}"
+        head = "".join(f"{name}: {value}\r\n" for name, value in headers)
+        return b"".join(
+            (
+                head.encode("ascii"),
+                b"MIME-Version: 1.0\r\n",
+                f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'.encode(),
+                _part(boundary, "plain", text),
+                _part(boundary, "html", html),
+                f"--{boundary}--\r\n".encode(),
+            )
+        )
 
     def thread_root(self, fingerprint: str) -> str:
         """Return the root ``Message-ID`` that every message about the alert refers to."""
         return f"<tocsin.{fingerprint}@{self._domain}>"
 
-    async def _transact(self, message: EmailMessage) -> None:
+    async def _transact(self, message: bytes) -> None:
         smtp = await self._connection()
         try:
-            refused, _reply = await smtp.send_message(
-                message, sender=self._sender, recipients=self._recipients
-            )
+            refused, _reply = await smtp.sendmail(self._sender, self._recipients, message)
         except asyncio.CancelledError:
             # Mid-transaction the connection's state is unknown: never reuse it.
             self._drop()
@@ -344,6 +363,30 @@ class EmailChannel:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
         return context
+
+
+def _encoded(value: str) -> str:
+    # RFC 2047 encoded words for a header value that is not ASCII.
+    if value.isascii():
+        return value
+    return email.header.Header(value, "utf-8").encode(linesep="\r\n")
+
+
+def _address_header(address: str) -> str:
+    return email.utils.formataddr(email.utils.parseaddr(address), charset="utf-8")
+
+
+def _part(boundary: str, subtype: str, content: str) -> bytes:
+    lines = content.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")
+    return b"".join(
+        (
+            f"--{boundary}\r\n".encode(),
+            f'Content-Type: text/{subtype}; charset="utf-8"\r\n'.encode(),
+            b"Content-Transfer-Encoding: quoted-printable\r\n\r\n",
+            binascii.b2a_qp(lines, istext=True),
+            b"\r\n",
+        )
+    )
 
 
 def _one_line(text: str, limit: int) -> str:

@@ -31,6 +31,7 @@ class Received:
 
     sender: str
     recipients: list[str]
+    raw: bytes
     message: EmailMessage
     over_tls: bool
     login: bytes | None
@@ -96,6 +97,7 @@ class ScriptedHandler:
                 Received(
                     sender=str(envelope.mail_from),
                     recipients=list(envelope.rcpt_tos),
+                    raw=content,
                     message=message,
                     over_tls=session.ssl is not None,
                     login=getattr(session.auth_data, "login", None),

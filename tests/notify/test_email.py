@@ -67,7 +67,7 @@ def body(message: EmailMessage, subtype: str) -> str:
     assert isinstance(part, EmailMessage)
     content = part.get_content()
     assert isinstance(content, str)
-    return content
+    return content.replace("\r\n", "\n")  # lines end in CRLF on the wire
 
 
 # ---- content and threading ----------------------------------------------------------------
@@ -95,9 +95,40 @@ async def test_a_notification_arrives_as_plain_text_and_html_with_its_headers(
     assert message["X-Tocsin-Fingerprint"] == note.fingerprint
     assert message["X-Tocsin-Idempotency-Key"] == note.idempotency_key
     assert message.get_content_type() == "multipart/alternative"
+    assert [part.defects for part in message.walk()] == [[], [], []]
     assert "HighCpu is firing (critical)." in body(message, "plain")
     assert "CPU <97%> & rising" in body(message, "plain")
     assert "CPU &lt;97%&gt; &amp; rising" in body(message, "html")
+
+
+async def test_text_that_is_not_ascii_survives_headers_and_bodies(
+    smtp_server: SmtpServer, make_channel: ChannelFactory
+) -> None:
+    channel = make_channel(smtp_server.port, **{"from": "Tocsin Überwachung <t@example.org>"})
+    note = notification(annotations={"summary": "Température élevée 🔥"}, site="Zürich")
+
+    await channel.send([note])
+
+    [received] = await smtp_server.handler.wait_for_messages(1)
+    message = received.message
+    assert received.raw.isascii()
+    assert message["Subject"] == "[Tocsin] HighCpu (site=Zürich): firing"
+    assert message["From"] == "Tocsin Überwachung <t@example.org>"
+    assert "Température élevée 🔥" in body(message, "plain")
+    assert "<td>Zürich</td>" in body(message, "html")
+
+
+async def test_a_long_body_keeps_its_lines_and_its_trailing_spaces(
+    smtp_server: SmtpServer, make_channel: ChannelFactory
+) -> None:
+    summary = "x" * 300 + " \n.dot line\nend = equals  "
+    channel = make_channel(smtp_server.port)
+
+    await channel.send([notification(annotations={"summary": summary})])
+
+    [received] = await smtp_server.handler.wait_for_messages(1)
+    assert max(len(line) for line in received.raw.split(b"\r\n")) <= 998
+    assert summary in body(received.message, "plain")
 
 
 async def test_notifications_about_one_alert_thread_under_one_root_with_distinct_ids(
@@ -137,7 +168,7 @@ async def test_a_retried_notification_repeats_its_message_id(
 
     first, second = await smtp_server.handler.wait_for_messages(2)
     assert first.message["Message-ID"] == second.message["Message-ID"]
-    assert first.message.as_bytes() == second.message.as_bytes()
+    assert first.raw == second.raw
 
 
 async def test_a_batch_goes_out_as_one_digest_message(
