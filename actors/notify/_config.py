@@ -27,7 +27,15 @@ from __future__ import annotations
 import random
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 
 from actors.notify._circuit import CircuitBreaker
 from actors.notify._email import EmailReceiverConfig
@@ -233,5 +241,10 @@ class NotifiersConfig(_Frozen):
             return base
         try:
             return DeliveryPolicy.model_validate({**base.model_dump(), **override})
-        except ValueError as error:
-            raise ValueError(f"delivery.{receiver.name}: {error}") from None
+        except ValidationError as error:
+            problems = "; ".join(
+                ".".join(["delivery", receiver.name, *map(str, problem["loc"])])
+                + f": {problem['msg']}"
+                for problem in error.errors()
+            )
+            raise ValueError(problems) from None

@@ -17,6 +17,14 @@ def test_all_names_exactly_the_public_api() -> None:
     assert len(actors.notify.__all__) == len(set(actors.notify.__all__))
 
 
+def test_all_is_sorted() -> None:
+    names = actors.notify.__all__
+    constants = [name for name in names if name.isupper()]
+    assert names == sorted(constants) + sorted(
+        (name for name in names if not name.isupper()), key=lambda n: (n[0].islower(), n)
+    )
+
+
 def test_every_name_in_all_is_importable() -> None:
     for name in actors.notify.__all__:
         assert getattr(actors.notify, name) is not None, name

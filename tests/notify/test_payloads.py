@@ -1,0 +1,93 @@
+"""Pure pieces of the HTTP channels: Retry-After parsing and the Alertmanager payload."""
+
+from __future__ import annotations
+
+import datetime
+import email.utils
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from actors.notify import alertmanager_payload, parse_retry_after, sign, tocsin_payload
+from messages import NotificationKind
+from tests.notify.builders import T0, notification
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        ("0", 0.0),
+        ("7", 7.0),
+        (" 120 ", 120.0),
+        ("Tue, 14 Nov 2023 22:14:50 GMT", 90.0),
+        ("Tuesday, 14-Nov-23 22:14:50 GMT", 90.0),  # RFC 850, obsolete but allowed
+        ("Tue Nov 14 22:14:50 2023", None),  # asctime has no zone: not trusted
+        ("Tue, 14 Nov 2023 22:00:00 GMT", 0.0),  # in the past: now
+        ("-5", None),
+        ("1.5", None),
+        ("", None),
+        ("soon", None),
+        (None, None),
+    ],
+)
+def test_retry_after_is_seconds_or_an_http_date(value: str | None, seconds: float | None) -> None:
+    assert parse_retry_after(value, now=T0) == seconds
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 10**9))
+def test_any_delay_seconds_value_is_honoured_exactly(seconds: int) -> None:
+    assert parse_retry_after(str(seconds), now=T0) == float(seconds)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 10**7), st.integers(0, 10**9))
+def test_any_http_date_counts_exactly_from_now(seconds: int, now: int) -> None:
+    header = email.utils.formatdate(now + seconds, usegmt=True)
+    assert parse_retry_after(header, now=float(now)) == float(seconds)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(max_size=40))
+def test_no_header_value_makes_the_parser_raise(value: str) -> None:
+    result = parse_retry_after(value, now=T0)
+    assert result is None or result >= 0
+
+
+def test_the_alertmanager_group_key_quotes_label_values_as_go_does() -> None:
+    item = notification(receiver="ops", path='C:\\"x"')
+    payload = alertmanager_payload([item], "ops")
+    assert payload["groupKey"] == '{}:{alertname="HighCpu", path="C:\\\\\\"x\\""}'
+
+
+def test_an_acknowledged_or_escalated_alert_is_still_firing_for_alertmanager() -> None:
+    batch = [
+        notification(kind, receiver="ops", host=kind.value)
+        for kind in (NotificationKind.ACKNOWLEDGED, NotificationKind.ESCALATED)
+    ]
+    payload = alertmanager_payload(batch, "ops")
+    assert [alert["status"] for alert in payload["alerts"]] == ["firing", "firing"]
+    assert payload["status"] == "firing"
+
+
+def test_alertmanager_timestamps_are_rfc3339_in_utc() -> None:
+    item = notification(NotificationKind.RESOLVED, receiver="ops", created_at=T0 + 0.25)
+    [alert] = alertmanager_payload([item], "ops")["alerts"]
+    assert alert["startsAt"] == alert["endsAt"] == "2023-11-14T22:13:20.250000Z"
+    assert datetime.datetime.fromisoformat(alert["endsAt"]).timestamp() == T0 + 0.25
+
+
+def test_the_tocsin_payload_is_resolved_only_when_every_notification_is() -> None:
+    firing = notification(receiver="ops", host="a")
+    resolved = notification(NotificationKind.RESOLVED, receiver="ops", host="b")
+    assert tocsin_payload([firing, resolved], "ops", ["", ""])["status"] == "firing"
+    assert tocsin_payload([resolved], "ops", [""])["status"] == "resolved"
+
+
+def test_the_signature_is_hex_hmac_sha256_prefixed_with_the_algorithm() -> None:
+    # The RFC 2104 construction, as any receiver recomputes it.
+    assert (
+        sign(b"key", b"body")
+        == "sha256=515aae133b435d4000956731f68ae5cf5eb85d4f0dc6a546d2bfcd3595ec1ae1"
+    )
