@@ -33,6 +33,8 @@ class TransitionKind(StrEnum):
     ``alert_resolved``: it closed, automatically (its rule) or manually (an operator;
     ``payload["manual"]`` and ``payload["by"]`` say which).  ``alert_suppressed`` /
     ``alert_unsuppressed``: the silences or inhibiting alerts that mute it changed.
+    ``alert_rule_resolved``: the rule of an alert resolved by hand resolved too (a
+    later firing of its series opens a new occurrence).
     ``alert_escalated``: an escalation level was reached.  ``silence_created``,
     ``silence_started`` (a silence created for later began), ``silence_expired`` (ended
     early by an operator), ``silence_ended`` (reached its end).  ``rule_error``: an
@@ -45,6 +47,7 @@ class TransitionKind(StrEnum):
     ALERT_RESOLVED = "alert_resolved"
     ALERT_SUPPRESSED = "alert_suppressed"
     ALERT_UNSUPPRESSED = "alert_unsuppressed"
+    ALERT_RULE_RESOLVED = "alert_rule_resolved"
     ALERT_ESCALATED = "alert_escalated"
     SILENCE_CREATED = "silence_created"
     SILENCE_STARTED = "silence_started"

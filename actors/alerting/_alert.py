@@ -8,7 +8,13 @@ from typing import Any
 from actors.store import NewEvent
 from messages import AlertDetail, AlertState, AlertSummary, Severity, TransitionKind
 
-__all__ = ["Alert", "alert_event", "match_labels"]
+__all__ = ["KIND", "SEVERITY", "STATE", "Alert", "alert_event", "match_labels"]
+
+# Enum member -> its text, by dict lookup: ``member.value`` is a property, and these
+# run several times per transition.
+KIND: dict[TransitionKind, str] = {kind: kind.value for kind in TransitionKind}
+SEVERITY: dict[Severity, str] = {severity: severity.value for severity in Severity}
+STATE: dict[AlertState, str] = {state: state.value for state in AlertState}
 
 
 @dataclass(slots=True, eq=False)
@@ -17,7 +23,8 @@ class Alert:
 
     ``status`` is the underlying lifecycle state (ACTIVE, ACKNOWLEDGED or RESOLVED),
     kept apart from suppression so that an alert returns to it when its silences end.
-    ``state`` is what operators see. ``held`` marks a manual resolution that holds
+    ``state`` is what operators see. ``resolution`` numbers the book's resolutions in
+    order (which resolved alerts are forgotten first). ``held`` marks a manual resolution that holds
     until the rule itself resolves: firing events of the same episode (same
     ``starts_at``) do not reopen it.
 
@@ -46,6 +53,7 @@ class Alert:
     resolved_at: float | None = None
     resolved_by: str | None = None
     resolve_comment: str | None = None
+    resolution: int | None = None
     held: bool = False
     silenced_by: frozenset[str] = field(default_factory=frozenset)
     inhibited_by: frozenset[str] = field(default_factory=frozenset)
@@ -58,7 +66,7 @@ class Alert:
 
     def refresh_match_labels(self) -> None:
         """Recompute ``match_labels``; call after changing ``labels`` or ``severity``."""
-        self.match_labels = match_labels(self.labels, self.severity.value)
+        self.match_labels = match_labels(self.labels, SEVERITY[self.severity])
 
     @property
     def is_open(self) -> bool:
@@ -79,12 +87,10 @@ class Alert:
 
     def event_payload(self, **extra: Any) -> dict[str, Any]:
         """Return the payload every alert event carries, plus ``extra``."""
-        return {
-            "labels": self.labels,
-            "severity": self.severity.value,
-            "state": self.state.value,
-            **extra,
-        }
+        extra["labels"] = self.labels
+        extra["severity"] = SEVERITY[self.severity]
+        extra["state"] = STATE[self.state]
+        return extra
 
     def summary(self) -> AlertSummary:
         """Return the alert as ``AlertSummary`` (the answer to queries)."""
@@ -129,13 +135,13 @@ class Alert:
             "rule_id": self.rule_id,
             "labels": self.labels,
             "annotations": self.annotations,
-            "severity": self.severity.value,
+            "severity": SEVERITY[self.severity],
             "value": self.value,
             "no_data": self.no_data,
             "starts_at": self.starts_at,
             "opened_at": self.opened_at,
             "last_seen_at": self.last_seen_at,
-            "status": self.status.value,
+            "status": STATE[self.status],
             "updates": self.updates,
             "acknowledged_by": self.acknowledged_by,
             "acknowledged_at": self.acknowledged_at,
@@ -143,6 +149,7 @@ class Alert:
             "resolved_at": self.resolved_at,
             "resolved_by": self.resolved_by,
             "resolve_comment": self.resolve_comment,
+            "resolution": self.resolution,
             "held": self.held,
             "silenced_by": sorted(self.silenced_by),
             "inhibited_by": sorted(self.inhibited_by),
@@ -174,6 +181,7 @@ class Alert:
             resolved_at=document["resolved_at"],
             resolved_by=document["resolved_by"],
             resolve_comment=document["resolve_comment"],
+            resolution=document["resolution"],
             held=bool(document["held"]),
             silenced_by=frozenset(document["silenced_by"]),
             inhibited_by=frozenset(document["inhibited_by"]),
@@ -185,7 +193,7 @@ class Alert:
 def alert_event(kind: TransitionKind, alert: Alert, now: float, **extra: Any) -> NewEvent:
     """Return the history event ``kind`` of ``alert`` at ``now``, ``extra`` in its payload."""
     return NewEvent(
-        kind=kind.value,
+        kind=KIND[kind],
         at=now,
         payload=alert.event_payload(**extra),
         alert_id=alert.alert_id,

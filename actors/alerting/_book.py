@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from actors.alerting._alert import Alert, alert_event
 from actors.alerting._errors import AlertNotFound, IllegalTransition
-from actors.alerting._inhibition import InhibitRule
-from actors.alerting._muting import Muting
 from actors.alerting._silences import Silence
-from actors.store import NewEvent, StateWrite
+from actors.alerting._state import ALERTS, META, META_KEY, SILENCES, BookState, checkpoint_seq
+from actors.store import NewEvent
 from messages import (
     AlertFiring,
     AlertResolved,
@@ -22,87 +20,21 @@ from messages import (
     TransitionKind,
 )
 
-__all__ = ["ALERTS", "META", "META_KEY", "SILENCES", "AlertBook"]
-
-ALERTS = "alerts"
-"""The store collection of alert documents, keyed by alert id."""
-SILENCES = "silences"
-"""The store collection of silence documents, keyed by silence id."""
-META = "meta"
-"""The store collection of the book's counters (key ``META_KEY``)."""
-META_KEY = "alert-book"
+__all__ = ["ALERTS", "META", "META_KEY", "SILENCES", "AlertBook", "checkpoint_seq"]
 
 _K = TransitionKind
 
 
-class AlertBook:
+class AlertBook(BookState):
     """Own every alert and silence; turn inputs into transitions (``NewEvent``s).
 
     Each input method validates before it changes anything: it either raises a named
     ``AlertingError`` (and nothing changed) or applies the change and returns the
     events it produced, in order. The documents those changes touched accumulate until
-    ``drain_writes``; persist them atomically with the events.
+    ``drain_writes`` or ``checkpoint`` (see ``BookState``, which holds the data).
 
     ``now`` is wall-clock epoch seconds, supplied by the caller for every input.
-    Resolved alerts stay queryable until ``max_resolved`` newer resolutions push them
-    out, ended silences until ``max_ended_silences`` newer ones do; their documents
-    are then deleted (the history keeps their events).
     """
-
-    def __init__(
-        self,
-        *,
-        inhibit_rules: Sequence[InhibitRule] = (),
-        max_resolved: int = 10_000,
-        max_ended_silences: int = 1_000,
-    ) -> None:
-        self._alerts: dict[str, Alert] = {}
-        self._open: dict[str, Alert] = {}
-        self._last: dict[str, Alert] = {}
-        self._resolved: OrderedDict[str, None] = OrderedDict()
-        self._max_resolved = max_resolved
-        self._next_alert = 1
-        self._dirty: dict[str, Alert | None] = {}
-        self._meta_dirty = False
-        self._muting = Muting(
-            self._alerts,
-            self._open,
-            self._mark,
-            inhibit_rules=inhibit_rules,
-            max_ended_silences=max_ended_silences,
-        )
-
-    @classmethod
-    def restore(
-        cls, documents: Mapping[str, Mapping[str, Mapping[str, Any]]], **options: Any
-    ) -> AlertBook:
-        """Rebuild a book from the documents ``drain_writes`` produced (options as __init__).
-
-        Call ``reconcile(now)`` next and persist its events: silences may have ended
-        while nothing ran, and the inhibition rules may have changed.
-        """
-        book = cls(**options)
-        meta = documents.get(META, {}).get(META_KEY, {})
-        book._next_alert = int(meta.get("next_alert_number", 1))
-        alerts = sorted(
-            (Alert.from_document(dict(doc)) for doc in documents.get(ALERTS, {}).values()),
-            key=lambda alert: alert.number,
-        )
-        for alert in alerts:
-            book._alerts[alert.alert_id] = alert
-            book._last[alert.fingerprint] = alert
-            book._next_alert = max(book._next_alert, alert.number + 1)
-            if alert.is_open:
-                book._open[alert.fingerprint] = alert
-                book._muting.track(alert)
-        for alert in sorted(
-            (a for a in alerts if not a.is_open), key=lambda a: (a.resolved_at or 0.0, a.number)
-        ):
-            book._resolved[alert.alert_id] = None
-        silences = book._muting.silences
-        silences.restore(documents.get(SILENCES, {}))
-        silences.next_number = max(silences.next_number, int(meta.get("next_silence_number", 1)))
-        return book
 
     def reconcile(self, now: float) -> list[NewEvent]:
         """Bring restored state up to ``now``: end and start silences, recompute muting."""
@@ -120,14 +52,18 @@ class AlertBook:
         if alert is not None:
             alert.value = event.value
             alert.annotations = event.annotations
-            if alert.severity is not event.severity:
-                alert.severity = event.severity
-                alert.refresh_match_labels()
             alert.last_seen_at = now
             alert.updates += 1
             self._dirty[alert.alert_id] = alert
+            relabel = alert.severity is not event.severity
+            if relabel:  # what silences, inhibition and routes match changed
+                alert.severity = event.severity
+                alert.refresh_match_labels()
             extra = {"value": event.value, "annotations": event.annotations}
-            return [alert_event(_K.ALERT_UPDATED, alert, now, **extra)]
+            events = [alert_event(_K.ALERT_UPDATED, alert, now, **extra)]
+            if relabel:
+                self._muting.relabel(alert, now, events)
+            return events
         previous = self._last.get(event.fingerprint)
         if previous is not None and previous.held:
             if previous.starts_at == event.starts_at:
@@ -178,18 +114,19 @@ class AlertBook:
     def resolve_automatically(self, event: AlertResolved, now: float) -> list[NewEvent]:
         """Close the open alert of ``event``'s fingerprint because its rule cleared.
 
-        Nothing open (already resolved, or never seen): no event, and a manual
-        resolution's hold on the fingerprint is released. A suppressed alert resolves
+        Nothing open: no event, unless an operator resolved it by hand, whose hold on
+        the fingerprint is then released (``alert_rule_resolved``). A suppressed alert resolves
         like any other (Alertmanager #226: it is recorded, not left muted forever).
         """
         alert = self._open.get(event.fingerprint)
-        if alert is None:
-            previous = self._last.get(event.fingerprint)
-            if previous is not None and previous.held:
-                previous.held = False
-                self._dirty[previous.alert_id] = previous
+        if alert is not None:
+            return self._close(alert, now, by=None, comment=None, value=event.value)
+        previous = self._last.get(event.fingerprint)
+        if previous is None or not previous.held:
             return []
-        return self._close(alert, now, by=None, comment=None, value=event.value)
+        previous.held = False
+        self._dirty[previous.alert_id] = previous
+        return [alert_event(_K.ALERT_RULE_RESOLVED, previous, now, value=event.value)]
 
     def record_rule_error(self, event: RuleError, now: float) -> list[NewEvent]:
         """Record that a rule failed to evaluate; no alert changes state."""
@@ -326,37 +263,7 @@ class AlertBook:
     def __len__(self) -> int:
         return len(self._alerts)
 
-    # -- persistence -----------------------------------------------------------------------
-
-    def drain_writes(self) -> list[StateWrite]:
-        """Return the document writes of every change since the last call, and forget them.
-
-        Each changed alert or silence is written once, as it is now.
-        """
-        silences = self._muting.silences
-        writes = [
-            StateWrite(ALERTS, key, None if alert is None else alert.to_document())
-            for key, alert in self._dirty.items()
-        ]
-        writes.extend(
-            StateWrite(SILENCES, key, None if silence is None else silence.to_document())
-            for key, silence in silences.dirty.items()
-        )
-        if self._meta_dirty:
-            counters = {
-                "next_alert_number": self._next_alert,
-                "next_silence_number": silences.next_number,
-            }
-            writes.append(StateWrite(META, META_KEY, counters))
-        self._dirty = {}
-        silences.dirty = {}
-        self._meta_dirty = False
-        return writes
-
     # -- internals -------------------------------------------------------------------------
-
-    def _mark(self, alert: Alert) -> None:
-        self._dirty[alert.alert_id] = alert
 
     def _close(
         self, alert: Alert, now: float, *, by: str | None, comment: str | None, value: float | None
@@ -386,11 +293,5 @@ class AlertBook:
             )
         ]
         self._muting.release(alert, now, events)
-        self._resolved[alert.alert_id] = None
-        while len(self._resolved) > self._max_resolved:
-            old_id, _ = self._resolved.popitem(last=False)
-            old = self._alerts.pop(old_id)
-            if self._last.get(old.fingerprint) is old:
-                del self._last[old.fingerprint]
-            self._dirty[old_id] = None
+        self._remember_resolved(alert)
         return events

@@ -7,12 +7,14 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from actors._firing_alerts import FiringAlerts, FiringAlertsQuery
 from actors.alerting._book import AlertBook
 from actors.alerting._errors import AlertingError
 from actors.store import NewEvent
 from messages import (
     COMMAND_ADAPTER,
     Acknowledge,
+    AlertFiring,
     AlertList,
     Command,
     CreateSilence,
@@ -29,7 +31,7 @@ __all__ = ["COMMANDS", "QUERIES", "Outcome", "answer", "execute", "parse_command
 
 COMMANDS = (Acknowledge, Resolve, CreateSilence, ExpireSilence)
 """The commands ``execute`` applies."""
-QUERIES = (QueryAlerts, GetAlert, ListSilences)
+QUERIES = (QueryAlerts, GetAlert, ListSilences, FiringAlertsQuery)
 """The queries ``answer`` answers from the book."""
 
 
@@ -67,8 +69,36 @@ def execute(
         return Outcome(error.to_reply())
 
 
-def answer(book: AlertBook, query: QueryAlerts | GetAlert | ListSilences, now: float) -> BaseModel:
-    """Answer a query from the book's current state; an ``ErrorReply`` if it cannot."""
+def answer(
+    book: AlertBook,
+    query: QueryAlerts | GetAlert | ListSilences | FiringAlertsQuery,
+    now: float,
+) -> BaseModel:
+    """Answer a query from the book's current state; an ``ErrorReply`` if it cannot.
+
+    ``FiringAlertsQuery`` (a restarted evaluator's question) is answered with every
+    alert of the rule its evaluator still considers firing, as ``AlertFiring``s in
+    ``starts_at`` order: the open ones and those resolved by hand whose rule has not
+    resolved yet, so the evaluator will announce their resolution.
+    """
+    if isinstance(query, FiringAlertsQuery):
+        firing = sorted(book.firing(query.rule_id), key=lambda a: (a.starts_at, a.number))
+        return FiringAlerts(
+            rule_id=query.rule_id,
+            alerts=tuple(
+                AlertFiring(
+                    rule_id=alert.rule_id,
+                    labels=alert.labels,
+                    fingerprint=alert.fingerprint,
+                    no_data=alert.no_data,
+                    value=alert.value,
+                    annotations=alert.annotations,
+                    severity=alert.severity,
+                    starts_at=alert.starts_at,
+                )
+                for alert in firing
+            ),
+        )
     if isinstance(query, QueryAlerts):
         found = book.query(query.states, query.matchers, query.limit)
         return AlertList(alerts=tuple(alert.summary() for alert in found))

@@ -23,6 +23,9 @@ class AlertManagerConfig(BaseModel):
     the history only. ``max_ended_silences``: likewise for ended silences.
     ``store_retry_for``: seconds a batch the store refuses (``StoreUnavailable``) is
     retried before the manager gives up and restarts from what is durable.
+    ``checkpoint_events`` / ``checkpoint_interval``: state documents are written at a
+    checkpoint after that many events or seconds (and at a clean stop); a restart
+    replays the events since the last one, so these bound the work of a restart.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -33,6 +36,8 @@ class AlertManagerConfig(BaseModel):
     max_resolved: Annotated[int, Field(ge=0)] = 10_000
     max_ended_silences: Annotated[int, Field(ge=0)] = 1_000
     store_retry_for: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 10.0
+    checkpoint_events: Annotated[int, Field(ge=1)] = 20_000
+    checkpoint_interval: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 5.0
 
     @model_validator(mode="after")
     def _routes_name_known_policies(self) -> Self:

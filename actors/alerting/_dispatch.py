@@ -61,7 +61,7 @@ class NotificationPlanner:
         self._policies = {policy.name: policy for policy in policies}
         self.groups = GroupScheduler()
         self.escalations = EscalationTracker()
-        self._routes: dict[str, list[tuple[Route, str]]] = {}
+        self._routes: dict[str, tuple[str, list[tuple[Route, str]]]] = {}
         self._dirty: set[str] = set()
 
     @property
@@ -80,13 +80,18 @@ class NotificationPlanner:
             self.committed(alert.alert_id, alert.fingerprint, alert.match_labels, alert.state, now)
 
     def routes(self, fingerprint: str, labels: Mapping[str, str]) -> list[tuple[Route, str]]:
-        """Return (route, group key) for every route the alert's labels take (cached)."""
-        routes = self._routes.get(fingerprint)
-        if routes is None:
+        """Return (route, group key) for every route the alert's match labels take.
+
+        Cached per fingerprint while its severity (the one match label that can
+        change) stays the same.
+        """
+        cached = self._routes.get(fingerprint)
+        severity = labels.get("severity", "")
+        if cached is None or cached[0] != severity:
             assert self._tree is not None
             routes = [(route, route.group_key(labels)) for route in self._tree.match(labels)]
-            self._routes[fingerprint] = routes
-        return routes
+            cached = self._routes[fingerprint] = (severity, routes)
+        return cached[1]
 
     def state_changed(self, alert: Alert, now: float) -> None:
         """Start or stop the alert's escalation after a change of its state."""

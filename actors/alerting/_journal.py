@@ -48,6 +48,14 @@ class Journal:
     events to ``committed``. Messages keep being handled while a batch is in flight:
     they accumulate in the next batch, which is what makes group commit work.
 
+    Checkpoints: state documents are not written with every batch. When ``checkpoint``
+    is given and ``checkpoint_events`` events or ``checkpoint_interval`` seconds have
+    passed since the last one (or ``request_checkpoint`` was called), it is called at
+    the seal of a batch: it snapshots the owner's state as of that batch and returns a
+    function that, given the seq of the batch's last event, returns the writes; they
+    go out with the next append (at once if nothing else is pending). After a crash,
+    the owner reloads the last checkpoint and replays the events after its seq.
+
     One batch is in flight at a time, so a failed batch never lets a later one commit
     ahead of it. A batch the store refuses with ``StoreUnavailable`` is retried with
     backoff for ``retry_for`` seconds (of ``clock``); after that, or on any other error,
@@ -64,6 +72,9 @@ class Journal:
         collect_writes: Callable[[], list[StateWrite]],
         committed: Callable[[list[tuple[int, NewEvent]]], None],
         broken: Callable[[BaseException], None],
+        checkpoint: Callable[[], Callable[[int], list[StateWrite]]] | None = None,
+        checkpoint_events: int = 20_000,
+        checkpoint_interval: float = 5.0,
         retry_for: float = 10.0,
         log: Any = None,
     ) -> None:
@@ -83,6 +94,13 @@ class Journal:
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
         self._error: BaseException | None = None
+        self._checkpoint = checkpoint
+        self._checkpoint_events = checkpoint_events
+        self._checkpoint_interval = checkpoint_interval
+        self._since_checkpoint = 0
+        self._checkpoint_at = clock.now()
+        self._checkpoint_wanted = False
+        self._carry: Callable[[int], list[StateWrite]] | None = None
         self.batches = 0
         """Batches committed (for tests and benchmarks)."""
 
@@ -122,6 +140,12 @@ class Journal:
         pending.completions.append(_Completion(len(pending.events), done, failed))
         self._kick()
 
+    def request_checkpoint(self) -> None:
+        """Write a checkpoint with the next batch (now, if nothing is pending)."""
+        self._checkpoint_wanted = True
+        self._pending.touched = True
+        self._kick()
+
     async def drain(self) -> None:
         """Wait until everything added so far is durable (or the journal broke)."""
         while self._error is None and (
@@ -137,6 +161,9 @@ class Journal:
             return
         if self._error is None and not self._task.done():
             await self.drain()
+            if self._checkpoint is not None and (self._since_checkpoint or self._carry):
+                self.request_checkpoint()  # a clean stop leaves nothing to replay
+                await self.drain()
         task, self._task = self._task, None
         task.cancel()
         await asyncio.wait([task])
@@ -156,7 +183,7 @@ class Journal:
                 batch, self._pending = self._pending, _Batch()
                 self._in_flight = batch
                 try:
-                    seqs = await self._append(batch.events, self._collect_writes())
+                    seqs = await self._append(batch.events, self._seal(batch))
                 except Exception as error:
                     self._break(batch, error)
                     return
@@ -171,6 +198,31 @@ class Journal:
                 if batch.events:
                     self._call(self._committed, list(zip(seqs, batch.events, strict=True)))
             self._idle.set()
+
+    def _seal(self, batch: _Batch) -> list[StateWrite]:
+        writes = self._collect_writes()
+        if self._carry is not None:
+            writes.extend(self._carry(self.last_seq))
+            self._carry = None
+        if self._checkpoint is None:
+            return writes
+        self._since_checkpoint += len(batch.events)
+        due = self._checkpoint_wanted or (
+            self._since_checkpoint > 0
+            and (
+                self._since_checkpoint >= self._checkpoint_events
+                or self._clock.now() - self._checkpoint_at >= self._checkpoint_interval
+            )
+        )
+        if due:
+            # The state as of this batch; its writes need the batch's last seq, so
+            # they go out with the next append.
+            self._carry = self._checkpoint()
+            self._pending.touched = True
+            self._since_checkpoint = 0
+            self._checkpoint_at = self._clock.now()
+            self._checkpoint_wanted = False
+        return writes
 
     async def _append(self, events: list[NewEvent], writes: list[StateWrite]) -> list[int]:
         if not events and not writes:

@@ -9,14 +9,15 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from actors._firing_alerts import FiringAlertsQuery
 from actors.alerting._alert import Alert, match_labels
 from actors.alerting._analytics import answer_flapping, answer_noisiest, answer_stats, query_history
-from actors.alerting._book import AlertBook
 from actors.alerting._commands import COMMANDS, QUERIES, answer, execute, parse_command
 from actors.alerting._config import AlertManagerConfig
 from actors.alerting._dispatch import ESCALATIONS, NotificationPlanner
 from actors.alerting._errors import AlertingError, unavailable
 from actors.alerting._journal import Journal
+from actors.alerting._recovery import recover
 from actors.alerting._requests import (
     GetStatus,
     ManagerStatus,
@@ -25,7 +26,7 @@ from actors.alerting._requests import (
     Unsubscribe,
 )
 from actors.alerting._subscriptions import Subscriptions
-from actors.store import NewEvent, StateWrite, Store
+from actors.store import NewEvent, Store
 from messages import (
     Acknowledge,
     AlertFiring,
@@ -75,7 +76,8 @@ class AlertManager(Actor):
 
     Tell it ``AlertFiring``, ``AlertResolved`` and ``RuleError`` (from evaluators). Ask
     it ``Acknowledge``, ``Resolve``, ``CreateSilence``, ``ExpireSilence``,
-    ``QueryAlerts``, ``GetAlert``, ``ListSilences``, the history queries
+    ``QueryAlerts``, ``GetAlert``, ``ListSilences``, ``FiringAlertsQuery`` (from a
+    restarted evaluator: it replaces the ``AlertLedger``), the history queries
     (``QueryHistory``, ``QueryAlertStats``, ``QueryFlapping``, ``QueryNoisiestRules``),
     ``Subscribe``/``Unsubscribe`` and ``GetStatus``; raw JSON (``str``/``bytes``) or a
     ``dict`` is validated as a ``Command``. Every answer is a typed message or an
@@ -130,27 +132,26 @@ class AlertManager(Actor):
     async def on_start(self) -> None:
         """Reload the book, escalations and sequence from the store; resume subscribers."""
         config = self._config
-        snapshot = await self._store.load()
-        documents = snapshot.documents
+        recovered = await recover(self._store, config)
+        snapshot, self._book = recovered.snapshot, recovered.book
         now = self.clock.time()
-        self._book = AlertBook.restore(
-            documents,
-            inhibit_rules=config.inhibit_rules,
-            max_resolved=config.max_resolved,
-            max_ended_silences=config.max_ended_silences,
-        )
         self._planner = NotificationPlanner(config.route, config.escalation_policies)
-        self._planner.restore(documents.get(ESCALATIONS, {}), now)
+        self._planner.restore(snapshot.documents.get(ESCALATIONS, {}), now)
         self._journal = Journal(
             self._store,
             snapshot.last_seq,
             clock=self.clock,
-            collect_writes=self._collect_writes,
+            collect_writes=self._planner.drain_writes,
             committed=self._committed,
             broken=self._on_broken,
+            checkpoint=self._book.checkpoint,
+            checkpoint_events=config.checkpoint_events,
+            checkpoint_interval=config.checkpoint_interval,
             retry_for=config.store_retry_for,
             log=self.log,
         )
+        if recovered.replayed:
+            self._journal.request_checkpoint()
         self._journal.start()
         if self._planner.enabled:
             self._planner.refeed(self._book.open_alerts(), now)
@@ -163,7 +164,12 @@ class AlertManager(Actor):
             self.watch(subscriber.ref)
             self._spawn(self._subscriptions.catch_up(subscriber, self._store, self._journal))
         self._arm()
-        self.log.info("alert manager started", last_seq=snapshot.last_seq, alerts=len(self._book))
+        self.log.info(
+            "alert manager started",
+            last_seq=snapshot.last_seq,
+            alerts=len(self._book),
+            replayed=recovered.replayed,
+        )
 
     async def on_stop(self) -> None:
         """Persist what is pending, answer what waited for it, end the owned tasks."""
@@ -216,7 +222,7 @@ class AlertManager(Actor):
             self._arm()
         return self._answer_when_durable(outcome.answer)
 
-    def _on_query(self, query: QueryAlerts | GetAlert | ListSilences) -> Any:
+    def _on_query(self, query: QueryAlerts | GetAlert | ListSilences | FiringAlertsQuery) -> Any:
         return self._answer_when_durable(answer(self._book, query, self.clock.time()))
 
     def _on_status(self, _query: GetStatus) -> None:
@@ -329,11 +335,6 @@ class AlertManager(Actor):
                 moved = True
         if moved:
             self._arm()
-
-    def _collect_writes(self) -> list[StateWrite]:
-        writes = self._book.drain_writes()
-        writes.extend(self._planner.drain_writes())
-        return writes
 
     def _committed(self, committed: list[tuple[int, NewEvent]]) -> None:
         self._subscriptions.deliver(committed)

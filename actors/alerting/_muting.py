@@ -62,6 +62,21 @@ class Muting:
             affected.discard(alert.alert_id)
         return affected
 
+    def relabel(self, alert: Alert, now: float, events: list[NewEvent]) -> None:
+        """Recompute the muting of an open alert whose match labels changed (severity)."""
+        affected: set[str] = set()
+        if self._inhibitor:
+            affected = self._inhibitor.remove(alert.alert_id)
+            affected |= self._inhibitor.add(alert.alert_id, alert.match_labels)
+        silenced = frozenset(
+            s.silence_id for s in self.silences.applied() if s.matches(alert.match_labels)
+        )
+        inhibited = self._inhibitor.inhibitors(alert.alert_id) if self._inhibitor else frozenset()
+        self._set(alert, silenced, inhibited, now, events)
+        affected.discard(alert.alert_id)
+        if affected:
+            self.reinhibit(affected, now, events)
+
     def track(self, alert: Alert) -> None:
         """Track a restored open alert for inhibition (``reconcile`` recomputes muting)."""
         if self._inhibitor:

@@ -174,10 +174,15 @@ class SilenceRegistry:
             created_at=now,
             comment=command.comment,
         )
+        self.add(silence)
+        return silence
+
+    def add(self, silence: Silence) -> None:
+        """Register a new live silence (``create``'s, or a replayed one)."""
         self._all[silence.silence_id] = silence
         self._live[silence.silence_id] = silence
         self.dirty[silence.silence_id] = silence
-        return silence
+        self.next_number = max(self.next_number, silence.number + 1)
 
     def expire(self, silence_id: str, by: str, now: float) -> Silence:
         """Mark a live silence expired by ``by``; raise SilenceNotFound or IllegalTransition.

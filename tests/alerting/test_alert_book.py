@@ -250,6 +250,9 @@ def test_a_manual_resolution_holds_until_the_rule_resolves() -> None:
     assert book.fire(firing(value=5.0), T0 + 2) == []  # same episode: still resolved
     assert book.open_alert(fp()) is None
     assert [a.alert_id for a in book.firing("cpu")] == ["alert-1"]
+    events = book.resolve_automatically(resolved(), T0 + 3)
+    assert kinds(events) == ["alert_rule_resolved"]
+    assert events[0].alert_id == "alert-1"
     assert book.resolve_automatically(resolved(), T0 + 3) == []
     assert book.firing("cpu") == []
     assert kinds(book.fire(firing(), T0 + 4)) == ["alert_opened"]  # the hold is gone

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from actors import FiringAlerts, FiringAlertsQuery
 from actors.alerting import AlertManagerConfig
 from actors.store import EventQuery, MemoryStore
 from messages import (
@@ -223,3 +224,22 @@ async def test_a_store_that_stays_down_fails_the_command_and_restarts_from_durab
         reply = await run.manager.ask(Acknowledge(alert_id="alert-1", by="ann"))
         assert isinstance(reply, AlertSummary)
         assert (await run.status()).last_seq == 2
+
+
+async def test_a_restarted_evaluator_learns_which_series_of_its_rule_still_fire() -> None:
+    async with running() as run:
+        run.manager.tell(firing(host="a", starts_at=T0 + 2))
+        run.manager.tell(firing(host="b", starts_at=T0 + 1))
+        run.manager.tell(firing(host="c"))
+        run.manager.tell(firing("mem", host="a"))
+        run.manager.tell(resolved(host="c"))
+        await run.manager.ask(Resolve(alert_id="alert-1", by="bob"))  # held: still firing
+        reply = await run.manager.ask(FiringAlertsQuery(rule_id="cpu"))
+        assert isinstance(reply, FiringAlerts)
+        assert [(a.labels["host"], a.starts_at) for a in reply.alerts] == [
+            ("b", T0 + 1),
+            ("a", T0 + 2),
+        ]
+        assert reply.alerts[1] == firing(host="a", starts_at=T0 + 2)
+        empty = await run.manager.ask(FiringAlertsQuery(rule_id="disk"))
+        assert empty.alerts == ()
