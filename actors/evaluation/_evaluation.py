@@ -191,13 +191,11 @@ class RuleEvaluation:
                     continue
             elif windowed:
                 value = series.windows[0].push(timestamp, value)
-                series.value = value
                 if value != value:  # NaN: never fires, never resolves
                     active = firing
                 else:
                     active = compare(value, resolve_limit if firing else threshold)
             else:
-                series.value = value
                 active = compare(value, resolve_limit if firing else threshold)
             # The two outcomes of nearly every sample, decided without a call.
             if active:
@@ -206,6 +204,9 @@ class RuleEvaluation:
                     continue
             elif state is _INACTIVE or state is _RESOLVED:
                 continue
+            if threshold_judge is not None:
+                # Only a transition (or a countdown) reports the value: store it now.
+                series.value = value
             self._observe(series, active, now, events)
         self._samples += len(samples) - dropped
         return events

@@ -50,10 +50,12 @@ class Transition(Enum):
 class Series:
     """The state of one series of one rule; plain slots, mutated by the evaluation.
 
-    ``value`` is the last evaluated value (the aggregate when the rule aggregates, NaN
-    while undefined); ``last_sample`` the last raw sample value (kept only when the
-    rule can raise no-data alerts, which report it).  ``since`` is when the
-    current alert started firing.  ``deadline`` is the series' one pending deadline, or
+    ``value`` is the evaluated value (the aggregate when the rule aggregates, NaN while
+    undefined) as of the last evaluation that could change the alert: threshold rules
+    skip storing it while nothing can happen (quiet, or firing and still active), since
+    only a transition reports it.  ``last_sample`` is the last raw sample value (kept
+    only when the rule can raise no-data alerts, which report it).  ``since`` is when
+    the current alert started firing.  ``deadline`` is the series' one pending deadline, or
     None.  ``no_data`` is True while its no-data alert fires; ``last_seen`` is when its
     last accepted sample arrived (evaluation time).  The alert label sets and
     fingerprints are computed on first use and kept.
