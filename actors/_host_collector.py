@@ -40,7 +40,8 @@ def read_host_samples(
 
     Blocking (it reads /proc and stats filesystems): call it in a worker thread.
     ``mounts`` limits the disks to those mount points (default: every physical
-    filesystem psutil reports); a mount that cannot be read is skipped.
+    filesystem psutil reports, or ``/`` if it reports none); a mount that cannot be
+    read is skipped.
     """
     base = {"host": host}
     readings: list[tuple[str, float, dict[str, str]]] = []
@@ -49,11 +50,12 @@ def read_host_samples(
     readings.append(("host_memory_used_percent", float(memory.percent), base))
     readings.append(("host_memory_available_bytes", float(memory.available), base))
     readings.append(("host_swap_used_percent", float(psutil.swap_memory().percent), base))
-    wanted = (
-        list(mounts)
-        if mounts is not None
-        else sorted({partition.mountpoint for partition in psutil.disk_partitions(all=False)})
-    )
+    if mounts is not None:
+        wanted = list(mounts)
+    else:
+        # Some containers list no physical filesystem: the root one is still there.
+        partitions = psutil.disk_partitions(all=False)
+        wanted = sorted({partition.mountpoint for partition in partitions}) or ["/"]
     for mount in wanted:
         try:
             usage = psutil.disk_usage(mount)

@@ -44,6 +44,8 @@ def test_the_command_line_writes_the_json(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr("bench.evaluation.QUICK", TINY)
+    # The command configures logging for the whole process: not inside a test run.
+    monkeypatch.setattr("bench.evaluation.configure_logging", lambda level: None)
     target = tmp_path / "out" / "evaluation.json"
     main(["--quick", "--json", str(target)])
     figures = json.loads(target.read_text())
