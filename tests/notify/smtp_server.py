@@ -19,7 +19,7 @@ from typing import Any
 import aiosmtpd.smtp
 
 DROP = "drop"
-"""A queued DATA reply that closes the connection instead of answering."""
+"""A queued MAIL or DATA reply that closes the connection instead of answering."""
 
 HANG = "hang"
 """A queued DATA reply that never answers (until the server closes)."""
@@ -43,6 +43,7 @@ class ScriptedHandler:
     def __init__(self) -> None:
         self.received: list[Received] = []
         self.data_replies: deque[str] = deque()
+        self.mail_replies: deque[str] = deque()
         self.rcpt_replies: deque[str] = deque()
         self.hanging = asyncio.Event()
         self._release = asyncio.Event()
@@ -59,6 +60,25 @@ class ScriptedHandler:
     def release(self) -> None:
         """Let every hanging DATA reply go (the server is closing)."""
         self._release.set()
+
+    async def handle_MAIL(
+        self,
+        server: aiosmtpd.smtp.SMTP,
+        session: aiosmtpd.smtp.Session,
+        envelope: aiosmtpd.smtp.Envelope,
+        address: str,
+        mail_options: list[str],
+    ) -> str:
+        if self.mail_replies:
+            reply = self.mail_replies.popleft()
+            if reply == DROP:
+                assert server.transport is not None
+                server.transport.close()
+                return "250 never sent"
+            return reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(
         self,

@@ -263,6 +263,36 @@ async def test_a_connection_the_server_closed_is_replaced_on_the_next_send(
     assert channel.connections_opened == 2
 
 
+async def test_a_reused_connection_found_dead_is_replaced_and_the_send_goes_through(
+    smtp_server: SmtpServer, make_channel: ChannelFactory
+) -> None:
+    channel = make_channel(smtp_server.port)
+    await channel.send([notification(host="a")])
+    smtp_server.handler.mail_replies.append(DROP)  # as if it had closed while idle
+
+    await channel.send([notification(host="b")])
+
+    received = await smtp_server.handler.wait_for_messages(2)
+    assert received[1].message["Subject"] == "[Tocsin] HighCpu (host=b): firing"
+    assert channel.connections_opened == 2
+
+
+async def test_a_reused_connection_is_replaced_only_once_per_send(
+    smtp_server: SmtpServer, make_channel: ChannelFactory
+) -> None:
+    channel = make_channel(smtp_server.port)
+    await channel.send([notification(host="a")])
+    smtp_server.handler.mail_replies.extend([DROP, DROP])
+
+    with pytest.raises(DeliveryError) as caught:
+        await channel.send([notification(host="b")])
+
+    assert caught.value.retryable
+    assert channel.connections_opened == 2
+    await channel.send([notification(host="c")])
+    assert len(await smtp_server.handler.wait_for_messages(2)) == 2
+
+
 async def test_a_connection_dropped_during_the_message_is_a_retryable_error(
     smtp_server: SmtpServer, make_channel: ChannelFactory
 ) -> None:
