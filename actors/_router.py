@@ -140,6 +140,7 @@ class MetricRouter(Actor):
         self._outboxes: dict[str, _Outbox] = {}
         self._index: dict[str, list[_Outbox]] = {}
         self._cache: dict[str, dict[object, _CacheEntry]] = {}
+        self._cached_series: dict[str, int] = {}  # per metric, for the stats
         self._waiting: list[Sequence[MetricSample]] | None = None
         self._waiting_samples = 0
         self._batches = 0
@@ -167,11 +168,7 @@ class MetricRouter(Actor):
                 deliveries=self._deliveries,
                 unrouted=self._unrouted,
                 routes=len(self._outboxes),
-                cached_series=sum(
-                    isinstance(key, frozenset)
-                    for entries in self._cache.values()
-                    for key in entries
-                ),
+                cached_series=sum(self._cached_series.values()),
                 dropped_waiting=self._dropped_waiting,
             )
         else:
@@ -246,8 +243,11 @@ class MetricRouter(Actor):
         key: SeriesKey = frozenset(labels.items())
         entry = entries.get(key)
         if entry is None:
-            if len(entries) >= 2 * self.max_series_per_metric:
+            cached = self._cached_series.get(name, 0)
+            if cached >= self.max_series_per_metric:
                 entries.clear()  # unbounded label churn: start the cache over
+                cached = 0
+            self._cached_series[name] = cached + 1
             appends = tuple(
                 outbox.appends
                 for outbox in self._index.get(name, ())
@@ -276,6 +276,7 @@ class MetricRouter(Actor):
             touched.add(route.selector.metric)
         for metric in touched:
             self._cache.pop(metric, None)
+            self._cached_series.pop(metric, None)
             self._index.pop(metric, None)
         for outbox in outboxes.values():
             metric = outbox.route.selector.metric

@@ -176,3 +176,24 @@ async def test_no_evaluator_ever_sees_a_sample_it_cannot_match(
             selector = parse_selector(text)
             got = [s for message in harness.received(name) for s in message.samples]
             assert got == [s for s in batch if selector.matches(s)]
+
+
+async def test_the_series_cache_is_bounded_and_routing_stays_right_past_the_bound() -> None:
+    log = Log()
+    specs = [
+        ChildSpec("evaluator", lambda: Recorder(log)),
+        ChildSpec("router", lambda: MetricRouter(max_series_per_metric=2)),
+    ]
+    async with ActorSystem(specs, clock=FakeClock(epoch=EPOCH)) as system:
+        router = system.lookup("/router")
+        route = EvaluatorRoute("e", parse_selector('cpu{env="prod"}'), system.lookup("/evaluator"))
+        router.tell(RouteUpdate(put=(route,)))
+        batch = samples_for(LABEL_SETS)
+        router.tell(SampleBatch(samples=tuple(batch)))
+        router.tell(SampleBatch(samples=tuple(batch)))
+        stats = await router.ask(RouterStatsQuery())
+        assert stats.cached_series <= 2
+        await system.lookup("/evaluator").ask("sync")
+        got = [s for message in log.of(RoutedSamples) for s in message.samples]
+        expected = [s for s in batch if s.labels.get("env") == "prod"]
+        assert got == expected + expected
