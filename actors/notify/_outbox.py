@@ -150,6 +150,7 @@ class OutboxWriter:
         self._idle = asyncio.Event()
         self._idle.set()
         self._closing = False
+        self._sleeping = False
         self._task: asyncio.Task[None] | None = None
         self.appends = 0
         """Appends that committed (for tests and benchmarks)."""
@@ -166,16 +167,23 @@ class OutboxWriter:
         self._wakeup.set()
 
     async def close(self) -> None:
-        """Persist what is queued (one try each, no retry), then end the writer task."""
+        """Persist what is queued (one try each, no retry), then end the writer task.
+
+        A writer waiting to retry a refused append is not waited for: the store is
+        failing, and what it holds (logged) was not durable anyway.
+        """
         task, self._task = self._task, None
         if task is None:
             return
         self._closing = True
-        if not task.done():
+        retrying = self._sleeping
+        if not task.done() and not retrying:
             self._wakeup.set()
             await self._idle.wait()
         task.cancel()
         await asyncio.wait([task])
+        if retrying or self._pending:
+            self._log.error("outbox writes not durable at stop", queued=len(self._pending))
 
     async def _run(self) -> None:
         while True:
@@ -205,7 +213,11 @@ class OutboxWriter:
                     )
                     return False
                 self._log.warning("outbox write failed, retrying", error=str(error), delay=delay)
-                await self._clock.sleep(delay)
+                self._sleeping = True
+                try:
+                    await self._clock.sleep(delay)
+                finally:
+                    self._sleeping = False
                 delay = min(delay * 2, _MAX_RETRY_DELAY)
             except Exception as error:
                 self._log.error(

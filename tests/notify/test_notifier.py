@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from actors.store import MemoryStore, SqliteStore
 from messages import Notification, NotificationKind
 from tests.alerting.harness import FlakyStore, GatedStore
 from tests.notify.builders import T0, notification
-from tests.notify.http_server import HANG, Gate, HttpServer, Respond, closed_port_url
+from tests.notify.http_server import HANG, WAIT, Gate, HttpServer, Respond, closed_port_url
 from tests.notify.notifier_harness import (
     DEAD,
     DELIVERED,
@@ -424,4 +425,18 @@ async def test_when_the_store_stays_unavailable_the_notification_is_delivered_an
     async with running(webhook(http_server.url), store=store, store_retry_for=0.0) as run:
         run.notifier.tell(item())
         assert (await run.receipt(1)).outcome is DELIVERED
+    await store.close()
+
+
+async def test_a_notifier_stops_promptly_while_the_store_refuses_its_writes(
+    http_server: HttpServer,
+) -> None:
+    store = FlakyStore(MemoryStore())
+    await store.open()
+    store.failures = 1_000
+    async with asyncio.timeout(WAIT):
+        async with running(webhook(http_server.url), store=store, store_retry_for=60.0) as run:
+            run.notifier.tell(item())
+            await store.until_failed(1)  # the writer now waits on the fake clock to retry
+    assert http_server.requests == []
     await store.close()
