@@ -1,0 +1,103 @@
+"""The outbox documents: their shape, reloading them, and what a notifier does with them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from actors.notify import OUTBOX, OutboxRecord, outbox_key
+from actors.notify._outbox import load_outbox
+from actors.store import MemoryStore, Snapshot, StateWrite
+from tests.notify.builders import T0
+from tests.notify.http_server import HttpServer, Respond
+from tests.notify.notifier_harness import DEAD, DELIVERED, running, webhook
+from tests.notify.test_notifier import item, policy
+
+
+def record(host: str, order: int, **fields: Any) -> OutboxRecord:
+    return OutboxRecord("ops", item(host), recorded_at=T0, order=order, **fields)
+
+
+def snapshot(*documents: tuple[str, Any]) -> Snapshot:
+    return Snapshot(last_seq=0, documents={OUTBOX: dict(documents)})
+
+
+def test_a_record_survives_its_document_round_trip() -> None:
+    original = record("a", 3, attempts=2, error="HTTP 503", dead_at=T0 + 5)
+    assert OutboxRecord.from_document(original.document()) == original
+    assert original.key == outbox_key("ops", "a/firing") == "ops/a/firing"
+    assert original.dead
+
+
+def test_reloading_keeps_a_receivers_records_in_arrival_order_and_reports_bad_ones() -> None:
+    b, a = record("b", 1), record("a", 0)
+    other = OutboxRecord("dev", item("c"), recorded_at=T0, order=0)
+    records, problems = load_outbox(
+        snapshot(
+            (b.key, b.document()),
+            (a.key, a.document()),
+            (other.key, other.document()),
+            ("ops/broken", {"receiver": "ops"}),
+            ("ops/elsewhere", a.document()),
+        ),
+        "ops",
+    )
+    assert records == [a, b]
+    assert [problem.split(":")[0] for problem in problems] == ["ops/broken", "ops/elsewhere"]
+
+
+async def seeded(*records: OutboxRecord, extra: dict[str, Any] | None = None) -> MemoryStore:
+    store = MemoryStore()
+    await store.open()
+    writes = [StateWrite(OUTBOX, r.key, r.document()) for r in records]
+    writes += [StateWrite(OUTBOX, key, value) for key, value in (extra or {}).items()]
+    await store.append([], writes)
+    return store
+
+
+async def test_a_notifier_starts_despite_an_unreadable_document_and_sends_the_rest(
+    http_server: HttpServer,
+) -> None:
+    store = await seeded(record("a", 0), extra={"ops/broken": {"receiver": "ops"}})
+    async with running(webhook(http_server.url), store=store) as run:
+        assert (await run.receipt(1)).outcome is DELIVERED
+        assert list(await run.outbox()) == ["ops/broken"]  # left for an operator to see
+    await store.close()
+
+
+async def test_attempts_made_before_a_restart_count_towards_the_limit(
+    http_server: HttpServer,
+) -> None:
+    http_server.default = Respond(500)
+    store = await seeded(record("a", 0, attempts=3, error="HTTP 500"))
+    async with running(webhook(http_server.url), store=store, policy=policy(max_attempts=4)) as run:
+        dead = await run.receipt(1)
+        assert (dead.outcome, dead.attempts) == (DEAD, 4)
+    assert len(http_server.requests) == 1
+    await store.close()
+
+
+async def test_a_reloaded_notification_older_than_max_age_dies_without_being_sent(
+    http_server: HttpServer,
+) -> None:
+    old = OutboxRecord("ops", item("a"), recorded_at=T0 - 7200, order=0, attempts=1)
+    store = await seeded(old)
+    async with running(webhook(http_server.url), store=store) as run:
+        dead = await run.receipt(1)
+        assert (dead.outcome, dead.attempts) == (DEAD, 1)
+        assert dead.error is not None
+        assert "expired" in dead.error
+        [letter] = await run.dead_letters()
+        assert letter.notification == item("a")
+    assert http_server.requests == []
+    await store.close()
+
+
+async def test_a_reloaded_dead_letter_is_listed_not_sent(http_server: HttpServer) -> None:
+    dead = record("a", 0, attempts=2, error="HTTP 404", dead_at=T0 - 10)
+    store = await seeded(dead)
+    async with running(webhook(http_server.url), store=store) as run:
+        [letter] = await run.dead_letters()
+        assert (letter.attempts, letter.error, letter.dead_at) == (2, "HTTP 404", T0 - 10)
+        assert (await run.status()).queued == 0
+    assert http_server.requests == []
+    await store.close()
