@@ -127,8 +127,12 @@ class Alert:
         )
 
     def to_document(self) -> dict[str, Any]:
-        """Return the JSON object stored in the ``alerts`` collection."""
-        return {
+        """Return the JSON object stored in the ``alerts`` collection.
+
+        Fields at their default (None, empty set, False, no updates) are left out: most
+        alerts are open and untouched, and a checkpoint writes one per changed alert.
+        """
+        document: dict[str, Any] = {
             "alert_id": self.alert_id,
             "number": self.number,
             "fingerprint": self.fingerprint,
@@ -137,29 +141,21 @@ class Alert:
             "annotations": self.annotations,
             "severity": SEVERITY[self.severity],
             "value": self.value,
-            "no_data": self.no_data,
             "starts_at": self.starts_at,
             "opened_at": self.opened_at,
             "last_seen_at": self.last_seen_at,
             "status": STATE[self.status],
-            "updates": self.updates,
-            "acknowledged_by": self.acknowledged_by,
-            "acknowledged_at": self.acknowledged_at,
-            "acknowledge_comment": self.acknowledge_comment,
-            "resolved_at": self.resolved_at,
-            "resolved_by": self.resolved_by,
-            "resolve_comment": self.resolve_comment,
-            "resolution": self.resolution,
-            "held": self.held,
-            "silenced_by": sorted(self.silenced_by),
-            "inhibited_by": sorted(self.inhibited_by),
-            "escalation_level": self.escalation_level,
-            "previous_alert_id": self.previous_alert_id,
         }
+        for name, default in _OPTIONAL:
+            value = getattr(self, name)
+            if value != default:
+                document[name] = sorted(value) if isinstance(value, frozenset) else value
+        return document
 
     @classmethod
     def from_document(cls, document: dict[str, Any]) -> Alert:
         """Rebuild an alert from ``to_document``'s output; KeyError if a field is missing."""
+        get = document.get
         return cls(
             alert_id=document["alert_id"],
             number=int(document["number"]),
@@ -169,25 +165,44 @@ class Alert:
             annotations=dict(document["annotations"]),
             severity=Severity(document["severity"]),
             value=document["value"],
-            no_data=bool(document["no_data"]),
+            no_data=bool(get("no_data", False)),
             starts_at=float(document["starts_at"]),
             opened_at=float(document["opened_at"]),
             last_seen_at=float(document["last_seen_at"]),
             status=AlertState(document["status"]),
-            updates=int(document["updates"]),
-            acknowledged_by=document["acknowledged_by"],
-            acknowledged_at=document["acknowledged_at"],
-            acknowledge_comment=document["acknowledge_comment"],
-            resolved_at=document["resolved_at"],
-            resolved_by=document["resolved_by"],
-            resolve_comment=document["resolve_comment"],
-            resolution=document["resolution"],
-            held=bool(document["held"]),
-            silenced_by=frozenset(document["silenced_by"]),
-            inhibited_by=frozenset(document["inhibited_by"]),
-            escalation_level=document["escalation_level"],
-            previous_alert_id=document["previous_alert_id"],
+            updates=int(get("updates", 0)),
+            acknowledged_by=get("acknowledged_by"),
+            acknowledged_at=get("acknowledged_at"),
+            acknowledge_comment=get("acknowledge_comment"),
+            resolved_at=get("resolved_at"),
+            resolved_by=get("resolved_by"),
+            resolve_comment=get("resolve_comment"),
+            resolution=get("resolution"),
+            held=bool(get("held", False)),
+            silenced_by=frozenset(get("silenced_by", ())),
+            inhibited_by=frozenset(get("inhibited_by", ())),
+            escalation_level=get("escalation_level"),
+            previous_alert_id=get("previous_alert_id"),
         )
+
+
+# Alert fields a document holds only when set (see ``Alert.to_document``).
+_OPTIONAL: tuple[tuple[str, object], ...] = (
+    ("no_data", False),
+    ("updates", 0),
+    ("acknowledged_by", None),
+    ("acknowledged_at", None),
+    ("acknowledge_comment", None),
+    ("resolved_at", None),
+    ("resolved_by", None),
+    ("resolve_comment", None),
+    ("resolution", None),
+    ("held", False),
+    ("silenced_by", frozenset()),
+    ("inhibited_by", frozenset()),
+    ("escalation_level", None),
+    ("previous_alert_id", None),
+)
 
 
 def alert_event(kind: TransitionKind, alert: Alert, now: float, **extra: Any) -> NewEvent:

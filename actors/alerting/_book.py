@@ -103,8 +103,8 @@ class AlertBook(BookState):
                 starts_at=alert.starts_at,
                 no_data=alert.no_data,
                 previous_alert_id=alert.previous_alert_id,
-                silenced_by=sorted(alert.silenced_by),
-                inhibited_by=sorted(alert.inhibited_by),
+                silenced_by=sorted(alert.silenced_by) if alert.silenced_by else [],
+                inhibited_by=sorted(alert.inhibited_by) if alert.inhibited_by else [],
             )
         ]
         if affected:

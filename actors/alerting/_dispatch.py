@@ -93,24 +93,35 @@ class NotificationPlanner:
             cached = self._routes[fingerprint] = (severity, routes)
         return cached[1]
 
-    def state_changed(self, alert: Alert, now: float) -> None:
-        """Start or stop the alert's escalation after a change of its state."""
+    @property
+    def escalating(self) -> bool:
+        """Return True if routes name escalation policies (``state_changed`` matters)."""
+        return self._tree is not None and bool(self._policies)
+
+    def state_changed(self, alert: Alert, now: float) -> bool:
+        """Start or stop the alert's escalation after a change of its state.
+
+        Return whether an escalation started or stopped (re-arm the timer then).
+        """
         if self._tree is None or not self._policies:
-            return
+            return False
         if alert.state is AlertState.ACTIVE:
             if alert.alert_id in self.escalations:
-                return
+                return False
             policy = self._policy(alert)
-            if policy is not None:
-                self.escalations.start(alert.alert_id, policy, now)
-                self._dirty.add(alert.alert_id)
-        elif self.escalations.resolve(alert.alert_id):
+            if policy is None:
+                return False
+            self.escalations.start(alert.alert_id, policy, now)
             self._dirty.add(alert.alert_id)
+            return True
+        return self.forget(alert.alert_id)
 
-    def forget(self, alert_id: str) -> None:
-        """Stop the escalation of an alert the book no longer holds."""
+    def forget(self, alert_id: str) -> bool:
+        """Stop the escalation of an alert (closed, or no longer held); return if one ran."""
         if self.escalations.resolve(alert_id):
             self._dirty.add(alert_id)
+            return True
+        return False
 
     def committed(
         self,

@@ -324,15 +324,16 @@ class AlertManager(Actor):
 
     def _record(self, events: Sequence[NewEvent], now: float) -> None:
         self._journal.add(events)
+        if not self._planner.escalating:
+            return
         moved = False
         for event in events:
             if event.kind in _STATE_KINDS and event.alert_id is not None:
                 alert = self._alert_or_none(event.alert_id)
                 if alert is None:  # resolved and already forgotten (max_resolved)
-                    self._planner.forget(event.alert_id)
+                    moved |= self._planner.forget(event.alert_id)
                 else:
-                    self._planner.state_changed(alert, now)
-                moved = True
+                    moved |= self._planner.state_changed(alert, now)
         if moved:
             self._arm()
 

@@ -38,8 +38,9 @@ operation = st.one_of(
         st.floats(-5, 5, allow_nan=False),
     ),
     st.tuples(st.just("resolve_automatically"), SERIES),
-    st.tuples(st.just("acknowledge"), st.integers(1, 8)),
-    st.tuples(st.just("resolve"), st.integers(1, 8)),
+    st.tuples(st.just("acknowledge"), st.integers(1, 8), st.sampled_from(["", "mine"])),
+    st.tuples(st.just("resolve"), st.integers(1, 8), st.sampled_from(["", "done"])),
+    st.tuples(st.just("escalate"), st.integers(1, 8), st.integers(0, 2)),
     st.tuples(
         st.just("silence"),
         MATCHERS,
@@ -89,9 +90,11 @@ class Run:
                 (rule, host) = op[1]
                 emitted = book.resolve_automatically(resolved(rule, host=host), self.now)
             elif kind == "acknowledge":
-                emitted = book.acknowledge(f"alert-{op[1]}", "ann", "mine", self.now)
+                emitted = book.acknowledge(f"alert-{op[1]}", "ann", op[2], self.now)
             elif kind == "resolve":
-                emitted = book.resolve(f"alert-{op[1]}", "bob", "done", self.now)
+                emitted = book.resolve(f"alert-{op[1]}", "bob", op[2], self.now)
+            elif kind == "escalate":
+                emitted = book.escalate(f"alert-{op[1]}", op[2], ["pager"], self.now)
             elif kind == "silence":
                 matchers, start, length = op[1:]
                 command = silence(
