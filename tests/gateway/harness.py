@@ -19,7 +19,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from actors import RulesSupervisor
 from actors.alerting import alert_manager_spec
-from actors.store import MemoryStore, Store
+from actors.store import EventQuery, MemoryStore, Store, StoredEvent
 from gateway import (
     Gateway,
     GatewayConfig,
@@ -83,11 +83,10 @@ class SampleSink(Actor):
     async def on_receive(self, message: Any) -> Any:
         if isinstance(message, SampleBatch):
             box = self.box
-            box.taken.append(message)
-            box.changed.set()
+            box.took(message)
             while box.allowance <= 0:
-                box.changed.clear()
-                await box.changed.wait()
+                box.gate.clear()
+                await box.gate.wait()
             box.allowance -= 1
             box.batches.append(message)
         return None
@@ -100,8 +99,9 @@ class SinkBox:
     held: bool = False
     taken: list[SampleBatch] = field(default_factory=list)
     batches: list[SampleBatch] = field(default_factory=list)
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    gate: asyncio.Event = field(default_factory=asyncio.Event)
     allowance: float = float("inf")
+    _waiters: list[tuple[int, asyncio.Future[None]]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.held:
@@ -110,13 +110,24 @@ class SinkBox:
     def release(self, count: float = 1) -> None:
         """Let ``count`` more batches be handled."""
         self.allowance += count
-        self.changed.set()
+        self.gate.set()
+
+    def took(self, batch: SampleBatch) -> None:
+        self.taken.append(batch)
+        for count, future in self._waiters:
+            if len(self.taken) >= count and not future.done():
+                future.set_result(None)
 
     async def until_taken(self, count: int) -> None:
         """Wait until the sink has taken ``count`` batches out of its mailbox."""
-        while len(self.taken) < count:
-            self.changed.clear()
-            await asyncio.wait_for(self.changed.wait(), READ_TIMEOUT)
+        if len(self.taken) >= count:
+            return
+        waiter = (count, asyncio.get_running_loop().create_future())
+        self._waiters.append(waiter)
+        try:
+            await asyncio.wait_for(waiter[1], READ_TIMEOUT)
+        finally:
+            self._waiters.remove(waiter)
 
 
 class Client:
@@ -164,6 +175,10 @@ class Client:
                     self.received.remove(frame)
                     return frame
             await self.read()
+
+    async def until_events(self, count: int, subscription: str | None = None) -> None:
+        """Read frames until ``count`` event frames (of one subscription) have come."""
+        await self.read_until(lambda: len(self.events(subscription)) >= count)
 
     def events(self, subscription: str | None = None) -> list[EventFrame]:
         """Return the event frames received so far (of one subscription)."""
@@ -279,3 +294,39 @@ async def serving(
 def kinds(frames: Sequence[EventFrame]) -> list[str]:
     """Return the transition kinds of ``frames``."""
     return [f.event.kind.value for f in frames]
+
+
+class GatedQueryStore(MemoryStore):
+    """A ``MemoryStore`` whose history queries wait while ``hold`` is on.
+
+    Makes a resume's history fetch observable: ``until_waiting`` returns once a query is
+    held, so a test can commit live events before the history answer is read.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._gate = asyncio.Event()
+        self._gate.set()
+        self._arrived = asyncio.Event()
+        self.waiting = 0
+
+    def hold(self) -> None:
+        self._gate.clear()
+
+    def release(self) -> None:
+        self._gate.set()
+
+    async def until_waiting(self) -> None:
+        while self.waiting == 0:
+            self._arrived.clear()
+            await asyncio.wait_for(self._arrived.wait(), READ_TIMEOUT)
+
+    async def query_events(self, query: EventQuery) -> list[StoredEvent]:
+        if not self._gate.is_set():
+            self.waiting += 1
+            self._arrived.set()
+            try:
+                await self._gate.wait()
+            finally:
+                self.waiting -= 1
+        return await super().query_events(query)
