@@ -1,0 +1,656 @@
+"""Benchmark notification delivery against Prometheus Alertmanager, on loopback.
+
+Run from the repository root in the project's environment::
+
+    python bench/notifiers.py [--quick] [--json PATH]
+
+Workloads, each repeated for a few rounds (medians reported), every load loop bounded
+in count and time:
+
+- webhook: Tocsin delivers N notifications, each about a different alert, to a real
+  HTTP receiver running as a separate process (bench/_sinks.py, counting requests):
+  the notifications are told to the ``NotifierSupervisor`` (the alert manager's entry
+  point), whose webhook ``Notifier`` records each in its durable outbox (``SqliteStore``,
+  synchronous=full, in a temporary directory) before sending it through the
+  ``WebhookChannel`` with the default webhook delivery policy; the clock runs from the
+  first notification told to the receiver counting N.
+- alertmanager: Prometheus Alertmanager (Debian's ``prometheus-alertmanager``, run as
+  docs say: loopback only, gossip off) receives N alerts with distinct alertnames,
+  grouped by alertname with ``group_wait: 0s``, so it sends N one-alert webhook
+  notifications to the same receiver process; the clock runs from the first POST to
+  /api/v2/alerts to the receiver counting N.
+- email: the same tree's email ``Notifier`` sends M notifications through the
+  ``EmailChannel`` to an aiosmtpd server in a separate process, one message each over
+  one SMTP connection; the clock runs to the M-th ``delivered`` receipt.
+
+The table says which Tocsin path was measured. The benchmark installs nothing: without
+the ``prometheus-alertmanager`` binary it prints how to install it and reports the
+Alertmanager figures as missing (null in the JSON).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import math
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from actors.notify import NotifiersConfig, notifier_supervisor_spec
+from actors.store import SqliteStore
+from bench._report import (
+    Deadline,
+    Target,
+    format_rate,
+    format_ratio,
+    median,
+    parse_arguments,
+    render_table,
+    run_metadata,
+    write_json,
+)
+from messages import (
+    DeliveryOutcome,
+    DeliveryReceipt,
+    Notification,
+    NotificationKind,
+    Severity,
+    fingerprint,
+)
+from supervision import (
+    Actor,
+    ActorRef,
+    ActorSystem,
+    AskTimeout,
+    ChildSpec,
+    Reply,
+    configure_logging,
+)
+
+ALERTMANAGER = "prometheus-alertmanager"
+INSTALL_HINT = (
+    "Alertmanager is not installed; to compare with it, run (as root):\n"
+    "  apt-get install -y --no-install-recommends prometheus-alertmanager"
+)
+SINKS = Path(__file__).with_name("_sinks.py")
+TOCSIN_PATH = "/tocsin"
+ALERTMANAGER_PATH = "/alertmanager"
+WEBHOOK_RECEIVER = "bench-webhook"
+EMAIL_RECEIVER = "bench-mail"
+TOCSIN_WEBHOOK_PATH = (
+    "NotifierSupervisor → Notifier (durable SQLite outbox, synchronous=full; default webhook "
+    "policy: 4 in flight) → WebhookChannel (httpx)"
+)
+TOCSIN_EMAIL_PATH = (
+    "NotifierSupervisor → Notifier (durable SQLite outbox) → EmailChannel (aiosmtplib, "
+    "one connection, one message per notification)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Sizes:
+    """How much each round does, how many rounds, and the time budgets.
+
+    ``budget``: seconds for one load loop (a round counts what arrived within it) and
+    for the untimed drain after it. ``webhook_seconds`` and ``email_seconds`` bound
+    each workload as a whole, warm-up and drains included: no round starts once they
+    are spent, so a slow machine yields fewer rounds, never a longer run.
+    """
+
+    notifications: int
+    emails: int
+    rounds: int
+    budget: float
+    webhook_seconds: float
+    email_seconds: float
+
+
+QUICK = Sizes(
+    notifications=300, emails=100, rounds=2, budget=3.0, webhook_seconds=14.0, email_seconds=6.0
+)
+FULL = Sizes(
+    notifications=3000,
+    emails=1000,
+    rounds=3,
+    budget=30.0,
+    webhook_seconds=240.0,
+    email_seconds=120.0,
+)
+
+
+# ---- processes ----------------------------------------------------------------------------
+
+
+class Sink:
+    """A bench/_sinks.py process (``webhook`` or ``smtp``) on 127.0.0.1."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.port = 0
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Sink:
+        self._process = subprocess.Popen(
+            [sys.executable, str(SINKS), self.kind],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        assert self._process.stdout is not None
+        line = self._process.stdout.readline().decode().split()
+        if len(line) != 2 or line[0] != "PORT":
+            self.__exit__(None, None, None)
+            raise RuntimeError(f"the {self.kind} sink did not start (said {line!r})")
+        self.port = int(line[1])
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        assert process.stdin is not None
+        assert process.stdout is not None
+        process.stdin.close()  # the sink exits at end of input
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        process.stdout.close()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+async def received(
+    client: httpx.AsyncClient, sink: Sink, path: str, at_least: int, wait: float
+) -> int:
+    """Return how many requests ``path`` had, once at least ``at_least`` or after ``wait`` s."""
+    response = await client.get(
+        f"{sink.url}/count",
+        params={"path": path, "at_least": at_least, "wait": max(wait, 0.0)},
+        timeout=wait + 10,
+    )
+    response.raise_for_status()
+    count: int = response.json()["requests"]
+    return count
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class Alertmanager:
+    """A Prometheus Alertmanager process on loopback with gossip off, as REFERENCE.md says."""
+
+    def __init__(self, binary: str, receiver_url: str, directory: Path) -> None:
+        self.binary = binary
+        self.receiver_url = receiver_url
+        self.directory = directory
+        self.port = _free_port()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> Alertmanager:
+        config = self.directory / "alertmanager.yml"
+        config.write_text(
+            "route:\n"
+            "  receiver: bench\n"
+            "  group_by: ['alertname']\n"
+            "  group_wait: 0s\n"
+            "  group_interval: 5m\n"
+            "  repeat_interval: 4h\n"
+            "receivers:\n"
+            "  - name: bench\n"
+            "    webhook_configs:\n"
+            f"      - url: '{self.receiver_url}'\n"
+            "        send_resolved: false\n"
+        )
+        self._log = (self.directory / "alertmanager.log").open("wb")
+        self._process = subprocess.Popen(
+            [
+                self.binary,
+                f"--config.file={config}",
+                f"--storage.path={self.directory / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--cluster.listen-address=",
+                f"--web.external-url={self.url}",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        self._wait_ready(Deadline(30.0))
+        return self
+
+    def _wait_ready(self, deadline: Deadline) -> None:
+        # Setup, not measurement: poll its readiness endpoint.
+        with httpx.Client(timeout=2.0) as client:
+            while not deadline.expired():
+                assert self._process is not None
+                if self._process.poll() is not None:
+                    break
+                try:
+                    if client.get(f"{self.url}/-/ready").status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.05)
+        log = (self.directory / "alertmanager.log").read_text(errors="replace")[-2000:]
+        self.__exit__(None, None, None)
+        raise RuntimeError(f"Alertmanager did not become ready; its log ends:\n{log}")
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        process, self._process = self._process, None
+        if process is not None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+def alertmanager_version(binary: str) -> str:
+    """Return e.g. ``0.25.0``, or ``unknown``."""
+    try:
+        output = subprocess.run(
+            [binary, "--version"], capture_output=True, text=True, timeout=10
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    words = output.split()
+    return words[2] if len(words) > 2 and words[1] == "version" else "unknown"
+
+
+# ---- workloads ----------------------------------------------------------------------------
+
+
+def notifications(count: int, receiver: str, tag: str) -> list[Notification]:
+    """Return ``count`` firing notifications, each about a different alert."""
+    made = []
+    for index in range(count):
+        labels = {"alertname": f"Bench{tag}N{index}", "instance": "host-1", "job": "bench"}
+        key = f"{tag}/{index}/{receiver}/firing"
+        made.append(
+            Notification(
+                id=key,
+                receiver=receiver,
+                kind=NotificationKind.FIRING,
+                fingerprint=fingerprint(labels),
+                labels=labels,
+                annotations={"summary": "bench alert"},
+                severity=Severity.WARNING,
+                created_at=time.time(),
+                idempotency_key=key,
+            )
+        )
+    return made
+
+
+def alertmanager_alerts(count: int, tag: str) -> list[dict[str, Any]]:
+    """Return ``count`` firing alerts for /api/v2/alerts, each its own group."""
+    now = time.time()
+    starts = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
+    ends = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + 3600))
+    return [
+        {
+            "labels": {"alertname": f"Bench{tag}N{index}", "instance": "host-1", "job": "bench"},
+            "annotations": {"summary": "bench alert"},
+            "startsAt": starts,
+            "endsAt": ends,
+        }
+        for index in range(count)
+    ]
+
+
+class WaitDelivered:
+    """Ask ``ReceiptCounter``: answered once ``receiver`` has ``at_least`` delivered receipts."""
+
+    def __init__(self, receiver: str, at_least: int) -> None:
+        self.receiver = receiver
+        self.at_least = at_least
+
+
+class ReceiptCounter(Actor):
+    """Count ``delivered`` receipts per receiver (where the alert manager would take them)."""
+
+    def __init__(self) -> None:
+        self.delivered: dict[str, int] = {}
+        self.other = 0
+        self.waiting: list[tuple[WaitDelivered, Reply]] = []
+
+    async def on_receive(self, message: Any) -> Any:
+        if isinstance(message, DeliveryReceipt):
+            if message.outcome is DeliveryOutcome.DELIVERED:
+                count = self.delivered.get(message.receiver, 0) + 1
+                self.delivered[message.receiver] = count
+                if self.waiting:
+                    self._answer()
+            else:
+                self.other += 1
+            return None
+        if isinstance(message, WaitDelivered):
+            self.waiting.append((message, self.defer_reply()))
+            self._answer()
+            return None
+        return await super().on_receive(message)
+
+    def _answer(self) -> None:
+        still = []
+        for request, reply in self.waiting:
+            count = self.delivered.get(request.receiver, 0)
+            if count >= request.at_least:
+                reply.set(count)
+            else:
+                still.append((request, reply))
+        self.waiting = still
+
+
+class TocsinNotifiers:
+    """The notifiers subtree as ``AlertSystem`` runs it, on a durable SQLite store."""
+
+    def __init__(self, directory: Path, webhook_url: str, smtp_port: int) -> None:
+        self.config = NotifiersConfig.model_validate(
+            {
+                "webhook": [{"name": WEBHOOK_RECEIVER, "url": webhook_url, "trust_env": False}],
+                "email": [
+                    {
+                        "name": EMAIL_RECEIVER,
+                        "host": "127.0.0.1",
+                        "port": smtp_port,
+                        "starttls": False,
+                        "from": "tocsin@bench.example.org",
+                        "to": ["oncall@bench.example.org"],
+                        "local_hostname": "tocsin.bench",
+                    }
+                ],
+            }
+        )
+        self.store = SqliteStore(directory / "notifiers.db", synchronous="full")
+        self.system: ActorSystem | None = None
+
+    async def __aenter__(self) -> TocsinNotifiers:
+        await self.store.open()
+        self.system = ActorSystem(
+            [
+                ChildSpec("receipts", ReceiptCounter),
+                notifier_supervisor_spec(self.config, self.store, receipts="receipts"),
+            ]
+        )
+        await self.system.__aenter__()
+        self.notifiers: ActorRef = self.system.lookup("notifiers")
+        self.receipts: ActorRef = self.system.lookup("receipts")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.system is not None
+        await self.system.__aexit__(None, None, None)
+        await self.store.close()
+
+    async def delivered(self, receiver: str, at_least: int, wait: float) -> int:
+        """Return ``receiver``'s delivered count once it reaches ``at_least`` (or raise)."""
+        count = await self.receipts.ask(WaitDelivered(receiver, at_least), timeout=max(wait, 0.001))
+        assert isinstance(count, int)
+        return count
+
+    async def tell(self, batch: Sequence[Notification]) -> None:
+        """Hand ``batch`` to the notifiers, yielding every 100 as a steady producer would."""
+        for index, notification in enumerate(batch, 1):
+            self.notifiers.tell(notification)
+            if index % 100 == 0:
+                await asyncio.sleep(0)
+
+
+async def timed_rate(
+    sending: Awaitable[None],
+    arrived: Callable[[float], Awaitable[int]],
+    expected: int,
+    budget: float,
+) -> float:
+    """Return arrivals per second: from the start of ``sending`` to ``expected`` arrived.
+
+    ``arrived(wait)`` returns the arrivals once there are ``expected``, or after ``wait``
+    seconds (the budget) with what arrived by then.
+    """
+    deadline = Deadline(budget)
+    start = time.perf_counter()
+    task = asyncio.ensure_future(sending)
+    try:
+        count = await arrived(deadline.remaining())
+    finally:
+        if not task.done():
+            task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    elapsed = time.perf_counter() - start
+    return min(count, expected) / elapsed if elapsed > 0 else math.nan
+
+
+async def webhook_rounds(
+    sizes: Sizes, sink: Sink, tocsin: TocsinNotifiers, alertmanager: Alertmanager | None
+) -> dict[str, Any]:
+    """Run the webhook workloads, Alertmanager then Tocsin, for ``sizes.rounds`` rounds."""
+    ours: list[float] = []
+    theirs: list[float] = []
+    n = sizes.notifications
+    phase = Deadline(sizes.webhook_seconds)
+
+    def budget() -> float:
+        return min(sizes.budget, phase.remaining())
+
+    async with httpx.AsyncClient(timeout=30.0, trust_env=False) as client:
+        # Warm-up (not measured): connections, first compilations, the store's first writes.
+        warm = notifications(min(20, n), WEBHOOK_RECEIVER, "warm")
+        await tocsin.tell(warm)
+        done = await tocsin.delivered(WEBHOOK_RECEIVER, len(warm), max(phase.remaining(), 1.0))
+        if alertmanager is not None:
+            await _post_alerts(client, alertmanager.url, alertmanager_alerts(20, "warm"))
+            await received(client, sink, ALERTMANAGER_PATH, 20, 30.0)
+        for round_ in range(sizes.rounds):
+            if phase.remaining() < 1.0:
+                break
+            tag = f"R{round_}"
+            if alertmanager is not None:
+                # Alertmanager first: a Tocsin backlog that does not drain ends the rounds.
+                alerts = alertmanager_alerts(n, tag)
+                before = await received(client, sink, ALERTMANAGER_PATH, 0, 0)
+                arrived = functools.partial(_arrivals, client, sink, ALERTMANAGER_PATH, before, n)
+                posting = _post_alerts(client, alertmanager.url, alerts)
+                theirs.append(await timed_rate(posting, arrived, n, max(budget(), 1.0)))
+            batch = notifications(n, WEBHOOK_RECEIVER, tag)
+            before = await received(client, sink, TOCSIN_PATH, 0, 0)
+            arrived = functools.partial(_arrivals, client, sink, TOCSIN_PATH, before, n)
+            ours.append(await timed_rate(tocsin.tell(batch), arrived, n, max(budget(), 1.0)))
+            # Not timed: every notification confirmed (its receipt) before going on; a
+            # backlog past the budget would load the next measurement, so stop there.
+            try:
+                done = await tocsin.delivered(WEBHOOK_RECEIVER, done + n, budget())
+            except AskTimeout:
+                break
+    return {"path": TOCSIN_WEBHOOK_PATH, "ours": ours, "theirs": theirs}
+
+
+async def _arrivals(
+    client: httpx.AsyncClient, sink: Sink, path: str, before: int, expected: int, wait: float
+) -> int:
+    return await received(client, sink, path, before + expected, wait) - before
+
+
+async def _post_alerts(client: httpx.AsyncClient, url: str, alerts: list[dict[str, Any]]) -> None:
+    # Batches of 100, as a Prometheus server sends them.
+    for start in range(0, len(alerts), 100):
+        response = await client.post(f"{url}/api/v2/alerts", json=alerts[start : start + 100])
+        response.raise_for_status()
+
+
+async def email_rounds(sizes: Sizes, tocsin: TocsinNotifiers) -> dict[str, Any]:
+    """Send ``sizes.emails`` notifications per round through the email notifier."""
+    rates: list[float] = []
+    n = sizes.emails
+    phase = Deadline(sizes.email_seconds)
+    warm = notifications(min(5, n), EMAIL_RECEIVER, "warm")
+    await tocsin.tell(warm)
+    done = await tocsin.delivered(EMAIL_RECEIVER, len(warm), max(phase.remaining(), 1.0))
+    for round_ in range(sizes.rounds):
+        if phase.remaining() < 1.0:
+            break
+        batch = notifications(n, EMAIL_RECEIVER, f"M{round_}")
+        arrived = functools.partial(_delivered, tocsin, EMAIL_RECEIVER, done, n)
+        wait = min(sizes.budget, phase.remaining())
+        rates.append(await timed_rate(tocsin.tell(batch), arrived, n, wait))
+        try:  # not timed: the backlog drained before the next round (bounded, as above)
+            done = await tocsin.delivered(
+                EMAIL_RECEIVER, done + n, min(sizes.budget, phase.remaining())
+            )
+        except AskTimeout:
+            break
+    return {"path": TOCSIN_EMAIL_PATH, "rates": rates}
+
+
+async def _delivered(
+    tocsin: TocsinNotifiers, receiver: str, before: int, expected: int, wait: float
+) -> int:
+    try:
+        return await tocsin.delivered(receiver, before + expected, wait) - before
+    except AskTimeout:  # the budget ran out: report what was delivered within it
+        return await tocsin.delivered(receiver, 0, 10.0) - before
+
+
+# ---- the run ------------------------------------------------------------------------------
+
+
+def run(sizes: Sizes, *, quick: bool = False, alertmanager: bool = True) -> dict[str, Any]:
+    """Run every workload and return the figures (NaN where Alertmanager was not run)."""
+    binary = shutil.which(ALERTMANAGER) if alertmanager else None
+    if alertmanager and binary is None:
+        print(INSTALL_HINT, file=sys.stderr)
+    return asyncio.run(_run(sizes, quick, binary))
+
+
+async def _run(sizes: Sizes, quick: bool, binary: str | None) -> dict[str, Any]:
+    with (
+        tempfile.TemporaryDirectory(prefix="tocsin-bench-notifiers-") as name,
+        Sink("webhook") as webhook_sink,
+        Sink("smtp") as smtp_sink,
+    ):
+        directory = Path(name)
+        url = webhook_sink.url
+        async with TocsinNotifiers(directory, url + TOCSIN_PATH, smtp_sink.port) as tocsin:
+            if binary is None:
+                webhook = await webhook_rounds(sizes, webhook_sink, tocsin, None)
+            else:
+                with Alertmanager(binary, url + ALERTMANAGER_PATH, directory) as alertmanager:
+                    webhook = await webhook_rounds(sizes, webhook_sink, tocsin, alertmanager)
+            email = await email_rounds(sizes, tocsin)
+    ours = median(webhook["ours"])
+    theirs = median(webhook["theirs"])
+    ratio = ours / theirs if theirs > 0 else math.nan
+    figures: dict[str, Any] = {
+        "webhook_per_s": ours,
+        "alertmanager_webhook_per_s": theirs,
+        "webhook_ratio_vs_alertmanager": ratio,
+        "email_per_s": median(email["rates"]),
+        "webhook_path": webhook["path"],
+        "email_path": email["path"],
+        "rounds": {
+            "webhook_per_s": webhook["ours"],
+            "alertmanager_webhook_per_s": webhook["theirs"],
+            "email_per_s": email["rates"],
+        },
+        "alertmanager_version": None if binary is None else alertmanager_version(binary),
+        "metadata": run_metadata(quick, {"rounds": sizes.rounds}, sizes=asdict(sizes)),
+    }
+    figures["targets"] = {
+        "webhook_ratio_vs_alertmanager": Target.at_least(ratio, 2.0, "≥ 2x Alertmanager").as_json(),
+    }
+    return figures
+
+
+def render(figures: dict[str, Any]) -> str:
+    """Return the table ``main`` prints for ``figures``."""
+    sizes = Sizes(**figures["metadata"]["sizes"])
+    target = Target(**figures["targets"]["webhook_ratio_vs_alertmanager"])
+    version = figures["alertmanager_version"]
+    missing = version is None
+    rows = [
+        (
+            f"webhook notifications/s ({sizes.notifications:,} one-alert notifications)",
+            format_rate(figures["webhook_per_s"]),
+            "missing" if missing else format_rate(figures["alertmanager_webhook_per_s"]),
+            "n/a" if missing else format_ratio(figures["webhook_ratio_vs_alertmanager"]),
+            target.text,
+            "n/a" if missing else target.mark,
+        ),
+        (
+            f"email/s to aiosmtpd ({sizes.emails:,} messages, one connection)",
+            format_rate(figures["email_per_s"]),
+            "n/a",
+            "",
+            "",
+            "",
+        ),
+    ]
+    peer = "Alertmanager" if missing else f"Alertmanager {version}"
+    table = render_table(["workload", "Tocsin", peer, "ratio", "target", ""], rows)
+    notes = [
+        f"Tocsin webhook path: {figures['webhook_path']}.",
+        f"Tocsin email path: {figures['email_path']}.",
+        f"Medians of {len(figures['rounds']['webhook_per_s'])} webhook and "
+        f"{len(figures['rounds']['email_per_s'])} email rounds (of {sizes.rounds}; a round "
+        f"counts what arrived within {sizes.budget:g} s); receivers are separate processes "
+        "on 127.0.0.1.",
+    ]
+    if missing:
+        notes.append(INSTALL_HINT)
+    return table + "\n" + "\n".join(notes)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark, print the table, write JSON if asked; a missed target is not fatal."""
+    arguments = parse_arguments("Benchmark notification delivery against Alertmanager.", argv)
+    configure_logging("critical")
+    began = time.perf_counter()
+    figures = run(QUICK if arguments.quick else FULL, quick=arguments.quick)
+    figures["metadata"]["seconds"] = round(time.perf_counter() - began, 1)
+    print(render(figures))
+    print(f"Run took {figures['metadata']['seconds']} s.")
+    if arguments.json is not None:
+        write_json(arguments.json, figures)
+        print(f"Wrote {arguments.json}.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""bench/notifiers.py runs at a tiny size without Alertmanager and reports every figure."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from bench._report import write_json
+from bench.notifiers import INSTALL_HINT, Sizes, render, run
+
+TINY = Sizes(
+    notifications=20, emails=5, rounds=1, budget=30.0, webhook_seconds=60.0, email_seconds=60.0
+)
+
+
+def test_a_tiny_run_without_alertmanager_reports_tocsin_and_leaves_alertmanager_missing(
+    tmp_path: Path,
+) -> None:
+    figures = run(TINY, alertmanager=False)
+
+    assert figures["webhook_per_s"] > 0
+    assert figures["email_per_s"] > 0
+    assert len(figures["rounds"]["webhook_per_s"]) == 1
+    assert len(figures["rounds"]["email_per_s"]) == 1
+    assert math.isnan(figures["alertmanager_webhook_per_s"])
+    assert math.isnan(figures["webhook_ratio_vs_alertmanager"])
+    assert figures["alertmanager_version"] is None
+    assert "Notifier (durable SQLite outbox" in figures["webhook_path"]
+
+    table = render(figures)
+    assert "missing" in table
+    assert INSTALL_HINT in table
+
+    path = tmp_path / "notifiers.json"
+    write_json(path, figures)
+    written = json.loads(path.read_text())
+    assert written["alertmanager_webhook_per_s"] is None
+    assert written["webhook_ratio_vs_alertmanager"] is None
+    assert written["webhook_per_s"] == figures["webhook_per_s"]
+    assert written["email_per_s"] == figures["email_per_s"]
