@@ -10,7 +10,10 @@ undefined (``rate`` over fewer than two samples).
 
 Costs: ``push`` is O(1) amortised for every function: ``avg``, ``sum`` and ``count``
 keep a running sum, ``min`` and ``max`` a monotonic deque (the classic sliding-window
-extremum), ``rate`` only needs the first and last sample.
+extremum), ``rate`` only needs the first and last sample.  Times and values are kept in
+two deques of floats rather than one deque of pairs: a pair per sample would be an
+object for the cyclic garbage collector to track and traverse, and on the hot path the
+collector cost more than the windows themselves.
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ class Window(Protocol):
 class SumWindow:
     """``avg``, ``sum`` or ``count`` over the last ``span`` seconds, O(1) amortised."""
 
-    __slots__ = ("_entries", "_evictions", "_function", "_sum", "span")
+    __slots__ = ("_evictions", "_function", "_sum", "_times", "_values", "span")
 
     def __init__(self, span: float, function: str) -> None:
         if function not in (_AVG, _SUM, _COUNT):
@@ -58,41 +61,38 @@ class SumWindow:
         self.span = span
         # The interned constant, so that push can compare by identity.
         self._function = {_AVG: _AVG, _SUM: _SUM, _COUNT: _COUNT}[function]
-        self._entries: deque[tuple[float, float]] = deque()
+        self._times: deque[float] = deque()
+        self._values: deque[float] = deque()
         self._sum = 0.0
         self._evictions = 0
 
     def push(self, timestamp: float, value: float) -> float:
         """Add a sample, evict what fell out of the window, return the aggregate."""
-        entries = self._entries
-        entries.append((timestamp, value))
+        times, values = self._times, self._values
+        times.append(timestamp)
+        values.append(value)
         total = self._sum + value
         horizon = timestamp - self.span
-        first = entries[0]
-        if first[0] <= horizon:
+        if times[0] <= horizon:
             evicted = 0
-            while first[0] <= horizon:
-                total -= first[1]
-                entries.popleft()
+            while times[0] <= horizon:
+                times.popleft()
+                total -= values.popleft()
                 evicted += 1
-                first = entries[0]
             evictions = self._evictions + evicted
-            if evictions > len(entries) + _RESUM_SLACK:
-                total = self._resum()
+            if evictions > len(times) + _RESUM_SLACK:
+                # Plain sum, not math.fsum: fsum raises OverflowError where a running
+                # sum of huge values is just inf, and a window must never raise.
+                total = sum(values)
                 evictions = 0
             self._evictions = evictions
         self._sum = total
         function = self._function
         if function is _AVG:
-            return total / len(entries)
+            return total / len(times)
         if function is _SUM:
             return total
-        return float(len(entries))
-
-    def _resum(self) -> float:
-        # Plain sum, not math.fsum: fsum raises OverflowError where a running sum of
-        # huge values would just be inf, and the window must never crash the evaluator.
-        return sum(value for _, value in self._entries)
+        return float(len(times))
 
 
 class ExtremumWindow:
@@ -103,29 +103,32 @@ class ExtremumWindow:
     appended and removed once (O(1) amortised).
     """
 
-    __slots__ = ("_candidates", "_largest", "span")
+    __slots__ = ("_largest", "_times", "_values", "span")
 
     def __init__(self, span: float, *, largest: bool) -> None:
         self.span = span
         self._largest = largest
-        self._candidates: deque[tuple[float, float]] = deque()
+        self._times: deque[float] = deque()
+        self._values: deque[float] = deque()
 
     def push(self, timestamp: float, value: float) -> float:
         """Add a sample, evict what fell out of the window, return the extremum."""
-        candidates = self._candidates
+        times, values = self._times, self._values
         if self._largest:
-            while candidates and candidates[-1][1] <= value:
-                candidates.pop()
+            while values and values[-1] <= value:
+                values.pop()
+                times.pop()
         else:
-            while candidates and candidates[-1][1] >= value:
-                candidates.pop()
-        candidates.append((timestamp, value))
+            while values and values[-1] >= value:
+                values.pop()
+                times.pop()
+        times.append(timestamp)
+        values.append(value)
         horizon = timestamp - self.span
-        first = candidates[0]
-        while first[0] <= horizon:
-            candidates.popleft()
-            first = candidates[0]
-        return first[1]
+        while times[0] <= horizon:
+            times.popleft()
+            values.popleft()
+        return values[0]
 
 
 class RateWindow:
@@ -135,24 +138,25 @@ class RateWindow:
     it: a gauge's slope, no counter-reset handling; NaN with fewer than two samples.
     """
 
-    __slots__ = ("_entries", "span")
+    __slots__ = ("_times", "_values", "span")
 
     def __init__(self, span: float) -> None:
         self.span = span
-        self._entries: deque[tuple[float, float]] = deque()
+        self._times: deque[float] = deque()
+        self._values: deque[float] = deque()
 
     def push(self, timestamp: float, value: float) -> float:
         """Add a sample, evict what fell out of the window, return the rate."""
-        entries = self._entries
-        entries.append((timestamp, value))
+        times, values = self._times, self._values
+        times.append(timestamp)
+        values.append(value)
         horizon = timestamp - self.span
-        first = entries[0]
-        while first[0] <= horizon:
-            entries.popleft()
-            first = entries[0]
-        if len(entries) < 2:
+        while times[0] <= horizon:
+            times.popleft()
+            values.popleft()
+        if len(times) < 2:
             return math.nan
-        return (value - first[1]) / (timestamp - first[0])
+        return (value - values[0]) / (timestamp - times[0])
 
 
 class SampleWindow:
@@ -162,24 +166,27 @@ class SampleWindow:
     ``(timestamp, value)`` pairs, oldest first (a copy: callers cannot corrupt it).
     """
 
-    __slots__ = ("_entries", "span")
+    __slots__ = ("_times", "_values", "span")
 
     def __init__(self, span: float) -> None:
         self.span = span
-        self._entries: deque[tuple[float, float]] = deque()
+        self._times: deque[float] = deque()
+        self._values: deque[float] = deque()
 
     def push(self, timestamp: float, value: float) -> float:
         """Add a sample, evict what fell out of the window, return ``value``."""
-        entries = self._entries
-        entries.append((timestamp, value))
+        times, values = self._times, self._values
+        times.append(timestamp)
+        values.append(value)
         horizon = timestamp - self.span
-        while entries[0][0] <= horizon:
-            entries.popleft()
+        while times[0] <= horizon:
+            times.popleft()
+            values.popleft()
         return value
 
     def samples(self) -> tuple[tuple[float, float], ...]:
         """Return the window's ``(timestamp, value)`` pairs, oldest first."""
-        return tuple(self._entries)
+        return tuple(zip(self._times, self._values, strict=True))
 
 
 def make_window(aggregation: Aggregation) -> Window:
