@@ -36,7 +36,7 @@ def parse_retry_after(value: str | None, *, now: float) -> float | None:
     text = value.strip()
     if not text:
         return None
-    if text.isdigit():
+    if text.isascii() and text.isdigit():  # "²".isdigit() is True too
         return float(int(text))
     try:
         when = email.utils.parsedate_to_datetime(text)

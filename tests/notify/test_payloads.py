@@ -25,6 +25,8 @@ from tests.notify.builders import T0, notification
         ("Tue Nov 14 22:14:50 2023", None),  # asctime has no zone: not trusted
         ("Tue, 14 Nov 2023 22:00:00 GMT", 0.0),  # in the past: now
         ("-5", None),
+        ("²", None),
+        ("١٢", None),  # Arabic-Indic digits: not delay-seconds
         ("1.5", None),
         ("", None),
         ("soon", None),
