@@ -136,8 +136,9 @@ class WebhookReceiverConfig(_Frozen):
     ``"alertmanager"`` (Alertmanager's webhook format, version 4, so existing receivers
     work unchanged; ``external_url`` fills its ``externalURL``). ``hmac_secret`` adds
     ``<signature_header>: sha256=<hex HMAC-SHA256 of the body>``. ``headers`` are added
-    to every request (e.g. an Authorization token). ``timeout`` bounds each request
-    (connect, write, read and pool wait); ``max_connections`` bounds the client's pool.
+    to every request (e.g. an Authorization token). ``timeout`` bounds each request's
+    write, read and wait for a pooled connection, and its connect unless
+    ``connect_timeout`` is set; ``max_connections`` bounds the client's pool.
     ``trust_env`` lets httpx read proxy settings from the environment.
     """
 
@@ -149,16 +150,21 @@ class WebhookReceiverConfig(_Frozen):
     signature_header: Annotated[str, Field(min_length=1)] = "X-Tocsin-Signature"
     headers: dict[str, str] = Field(default_factory=dict)
     timeout: _Seconds = 10.0
+    connect_timeout: _Seconds | None = None
     max_connections: Annotated[int, Field(ge=1)] = 10
     trust_env: bool = True
 
 
 class SlackReceiverConfig(_Frozen):
-    """Post to a Slack incoming webhook at ``url`` (blocks coloured by severity)."""
+    """Post to a Slack incoming webhook at ``url`` (blocks coloured by severity).
+
+    ``timeout``, ``connect_timeout``, ``max_connections``, ``trust_env``: as for webhooks.
+    """
 
     name: _Name
     url: HttpUrl
     timeout: _Seconds = 10.0
+    connect_timeout: _Seconds | None = None
     max_connections: Annotated[int, Field(ge=1)] = 2
     trust_env: bool = True
 

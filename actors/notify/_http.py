@@ -106,12 +106,15 @@ class HttpPoster:
         self,
         *,
         timeout: float,
+        connect_timeout: float | None = None,
         max_connections: int,
         trust_env: bool,
         clock: Clock | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self._timeout = httpx.Timeout(timeout)
+        self._timeout = httpx.Timeout(
+            timeout, connect=timeout if connect_timeout is None else connect_timeout
+        )
         self._limits = httpx.Limits(
             max_connections=max_connections, max_keepalive_connections=max_connections
         )

@@ -89,6 +89,7 @@ class SlackChannel:
         self._url = str(config.url)
         self._http = HttpPoster(
             timeout=config.timeout,
+            connect_timeout=config.connect_timeout,
             max_connections=config.max_connections,
             trust_env=config.trust_env,
             clock=clock,

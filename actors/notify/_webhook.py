@@ -61,6 +61,7 @@ class WebhookChannel:
         self._secret = None if secret is None else secret.get_secret_value().encode()
         self._http = HttpPoster(
             timeout=config.timeout,
+            connect_timeout=config.connect_timeout,
             max_connections=config.max_connections,
             trust_env=config.trust_env,
             clock=clock,

@@ -164,7 +164,7 @@ async def test_a_response_that_never_comes_times_out_and_is_retried(
     http_server: HttpServer,
 ) -> None:
     http_server.script(HANG)
-    async with running(webhook(http_server.url, timeout=0.2)) as run:
+    async with running(webhook(http_server.url, timeout=0.2, connect_timeout=10.0)) as run:
         run.notifier.tell(item())
         failed = await run.receipt(1)
         assert failed.error is not None

@@ -231,7 +231,7 @@ async def test_a_response_that_never_comes_times_out_as_a_retryable_failure(
     http_server: HttpServer,
 ) -> None:
     http_server.script(HANG)
-    async with channel(http_server.url, timeout=0.2) as webhook:
+    async with channel(http_server.url, timeout=0.2, connect_timeout=10.0) as webhook:
         error = await failure(webhook)
     assert error.retryable
     assert "timed out" in str(error)
