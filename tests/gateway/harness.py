@@ -21,6 +21,8 @@ from actors import RulesSupervisor
 from actors.alerting import alert_manager_spec
 from actors.store import EventQuery, MemoryStore, Store, StoredEvent
 from gateway import (
+    CONNECTION_REGISTRY,
+    ConnectionRegistry,
     Gateway,
     GatewayConfig,
     GatewayTargets,
@@ -29,7 +31,6 @@ from gateway import (
     RegistryStats,
     RegistryStatsQuery,
     TokenConfig,
-    registry_spec,
 )
 from messages import (
     SERVER_FRAME_ADAPTER,
@@ -246,6 +247,7 @@ async def serving(
     rules: bool = False,
     clock: Clock | None = None,
     readiness: ReadinessCheck | None = None,
+    registry_class: type[ConnectionRegistry] = ConnectionRegistry,
 ) -> AsyncIterator[Stack]:
     """Run the alert manager, the registry and a router, and a gateway in front.
 
@@ -257,7 +259,10 @@ async def serving(
     await store.open()
     children: list[ChildSpec] = [
         alert_manager_spec(store),
-        registry_spec("/alert-manager", config=registry_config),
+        ChildSpec(
+            CONNECTION_REGISTRY,
+            lambda: registry_class("/alert-manager", config=registry_config),
+        ),
     ]
     box = sink or SinkBox()
     if rules:

@@ -1,0 +1,26 @@
+"""docs/protocol-schema.json is what the models say: python -m gateway._write_schema."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from gateway import protocol_schema, write_protocol_schema
+from gateway._schema import PROTOCOL_SCHEMA_PATH
+
+
+def test_the_committed_schema_file_is_up_to_date() -> None:
+    assert PROTOCOL_SCHEMA_PATH.read_text(encoding="utf-8") == protocol_schema(), (
+        "docs/protocol-schema.json is stale: run `python -m gateway._write_schema`"
+    )
+
+
+def test_the_schema_covers_every_client_and_server_frame(tmp_path: Path) -> None:
+    path = write_protocol_schema(tmp_path / "schema.json")
+    schemas = json.loads(path.read_text(encoding="utf-8"))["schemas"]
+    client = {option["$ref"].rsplit("/", 1)[1] for option in schemas["ClientFrame"]["oneOf"]}
+    server = {option["$ref"].rsplit("/", 1)[1] for option in schemas["ServerFrame"]["oneOf"]}
+    assert "SubscribeFrame" in client
+    assert "IngestFrame" in client
+    assert {"WelcomeFrame", "EventFrame", "NotificationFrame", "ErrorFrame"} <= server
+    assert all(name in schemas for name in client | server)
