@@ -38,7 +38,8 @@ class TransitionKind(StrEnum):
     ``alert_escalated``: an escalation level was reached.  ``silence_created``,
     ``silence_started`` (a silence created for later began), ``silence_expired`` (ended
     early by an operator), ``silence_ended`` (reached its end).  ``rule_error``: an
-    evaluator reported a failure.
+    evaluator reported a failure.  ``notification_outcome``: a notifier reported how
+    delivering a notification ended (``payload["outcome"]``, ``receiver``, ...).
     """
 
     ALERT_OPENED = "alert_opened"
@@ -54,6 +55,7 @@ class TransitionKind(StrEnum):
     SILENCE_EXPIRED = "silence_expired"
     SILENCE_ENDED = "silence_ended"
     RULE_ERROR = "rule_error"
+    NOTIFICATION_OUTCOME = "notification_outcome"
 
 
 class AlertTransition(Message):

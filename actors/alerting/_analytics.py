@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field, replace
+from typing import Any
+
+from pydantic import BaseModel
 
 from actors.alerting._subscriptions import TRANSITION_KINDS, transition
 from actors.store import EventQuery, Store, StoredEvent
@@ -25,6 +28,7 @@ from messages import (
 )
 
 __all__ = [
+    "HISTORY_QUERIES",
     "MAX_SCANNED",
     "alert_stats",
     "answer_flapping",
@@ -219,3 +223,12 @@ async def answer_noisiest(store: Store, query: QueryNoisiestRules) -> NoisiestRu
     """Answer ``QueryNoisiestRules`` by scanning the store."""
     scope = EventQuery(start=query.start, end=query.end, kinds=(_OPENED, _UPDATED))
     return noisiest_rules([e async for e in scan(store, scope)], query)
+
+
+HISTORY_QUERIES: dict[type, Callable[[Store, Any], Coroutine[Any, Any, BaseModel]]] = {
+    QueryHistory: query_history,
+    QueryAlertStats: answer_stats,
+    QueryFlapping: answer_flapping,
+    QueryNoisiestRules: answer_noisiest,
+}
+"""Each history query type -> the coroutine function that answers it from the store."""

@@ -9,10 +9,10 @@ from actors.alerting._alert import Alert
 from actors.alerting._escalation import EscalationPolicy, EscalationStep, EscalationTracker
 from actors.alerting._grouping import FIRING, RESOLVED, Flush, GroupScheduler
 from actors.alerting._routing import Route, RouteConfig, RouteTree
-from actors.store import StateWrite
-from messages import AlertState, Notification, NotificationKind
+from actors.store import NewEvent, StateWrite
+from messages import AlertState, DeliveryReceipt, Notification, NotificationKind, TransitionKind
 
-__all__ = ["ESCALATIONS", "NotificationPlanner"]
+__all__ = ["ESCALATIONS", "NotificationPlanner", "notification", "receipt_event"]
 
 ESCALATIONS = "escalations"
 """The store collection of escalation positions, keyed by alert id."""
@@ -224,4 +224,26 @@ def notification(
         severity=alert.severity,
         created_at=now,
         idempotency_key=key,
+    )
+
+
+def receipt_event(receipt: DeliveryReceipt, now: float) -> NewEvent:
+    """Return the ``notification_outcome`` history event of a notifier's receipt.
+
+    The alert id is the first part of the notification id (``alert-7/team/firing``),
+    as ``NotificationPlanner`` builds them.
+    """
+    alert_id = receipt.notification_id.split("/", 1)[0]
+    return NewEvent(
+        kind=TransitionKind.NOTIFICATION_OUTCOME.value,
+        at=now,
+        payload={
+            "notification_id": receipt.notification_id,
+            "receiver": receipt.receiver,
+            "outcome": receipt.outcome.value,
+            "attempts": receipt.attempts,
+            "latency_s": receipt.latency_s,
+            "error": receipt.error,
+        },
+        alert_id=alert_id if alert_id.startswith("alert-") else None,
     )

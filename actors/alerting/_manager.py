@@ -11,10 +11,10 @@ from pydantic import BaseModel
 
 from actors._firing_alerts import FiringAlertsQuery
 from actors.alerting._alert import Alert, match_labels
-from actors.alerting._analytics import answer_flapping, answer_noisiest, answer_stats, query_history
+from actors.alerting._analytics import HISTORY_QUERIES
 from actors.alerting._commands import COMMANDS, QUERIES, answer, execute, parse_command
 from actors.alerting._config import AlertManagerConfig
-from actors.alerting._dispatch import ESCALATIONS, NotificationPlanner
+from actors.alerting._dispatch import ESCALATIONS, NotificationPlanner, receipt_event
 from actors.alerting._errors import AlertingError, unavailable
 from actors.alerting._journal import Journal
 from actors.alerting._recovery import recover
@@ -32,15 +32,12 @@ from messages import (
     AlertFiring,
     AlertResolved,
     CreateSilence,
+    DeliveryReceipt,
     ErrorReply,
     ExpireSilence,
     GetAlert,
     ListSilences,
     QueryAlerts,
-    QueryAlertStats,
-    QueryFlapping,
-    QueryHistory,
-    QueryNoisiestRules,
     Resolve,
     RuleError,
     TransitionKind,
@@ -74,7 +71,8 @@ class _Wake:
 class AlertManager(Actor):
     """Own every alert, silence and escalation; persist each transition before telling.
 
-    Tell it ``AlertFiring``, ``AlertResolved`` and ``RuleError`` (from evaluators). Ask
+    Tell it ``AlertFiring``, ``AlertResolved`` and ``RuleError`` (from evaluators) and
+    ``DeliveryReceipt`` (from notifiers: recorded as ``notification_outcome``). Ask
     it ``Acknowledge``, ``Resolve``, ``CreateSilence``, ``ExpireSilence``,
     ``QueryAlerts``, ``GetAlert``, ``ListSilences``, ``FiringAlertsQuery`` (from a
     restarted evaluator: it replaces the ``AlertLedger``), the history queries
@@ -115,10 +113,8 @@ class AlertManager(Actor):
             RuleError: self._on_rule_error,
             **{command: self._on_command for command in COMMANDS},
             **{query: self._on_query for query in QUERIES},
-            QueryHistory: lambda q: self._spawn_answer(query_history(self._store, q)),
-            QueryAlertStats: lambda q: self._spawn_answer(answer_stats(self._store, q)),
-            QueryFlapping: lambda q: self._spawn_answer(answer_flapping(self._store, q)),
-            QueryNoisiestRules: lambda q: self._spawn_answer(answer_noisiest(self._store, q)),
+            **{query: self._on_history for query in HISTORY_QUERIES},
+            DeliveryReceipt: self._on_receipt,
             Subscribe: self._on_subscribe,
             Unsubscribe: self._on_unsubscribe,
             Terminated: self._on_terminated,
@@ -156,11 +152,7 @@ class AlertManager(Actor):
         if self._planner.enabled:
             self._planner.refeed(self._book.open_alerts(), now)
         self._record(self._book.reconcile(now), now)
-        for subscriber in self._subscriptions:
-            if subscriber.cursor is None:  # its Subscribe was never answered
-                self._subscriptions.remove(subscriber.ref)
-                continue
-            subscriber.live = False
+        for subscriber in self._subscriptions.resume():
             self.watch(subscriber.ref)
             self._spawn(self._subscriptions.catch_up(subscriber, self._store, self._journal))
         self._arm()
@@ -210,6 +202,9 @@ class AlertManager(Actor):
         now = self.clock.time()
         self._record(self._book.record_rule_error(event, now), now)
 
+    def _on_receipt(self, receipt: DeliveryReceipt) -> None:
+        self._journal.add([receipt_event(receipt, self.clock.time())])
+
     # -- commands and queries ------------------------------------------------------------
 
     def _on_command(self, command: Acknowledge | Resolve | CreateSilence | ExpireSilence) -> Any:
@@ -224,6 +219,9 @@ class AlertManager(Actor):
 
     def _on_query(self, query: QueryAlerts | GetAlert | ListSilences | FiringAlertsQuery) -> Any:
         return self._answer_when_durable(answer(self._book, query, self.clock.time()))
+
+    def _on_history(self, query: Any) -> None:
+        self._spawn_answer(HISTORY_QUERIES[type(query)](self._store, query))
 
     def _on_status(self, _query: GetStatus) -> None:
         reply = self.defer_reply()

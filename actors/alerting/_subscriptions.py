@@ -55,6 +55,20 @@ class Subscriptions:
         """Forget ``ref``'s subscription; return whether it had one."""
         return self._subscribers.pop(ref, None) is not None
 
+    def resume(self) -> list[Subscriber]:
+        """Return the subscriptions a new manager instance must catch up, not live yet.
+
+        One whose ``Subscribe`` was never answered (its seq unknown) is dropped.
+        """
+        resumed = []
+        for subscriber in list(self._subscribers.values()):
+            if subscriber.cursor is None:
+                self.remove(subscriber.ref)
+            else:
+                subscriber.live = False
+                resumed.append(subscriber)
+        return resumed
+
     def is_current(self, subscriber: Subscriber) -> bool:
         """Return whether ``subscriber`` is still the registered subscription of its ref."""
         return self._subscribers.get(subscriber.ref) is subscriber

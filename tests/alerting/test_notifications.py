@@ -6,7 +6,15 @@ from typing import Any
 
 from actors.alerting import AlertManagerConfig
 from actors.store import EventQuery
-from messages import Acknowledge, AlertDetail, GetAlert, Notification, NotificationKind
+from messages import (
+    Acknowledge,
+    AlertDetail,
+    DeliveryOutcome,
+    DeliveryReceipt,
+    GetAlert,
+    Notification,
+    NotificationKind,
+)
 from tests.alerting.builders import firing, resolved, silence
 from tests.alerting.harness import Running, running
 
@@ -120,3 +128,21 @@ async def test_a_silence_pauses_escalation_and_its_end_starts_it_again() -> None
         await advance(run, 60)
         escalated = [r for r, kind, _ in sent(run) if kind is NotificationKind.ESCALATED]
         assert escalated == ["oncall"]
+
+
+async def test_a_delivery_receipt_is_recorded_in_the_history() -> None:
+    async with running(config=CONFIG) as run:
+        run.manager.tell(
+            DeliveryReceipt(
+                notification_id="alert-1/team/firing",
+                receiver="team",
+                outcome=DeliveryOutcome.FAILED,
+                attempts=2,
+                latency_s=1.5,
+                error="HTTP 503",
+            )
+        )
+        await run.settle()
+        [event] = await run.store.query_events(EventQuery(kinds=("notification_outcome",)))
+        assert event.alert_id == "alert-1"
+        assert (event.payload["outcome"], event.payload["error"]) == ("failed", "HTTP 503")
