@@ -162,6 +162,10 @@ function onFrame(frame) {
       break;
     case "error":
       say((frame.id ? frame.id + ": " : "") + frame.code + ": " + frame.message);
+      if (frame.id === "dashboard" && lastSeq !== null) {
+        lastSeq = null;  // cannot resume (the server's history changed): start afresh
+        send({ type: "subscribe", id: "dashboard" });
+      }
       break;
   }
   render();

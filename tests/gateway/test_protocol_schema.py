@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
+
+from pydantic import ValidationError
 
 from gateway import protocol_schema, write_protocol_schema
 from gateway._schema import PROTOCOL_SCHEMA_PATH
+from messages import CLIENT_FRAME_ADAPTER, SERVER_FRAME_ADAPTER
 
 
 def test_the_committed_schema_file_is_up_to_date() -> None:
@@ -24,3 +28,15 @@ def test_the_schema_covers_every_client_and_server_frame(tmp_path: Path) -> None
     assert "IngestFrame" in client
     assert {"WelcomeFrame", "EventFrame", "NotificationFrame", "ErrorFrame"} <= server
     assert all(name in schemas for name in client | server)
+
+
+def test_every_frame_example_in_the_protocol_document_validates() -> None:
+    text = (PROTOCOL_SCHEMA_PATH.parent / "PROTOCOL.md").read_text(encoding="utf-8")
+    examples = re.findall(r"```json\n(.*?)```", text, flags=re.DOTALL)
+    assert len(examples) >= 20
+    for example in examples:
+        data = example.encode()
+        try:
+            CLIENT_FRAME_ADAPTER.validate_json(data)
+        except ValidationError:
+            SERVER_FRAME_ADAPTER.validate_json(data)
