@@ -30,6 +30,7 @@ from tests.alerting.harness import Box, Inbox
 from tests.notify.builders import T0, notification
 from tests.notify.http_server import WAIT, HttpServer, Respond
 from tests.notify.notifier_harness import DEAD, DELIVERED
+from tests.notify.smtp_server import SmtpServer
 from tests.notify.test_retry_policy import FixedRandom
 
 
@@ -198,3 +199,30 @@ async def test_an_alert_managers_notification_reaches_the_webhook_through_the_no
         assert sent["labels"]["alertname"] == "cpu"
         assert sent["created_at"] == T0
     await store.close()
+
+
+async def test_an_email_receiver_gets_its_notification_through_the_supervisor(
+    smtp_server: SmtpServer,
+) -> None:
+    notifiers = NotifiersConfig.model_validate(
+        {
+            "email": [
+                {
+                    "name": "oncall",
+                    "host": "127.0.0.1",
+                    "port": smtp_server.port,
+                    "starttls": False,
+                    "from": "tocsin@example.org",
+                    "to": ["oncall@example.org"],
+                }
+            ]
+        }
+    )
+    async with tree(notifiers) as run:
+        run.notifiers.tell(to("oncall"))
+        [receipt] = await run.receipts_until(1)
+        assert (receipt.receiver, receipt.outcome) == ("oncall", DELIVERED)
+        async with asyncio.timeout(WAIT):
+            [received] = await smtp_server.handler.wait_for_messages(1)
+        assert received.recipients == ["oncall@example.org"]
+        assert "HighCpu" in received.message["Subject"]
