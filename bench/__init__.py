@@ -1,0 +1,1 @@
+"""Benchmarks: ``python bench/NAME.py [--quick] [--json PATH]`` from the repository root."""
