@@ -26,10 +26,11 @@ from actors.notify import (
     WebhookReceiverConfig,
 )
 from actors.store import MemoryStore, Store
-from messages import DeliveryOutcome, DeliveryReceipt
+from messages import DeliveryOutcome, DeliveryReceipt, Notification, NotificationKind
 from supervision import ActorRef, ActorSystem, ChildSpec, FakeClock
 from tests.alerting.harness import Box, Inbox
-from tests.notify.http_server import WAIT
+from tests.notify.builders import notification
+from tests.notify.http_server import WAIT, HttpServer
 from tests.notify.test_retry_policy import FixedRandom
 
 DELIVERED = DeliveryOutcome.DELIVERED
@@ -40,6 +41,24 @@ POLICY = DeliveryPolicy(
     max_in_flight=4, failure_threshold=100, backoff_base=1.0, backoff_cap=60.0, max_attempts=5
 )
 """A policy for tests: backoff after attempt n is 0.5 * 2**(n-1) with ``FixedRandom(0.5)``."""
+
+TICK = 1 / 1024
+"""A sliver of time that adds up exactly in binary floating point."""
+
+
+def item(host: str = "a", kind: NotificationKind = NotificationKind.FIRING) -> Notification:
+    """Return a ``kind`` notification for ``ops`` about the alert on ``host``."""
+    return notification(kind, receiver="ops", host=host, key=f"{host}/{kind.value}")
+
+
+def policy(**changes: object) -> DeliveryPolicy:
+    """Return ``POLICY`` with ``changes``."""
+    return DeliveryPolicy.model_validate({**POLICY.model_dump(), **changes})
+
+
+def keys_sent(server: HttpServer) -> list[str]:
+    """Return the idempotency keys of the requests ``server`` received, in order."""
+    return [request.idempotency_key for request in server.requests]
 
 
 class Crash:

@@ -9,8 +9,7 @@ from actors.notify._outbox import load_outbox
 from actors.store import MemoryStore, Snapshot, StateWrite
 from tests.notify.builders import T0
 from tests.notify.http_server import HttpServer, Respond
-from tests.notify.notifier_harness import DEAD, DELIVERED, running, webhook
-from tests.notify.test_notifier import item, policy
+from tests.notify.notifier_harness import DEAD, DELIVERED, item, policy, running, webhook
 
 
 def record(host: str, order: int, **fields: Any) -> OutboxRecord:
