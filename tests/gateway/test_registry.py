@@ -7,8 +7,17 @@ from typing import Any
 import pytest
 from websockets.exceptions import ConnectionClosedError
 
+from actors.alerting import alert_manager_spec
 from actors.notify import WebSocketChannel
-from gateway import CONNECTION_REGISTRY, ConnectionRegistry
+from actors.store import MemoryStore
+from gateway import (
+    CONNECTION_REGISTRY,
+    ConnectionRegistry,
+    Register,
+    RegistryConfig,
+    RegistryStatsQuery,
+    registry_spec,
+)
 from messages import (
     Notification,
     NotificationFrame,
@@ -19,6 +28,7 @@ from messages import (
     alert_labels,
     fingerprint,
 )
+from supervision import ActorSystem, FakeClock
 from tests.alerting.builders import firing
 from tests.gateway.harness import serving
 
@@ -69,6 +79,43 @@ async def test_notifications_reach_matching_subscriptions_that_asked_once_per_ke
         assert (stats.notifications_pushed, stats.duplicates_dropped) == (2, 1)
         for peer in (wants, plain):
             await peer.close()
+
+
+class StalledConnection:
+    """A registered connection whose client stopped reading: ``check`` sheds it."""
+
+    def __init__(self) -> None:
+        self.connection_id = "stalled"
+        self.is_open = True
+        self.close_code: int | None = None
+        self.checks = 0
+
+    def check(self) -> bool:
+        self.checks += 1
+        self.is_open = False
+        self.close_code = 1013
+        return False
+
+
+async def test_the_heartbeat_sheds_a_client_that_stopped_reading_while_no_event_flows() -> None:
+    clock = FakeClock()
+    store = MemoryStore()
+    await store.open()
+    tree = [
+        alert_manager_spec(store),
+        registry_spec("/alert-manager", config=RegistryConfig(heartbeat_interval=5.0)),
+    ]
+    try:
+        async with ActorSystem(tree, clock=clock) as system:
+            registry = system.lookup(CONNECTION_REGISTRY)
+            stalled = StalledConnection()
+            await registry.ask(Register(stalled))  # type: ignore[arg-type]
+            assert (await registry.ask(RegistryStatsQuery())).connections == 1
+            clock.advance(5.0)
+            stats = await registry.ask(RegistryStatsQuery())
+            assert (stats.connections, stats.shed, stalled.checks) == (0, 1, 1)
+    finally:
+        await store.close()
 
 
 class Crash:
