@@ -14,7 +14,15 @@ from actors.evaluation._annotations import (
     AnnotationTemplates,
     check_templates,
 )
-from actors.evaluation._conditions import ConditionFailed, Judge, compile_judge
+from actors.evaluation._conditions import (
+    CallableJudge,
+    CompositeJudge,
+    ConditionFailed,
+    Judge,
+    ThresholdCheck,
+    ThresholdJudge,
+    compile_judge,
+)
 from actors.evaluation._deadlines import DeadlineQueue, SilenceWatch
 from actors.evaluation._evaluation import EvaluationStats, RuleEvaluation, series_key
 from actors.evaluation._series import Series, SeriesKey, SeriesState, Transition, expire, observe
@@ -33,6 +41,8 @@ __all__ = [
     "AlertEvent",
     "AlertEventBuilder",
     "AnnotationTemplates",
+    "CallableJudge",
+    "CompositeJudge",
     "ConditionFailed",
     "DeadlineQueue",
     "EvaluationStats",
@@ -46,6 +56,8 @@ __all__ = [
     "SeriesState",
     "SilenceWatch",
     "SumWindow",
+    "ThresholdCheck",
+    "ThresholdJudge",
     "Transition",
     "Window",
     "check_templates",

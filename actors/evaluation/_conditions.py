@@ -116,20 +116,21 @@ class CompositeJudge:
     when one holds and resolves when every one is resolved.
     """
 
-    __slots__ = ("_aggregations", "_all", "_conditions")
+    __slots__ = ("_aggregations", "_all", "_checks")
 
     def __init__(self, rule: CompositeRule) -> None:
         aggregations: list[Aggregation] = []
-        conditions: list[tuple[ThresholdCheck, int]] = []
+        checks: list[tuple[int, Callable[[float, float], bool], float, float]] = []
         for condition in rule.conditions:
-            index = -1
+            index = -1  # the raw sample value
             if condition.aggregation is not None:
                 if condition.aggregation not in aggregations:
                     aggregations.append(condition.aggregation)
                 index = aggregations.index(condition.aggregation)
-            conditions.append((ThresholdCheck(condition), index))
+            check = ThresholdCheck(condition)
+            checks.append((index, check.compare, check.threshold, check.resolve_limit))
         self._aggregations = tuple(aggregations)
-        self._conditions = tuple(conditions)
+        self._checks = tuple(checks)
         self._all = rule.combine == "all"
 
     def new_windows(self) -> list[Window]:
@@ -138,19 +139,24 @@ class CompositeJudge:
     def __call__(self, series: Series, timestamp: float, value: float) -> bool:
         aggregates = [window.push(timestamp, value) for window in series.windows]
         firing = series.state is _FIRING
-        first = True
-        verdicts = []
-        for compiled, index in self._conditions:
-            condition_value = value if index < 0 else aggregates[index]
-            if first:
-                series.value = condition_value
-                first = False
-            verdicts.append(compiled.verdict(condition_value, firing))
+        combine_all = self._all
         # Not firing: ``all`` fires when every condition holds, ``any`` when one does.
         # Firing (each verdict means "this condition is not resolved"): ``all`` resolves
         # when any condition is resolved, so it stays active only while none is; ``any``
         # resolves when every condition is resolved, so it stays active while one is not.
-        return all(verdicts) if self._all else any(verdicts)
+        # Either way the first verdict that settles it ends the loop.
+        checks = self._checks
+        index = checks[0][0]
+        series.value = value if index < 0 else aggregates[index]
+        for index, compare, threshold, resolve_limit in checks:
+            condition_value = value if index < 0 else aggregates[index]
+            if condition_value != condition_value:  # NaN: never fires, never resolves
+                verdict = firing
+            else:
+                verdict = compare(condition_value, resolve_limit if firing else threshold)
+            if verdict is not combine_all:
+                return verdict
+        return combine_all
 
 
 class CallableJudge:

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actors.evaluation import RuleEvaluation, SeriesState
-from messages import AlertFiring, AlertResolved, MetricSample, ThresholdRule
+from actors.evaluation import (
+    RuleEvaluation,
+    Series,
+    SeriesState,
+    ThresholdJudge,
+    compile_judge,
+    series_key,
+)
+from messages import AlertFiring, AlertResolved, CompositeRule, MetricSample, ThresholdRule
 from tests.evaluation.samples import METRIC, kinds, sample
 
 HOSTS = ("a", "b", "c")
@@ -163,3 +171,47 @@ def test_hysteresis_never_flaps_on_a_value_oscillating_in_the_band(
     for index, value in enumerate(band):
         events += evaluation.apply([sample(value, 1001.0 + index)], 1001.0 + index)
     assert kinds(events) == ["firing"]
+
+
+condition_tables = st.fixed_dictionaries(
+    {
+        "op": st.sampled_from([">", ">=", "<", "<="]),
+        "threshold": st.integers(min_value=0, max_value=100),
+        "margin": st.integers(min_value=0, max_value=20),
+        "aggregation": st.sampled_from([None, "rate"]),
+    }
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    tables=st.lists(condition_tables, min_size=1, max_size=4),
+    combine=st.sampled_from(["all", "any"]),
+    value=st.integers(min_value=-20, max_value=120).map(float),
+    firing=st.booleans(),
+)
+def test_composite_verdicts_agree_with_the_rule_definition(
+    tables: list[dict[str, Any]], combine: str, value: float, firing: bool
+) -> None:
+    conditions = []
+    for table in tables:
+        sign = 1 if ">" in table["op"] else -1
+        condition: dict[str, Any] = {
+            "op": table["op"],
+            "threshold": table["threshold"],
+            "resolve_threshold": table["threshold"] - sign * table["margin"],
+        }
+        if table["aggregation"]:
+            # One sample in a rate window: undefined (NaN), which never fires nor resolves.
+            condition["aggregation"] = {"fn": table["aggregation"], "window": 60}
+        conditions.append(condition)
+    rule = CompositeRule.model_validate(
+        {"id": "c", "selector": METRIC, "combine": combine, "conditions": conditions}
+    )
+    judge = compile_judge(rule)
+    assert not isinstance(judge, ThresholdJudge)
+    series = Series(series_key({}), {}, judge.new_windows())
+    series.state = SeriesState.FIRING if firing else SeriesState.INACTIVE
+    values = [math.nan if c.aggregation else value for c in rule.conditions]
+    expected = not rule.resolves_on(values) if firing else rule.fires_on(values)
+    assert judge(series, 1000.0, value) is expected
