@@ -245,7 +245,7 @@ class ConnectionRegistry(Actor):
             subscription.cursor = resume_from
             if self._reply_resumed(subscription, resume_from):
                 for record in [r for r in self._window if r.seq > resume_from]:
-                    if not subscription.deliver(record):
+                    if not subscription.deliver(record, burst=True):
                         self._drop(connection)
                         return
         elif self._seq - resume_from > self._config.max_replay:
@@ -312,7 +312,7 @@ class ConnectionRegistry(Actor):
         if not self._reply_resumed(subscription, subscription.cursor):
             return
         if not replay(subscription, message.events) or not all(
-            subscription.deliver(record) for record in held
+            subscription.deliver(record, burst=True) for record in held
         ):
             self._drop(connection)
 

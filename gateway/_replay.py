@@ -80,9 +80,9 @@ def replay(subscription: Subscription, events: Iterable[AlertTransition]) -> boo
             if record.seq <= subscription.cursor:
                 continue
             subscription.cursor = record.seq
-            if not subscription.connection.push(subscription.event_frame(record)):
+            if not subscription.connection.push(subscription.event_frame(record), large=True):
                 return False
-        elif not subscription.deliver(record):
+        elif not subscription.deliver(record, burst=True):
             return False
     return True
 

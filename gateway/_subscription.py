@@ -102,11 +102,15 @@ class Subscription:
         """Return the ``event`` frame of ``record`` for this subscription."""
         return b'%s%d,"event":%s}' % (self._event_prefix, record.seq, record.body)
 
-    def deliver(self, record: Record) -> bool:
-        """Push ``record`` if it is new and selected; False if the client was shed."""
+    def deliver(self, record: Record, *, burst: bool = False) -> bool:
+        """Push ``record`` if it is new and selected; False if the client was shed.
+
+        ``burst``: part of a replay pushed all at once, which the client cannot have read
+        yet; it may exceed the unsent-bytes limit by its own size (see ``push``).
+        """
         if not self.wants(record):
             return True
-        return self.connection.push(self.event_frame(record))
+        return self.connection.push(self.event_frame(record), large=burst)
 
     def wants_notification(self, notification: Notification) -> bool:
         """Return whether this subscription asked for notifications like this one."""
