@@ -9,7 +9,14 @@ holds the live connections and fans events out to them. In a supervision tree, u
 from gateway._auth import PERMISSIONS, Authenticator, Identity, Unauthorized
 from gateway._config import GatewayConfig, RegistryConfig, TokenConfig
 from gateway._connection import Connection
-from gateway._edge import GATEWAY, GatewayServer, gateway_spec, registry_spec
+from gateway._edge import (
+    GATEWAY,
+    GatewayAddress,
+    GatewayAddressQuery,
+    GatewayServer,
+    gateway_spec,
+    registry_spec,
+)
 from gateway._filters import SubscriptionFilter
 from gateway._http import Readiness, ReadinessCheck
 from gateway._limits import RateLimiter, Verdict
@@ -39,6 +46,8 @@ __all__ = [
     "Connection",
     "ConnectionRegistry",
     "Gateway",
+    "GatewayAddress",
+    "GatewayAddressQuery",
     "GatewayConfig",
     "GatewayMetrics",
     "GatewayNotStarted",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from gateway._config import GatewayConfig, RegistryConfig
 from gateway._http import ReadinessCheck
@@ -12,7 +14,14 @@ from gateway._server import Gateway
 from gateway._targets import GatewayTargets
 from supervision import Actor, ActorRef, ActorSystem, ChildSpec, Restart
 
-__all__ = ["GATEWAY", "GatewayServer", "gateway_spec", "registry_spec"]
+__all__ = [
+    "GATEWAY",
+    "GatewayAddress",
+    "GatewayAddressQuery",
+    "GatewayServer",
+    "gateway_spec",
+    "registry_spec",
+]
 
 GATEWAY = "gateway"
 """The gateway's child name under ``edge``."""
@@ -20,12 +29,28 @@ GATEWAY = "gateway"
 TargetsFactory = Callable[[ActorSystem], GatewayTargets]
 
 
+@dataclass(frozen=True, slots=True)
+class GatewayAddressQuery:
+    """Ask a ``GatewayServer`` where it listens; answered with ``GatewayAddress``."""
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayAddress:
+    """Where a running gateway listens (``port`` is the bound one, also for port 0)."""
+
+    url: str
+    http_url: str
+    port: int
+    connections: int
+
+
 class GatewayServer(Actor):
     """Run a ``Gateway`` as a supervised child: it serves from ``on_start`` to ``on_stop``.
 
     ``targets`` may be a function of the system (refs looked up when the child starts,
     so it may start after them). ``gateway`` is the running ``Gateway`` (None before the
-    start and after the stop). Stopping closes every connection with 1001.
+    start and after the stop); ask ``GatewayAddressQuery`` for where it listens. Stopping
+    closes every connection with 1001.
     """
 
     def __init__(
@@ -57,6 +82,13 @@ class GatewayServer(Actor):
         await gateway.start()
         self.gateway = gateway
         self.log.info("gateway serving", url=gateway.url)
+
+    async def on_receive(self, message: Any) -> Any:
+        """Answer ``GatewayAddressQuery``."""
+        if isinstance(message, GatewayAddressQuery) and self.gateway is not None:
+            gateway = self.gateway
+            return GatewayAddress(gateway.url, gateway.http_url, gateway.port, gateway.connections)
+        return await super().on_receive(message)
 
     async def on_stop(self) -> None:
         """Close every connection with 1001 and stop serving."""
