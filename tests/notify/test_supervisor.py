@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from actors.alerting import AlertManagerConfig, GetStatus, alert_manager_spec
+from actors.alerting import AlertManagerConfig, GetStatus, Subscribe, alert_manager_spec
 from actors.notify import (
     DeadLetterInfo,
     GetNotifierStatus,
@@ -23,7 +23,7 @@ from actors.notify import (
     notifier_supervisor_spec,
 )
 from actors.store import MemoryStore
-from messages import DeliveryReceipt, Notification
+from messages import AlertTransition, DeliveryReceipt, Notification, TransitionKind
 from supervision import ActorRef, ActorSystem, ChildSpec, FakeClock
 from tests.alerting.builders import firing
 from tests.alerting.harness import Box, Inbox
@@ -170,7 +170,7 @@ async def test_the_delivery_policy_of_a_receiver_is_its_kinds_default_with_its_o
         assert (receipt.outcome, receipt.attempts) == (DEAD, 1)
 
 
-async def test_an_alert_managers_notification_reaches_the_webhook_through_the_notifiers(
+async def test_an_alert_managers_notification_reaches_the_webhook_and_its_receipt_the_history(
     http_server: HttpServer,
 ) -> None:
     store = MemoryStore()
@@ -190,6 +190,8 @@ async def test_an_alert_managers_notification_reaches_the_webhook_through_the_no
         manager = await system.start_child(
             alert_manager_spec(store, config=alerting, notifications=system.lookup("notifiers"))
         )
+        history = Box()
+        await manager.ask(Subscribe(await system.spawn(lambda: Inbox(history), "history")))
         manager.tell(firing())
         await manager.ask(GetStatus())
         clock.advance(0)  # group_wait 0: the flush is due at the next tick
@@ -198,6 +200,20 @@ async def test_an_alert_managers_notification_reaches_the_webhook_through_the_no
         assert (sent["receiver"], sent["kind"]) == ("team", "firing")
         assert sent["labels"]["alertname"] == "cpu"
         assert sent["created_at"] == T0
+
+        def outcomes() -> list[AlertTransition]:
+            return [
+                item
+                for item in history.items
+                if isinstance(item, AlertTransition)
+                and item.kind is TransitionKind.NOTIFICATION_OUTCOME
+            ]
+
+        async with asyncio.timeout(WAIT):
+            await history.until(lambda: bool(outcomes()))
+        [outcome] = outcomes()
+        assert outcome.payload["notification_id"] == sent["id"]
+        assert (outcome.payload["receiver"], outcome.payload["outcome"]) == ("team", "delivered")
     await store.close()
 
 
