@@ -48,9 +48,12 @@ from messages import (
 )
 from supervision import ActorDead, ActorRef, AskTimeout, Clock, MailboxFull
 
-__all__ = ["FLOODING", "Session"]
+__all__ = ["FLOODING", "MAX_ERROR_MESSAGE", "Session"]
 
 FLOODING = "too many frames: the rate limit was exceeded repeatedly"
+
+MAX_ERROR_MESSAGE = 2000
+"""An invalid frame's error lists its problems up to about this many characters."""
 
 _Answer = ReplyFrame | ErrorFrame | PongFrame | None
 
@@ -149,6 +152,10 @@ class Session:
         except ValidationError as exc:
             self._metrics.frames.labels("invalid").inc()
             reply = ErrorReply.from_validation_error(exc, tagged=True)
+            if len(reply.message) > MAX_ERROR_MESSAGE:
+                cut = reply.message[:MAX_ERROR_MESSAGE].rsplit("; ", 1)[0]
+                more = f"; ... ({exc.error_count()} problems in all)"
+                reply = reply.model_copy(update={"message": cut + more})
             return ErrorFrame.from_reply(_frame_id(raw), reply)
         self._metrics.frames.labels(frame.type).inc()
         if verdict is Verdict.LIMITED:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from websockets.exceptions import ConnectionClosedError
@@ -138,3 +139,15 @@ async def test_a_connection_past_max_connections_is_closed_with_1013() -> None:
         await second.request({"type": "ping"})
         assert stack.gateway.connections <= 2
         await second.close()
+
+
+async def test_the_error_for_a_batch_of_many_bad_samples_stays_short() -> None:
+    async with serving() as stack:
+        client = await stack.connect("ingest")
+        samples = [{**SAMPLE, "value": "hot"} for _ in range(2000)]
+        error = await client.request({"type": "ingest", "samples": samples})
+        assert isinstance(error, ErrorFrame)
+        assert error.field == "samples[0].value"
+        assert len(error.message) < 2100
+        assert re.search(r"; \.\.\. \(20\d\d problems in all\)$", error.message)
+        await client.close()
