@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from messages import Role
 
@@ -34,7 +35,8 @@ class GatewayConfig(_Config):
 
     ``port`` 0 picks a free port (read it back from ``Gateway.port``). ``path`` is the
     WebSocket endpoint; ``/``, ``/healthz``, ``/readyz`` and ``/metrics`` are plain HTTP on
-    the same port. Limits, all per connection unless named otherwise:
+    the same port. ``tls_cert`` and ``tls_key`` (PEM files, both or neither) serve
+    ``wss://`` and ``https://`` instead. Limits, all per connection unless named otherwise:
 
     - ``max_frame_bytes``: a larger frame closes the connection with 1009.
     - ``rate``/``burst``: frames per second on average and at once; beyond them a frame
@@ -55,6 +57,8 @@ class GatewayConfig(_Config):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8765
     path: Annotated[str, Field(pattern=r"^/[A-Za-z0-9._~/-]*$")] = "/ws"
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
     tokens: tuple[TokenConfig, ...] = ()
     max_frame_bytes: Annotated[int, Field(ge=1024)] = 4 * _MIB
     max_connections: Annotated[int, Field(ge=1)] = 10_000
@@ -79,6 +83,12 @@ class GatewayConfig(_Config):
                 raise ValueError(f"tokens[{index}] (user {entry.user!r}) repeats another token")
             seen.add(secret)
         return tokens
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Self:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together: give both or neither")
+        return self
 
 
 class RegistryConfig(_Config):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import ssl
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Self
@@ -38,7 +39,8 @@ class Gateway:
     ``metrics`` holds its own ``CollectorRegistry`` and the providers the assembler
     wires (a fresh one by default); ``clock`` times rate limits and close deadlines.
 
-    ``await start()`` binds (port 0: any free port, see ``port``); ``await close()``
+    ``await start()`` binds (port 0: any free port, see ``port``; with ``tls_cert`` and
+    ``tls_key``, TLS: ``ssl.SSLError``/``OSError`` if they cannot be loaded); ``await close()``
     stops accepting, closes every connection with 1001 and waits for their handlers.
     ``async with Gateway(...) as gateway:`` does both.
     """
@@ -82,10 +84,15 @@ class Gateway:
         if self._server is not None:
             return
         config = self.config
+        context = None
+        if config.tls_cert is not None and config.tls_key is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(config.tls_cert, config.tls_key)
         self._server = await serve(
             self._handle,
             config.host,
             config.port,
+            ssl=context,
             process_request=self._routes.process_request,
             compression=None,
             max_size=config.max_frame_bytes,
@@ -116,12 +123,14 @@ class Gateway:
     @property
     def url(self) -> str:
         """Return the WebSocket URL clients connect to, e.g. ``ws://127.0.0.1:8765/ws``."""
-        return f"ws://{self._host()}:{self.port}{self.config.path}"
+        scheme = "ws" if self.config.tls_cert is None else "wss"
+        return f"{scheme}://{self._host()}:{self.port}{self.config.path}"
 
     @property
     def http_url(self) -> str:
         """Return the base URL of the HTTP endpoints, e.g. ``http://127.0.0.1:8765``."""
-        return f"http://{self._host()}:{self.port}"
+        scheme = "http" if self.config.tls_cert is None else "https"
+        return f"{scheme}://{self._host()}:{self.port}"
 
     def _host(self) -> str:
         host = self.config.host
