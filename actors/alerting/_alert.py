@@ -129,8 +129,9 @@ class Alert:
     def to_document(self) -> dict[str, Any]:
         """Return the JSON object stored in the ``alerts`` collection.
 
-        Fields at their default (None, empty set, False, no updates) are left out: most
-        alerts are open and untouched, and a checkpoint writes one per changed alert.
+        Fields at their default are left out (the human-action fields while the alert
+        is active): most alerts are open and untouched, and a checkpoint writes one
+        document per changed alert.
         """
         document: dict[str, Any] = {
             "alert_id": self.alert_id,
@@ -146,10 +147,28 @@ class Alert:
             "last_seen_at": self.last_seen_at,
             "status": STATE[self.status],
         }
-        for name, default in _OPTIONAL:
-            value = getattr(self, name)
-            if value != default:
-                document[name] = sorted(value) if isinstance(value, frozenset) else value
+        # Plain ifs, not a loop over names: a checkpoint runs this once per changed alert.
+        if self.no_data:
+            document["no_data"] = True
+        if self.updates:
+            document["updates"] = self.updates
+        if self.status is not AlertState.ACTIVE:
+            document["acknowledged_by"] = self.acknowledged_by
+            document["acknowledged_at"] = self.acknowledged_at
+            document["acknowledge_comment"] = self.acknowledge_comment
+            document["resolved_at"] = self.resolved_at
+            document["resolved_by"] = self.resolved_by
+            document["resolve_comment"] = self.resolve_comment
+            document["resolution"] = self.resolution
+            document["held"] = self.held
+        if self.silenced_by:
+            document["silenced_by"] = sorted(self.silenced_by)
+        if self.inhibited_by:
+            document["inhibited_by"] = sorted(self.inhibited_by)
+        if self.escalation_level is not None:
+            document["escalation_level"] = self.escalation_level
+        if self.previous_alert_id is not None:
+            document["previous_alert_id"] = self.previous_alert_id
         return document
 
     @classmethod
@@ -184,25 +203,6 @@ class Alert:
             escalation_level=get("escalation_level"),
             previous_alert_id=get("previous_alert_id"),
         )
-
-
-# Alert fields a document holds only when set (see ``Alert.to_document``).
-_OPTIONAL: tuple[tuple[str, object], ...] = (
-    ("no_data", False),
-    ("updates", 0),
-    ("acknowledged_by", None),
-    ("acknowledged_at", None),
-    ("acknowledge_comment", None),
-    ("resolved_at", None),
-    ("resolved_by", None),
-    ("resolve_comment", None),
-    ("resolution", None),
-    ("held", False),
-    ("silenced_by", frozenset()),
-    ("inhibited_by", frozenset()),
-    ("escalation_level", None),
-    ("previous_alert_id", None),
-)
 
 
 def alert_event(kind: TransitionKind, alert: Alert, now: float, **extra: Any) -> NewEvent:
