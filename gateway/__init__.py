@@ -2,8 +2,21 @@
 
 ``Gateway`` serves the wire protocol of docs/PROTOCOL.md and plain HTTP (``/healthz``,
 ``/readyz``, ``/metrics``, the dashboard at ``/``) on one port; ``ConnectionRegistry``
-holds the live connections and fans events out to them. In a supervision tree, use
-``registry_spec`` and ``gateway_spec`` under ``edge``.
+holds the live connections and fans events out to them. In a supervision tree, put both
+under ``edge``, after the alert manager and the rules have started::
+
+    def targets(system: ActorSystem) -> GatewayTargets:
+        return GatewayTargets(
+            router=system.lookup("/alerting/rules/metric-router"),  # bounded mailbox
+            alert_manager=system.lookup("/alerting/alert-manager"),
+            registry=system.lookup("/edge/connection-registry"),
+            rules=system.lookup("/alerting/rules/rule-set"),
+        )
+
+    edge = ChildSpec("edge", lambda: Supervisor([
+        registry_spec("/alerting/alert-manager"),
+        gateway_spec(config, targets, readiness=probe, metrics=GatewayMetrics(providers)),
+    ], strategy=Strategy.ONE_FOR_ONE))
 """
 
 from gateway._auth import PERMISSIONS, Authenticator, Identity, Unauthorized
