@@ -188,11 +188,12 @@ async def running(
 ) -> AsyncIterator[Running]:
     """Run a system with an ``alert-manager`` (and a ``notifications`` inbox).
 
-    ``store`` must be open; it is left open. ``manager_spec`` replaces the default spec
-    (its ``notifications`` are then its own business).
+    ``store`` must be open; it is left open (by default: a new, open MemoryStore).
+    ``manager_spec`` replaces the default spec (its ``notifications`` are then its own
+    business).
     """
-    store = MemoryStore() if store is None else store
-    if isinstance(store, MemoryStore) and not store._open:
+    if store is None:
+        store = MemoryStore()
         await store.open()
     clock = FakeClock() if clock is None else clock
     box = Box()
