@@ -161,9 +161,13 @@ class Latencies:
 
 @dataclass(frozen=True, slots=True)
 class Startup:
-    """Seconds to start ``started`` of ``wanted`` actors, and to stop them afterwards."""
+    """Seconds to start ``started`` of ``wanted`` actors, and to stop them afterwards.
+
+    ``cpu_seconds`` is the process's CPU time for the start (all threads).
+    """
 
     seconds: float
+    cpu_seconds: float
     stop_seconds: float
     started: int
     wanted: int
@@ -374,16 +378,16 @@ async def tocsin_start(count: int, budget: float) -> Startup:
         pool = await system.spawn(_pool(), "pool")
         deadline = Deadline(budget)
         started = 0
-        began = time.perf_counter()
+        began, began_cpu = time.perf_counter(), time.process_time()
         for index in range(count):
             if deadline.expired():
                 break
             await system.spawn(_TocsinIdle, f"a{index}", parent=pool)
             started += 1
-        seconds = time.perf_counter() - began
+        seconds, cpu = time.perf_counter() - began, time.process_time() - began_cpu
         began = time.perf_counter()
         await system.shutdown()
-        return Startup(seconds, time.perf_counter() - began, started, count)
+        return Startup(seconds, cpu, time.perf_counter() - began, started, count)
 
 
 async def tocsin_start_bulk(count: int, budget: float) -> Startup:
@@ -393,17 +397,17 @@ async def tocsin_start_bulk(count: int, budget: float) -> Startup:
     the children in order. The time includes building the child specs.
     """
     async with _system() as system:
-        began = time.perf_counter()
+        began, began_cpu = time.perf_counter(), time.process_time()
         specs = [ChildSpec(f"a{index}", _TocsinIdle) for index in range(count)]
         started = count
         try:
             await system.start_child(ChildSpec("pool", _pool(specs)), timeout=budget)
         except TimeoutError:
             started = len(system.paths()) - 2  # less the root and the pool
-        seconds = time.perf_counter() - began
+        seconds, cpu = time.perf_counter() - began, time.process_time() - began_cpu
         began = time.perf_counter()
         await system.shutdown()
-        return Startup(seconds, time.perf_counter() - began, started, count)
+        return Startup(seconds, cpu, time.perf_counter() - began, started, count)
 
 
 async def _grow(count: int, budget: float, traced: bool) -> float:
@@ -556,17 +560,17 @@ def pykka_start(count: int, budget: float) -> Startup:
     """Start ``count`` idle ThreadingActors (one thread each), then stop them all."""
     refs: list[pykka.ActorRef[Any]] = []
     deadline = Deadline(budget)
-    began = time.perf_counter()
+    began, began_cpu = time.perf_counter(), time.process_time()
     try:
         for _ in range(count):
             if deadline.expired():
                 break
             refs.append(_PykkaIdle.start())
-        seconds = time.perf_counter() - began
+        seconds, cpu = time.perf_counter() - began, time.process_time() - began_cpu
     finally:
-        began = time.perf_counter()
+        stopping = time.perf_counter()
         _pykka_stop(refs, budget)
-    return Startup(seconds, time.perf_counter() - began, len(refs), count)
+    return Startup(seconds, cpu, time.perf_counter() - stopping, len(refs), count)
 
 
 # -- the run ---------------------------------------------------------------------------------
@@ -676,12 +680,15 @@ def summarize(
         "rss_bytes_per_actor": footprint.rss_bytes_per_actor,
         "start_100k_s": mid("start_100k_bulk", "seconds"),
         "start_100k_spawn_s": mid("start_100k_spawn", "seconds"),
+        "start_100k_cpu_s": mid("start_100k_bulk", "cpu_seconds"),
+        "start_100k_spawn_cpu_s": mid("start_100k_spawn", "cpu_seconds"),
         "stop_100k_s": mid("start_100k_bulk", "stop_seconds"),
     }
     for label in ("1k", "10k"):
         for prefix in ("", "pykka_"):
             figures[f"{prefix}start_{label}_s"] = mid(f"{prefix}start_{label}", "seconds")
             figures[f"{prefix}stop_{label}_s"] = mid(f"{prefix}start_{label}", "stop_seconds")
+            figures[f"{prefix}start_{label}_cpu_s"] = mid(f"{prefix}start_{label}", "cpu_seconds")
     # Every ratio reads "Tocsin is N times better": rate over rate, pykka time over Tocsin time.
     for name, key, higher_is_better in (
         ("tell", "tell_msgs_per_s", True),
@@ -797,19 +804,19 @@ def render(figures: dict[str, Any]) -> str:
             "tell_msgs_per_s",
         ),
         row(
+            "  the same, per CPU-second",
+            format_rate(f["tell_msgs_per_cpu_s"]),
+            format_rate(f["pykka_tell_msgs_per_cpu_s"]),
+            "tell_cpu_ratio_vs_pykka",
+        ),
+        row(
             f"fan-in {sizes.fan_in_producers}→1 ({fan_in:,} msgs)",
             format_rate(f["fan_in_msgs_per_s"]),
             format_rate(f["pykka_fan_in_msgs_per_s"]),
             "fan_in_ratio_vs_pykka",
         ),
         row(
-            "tell 1→1, per CPU-second",
-            format_rate(f["tell_msgs_per_cpu_s"]),
-            format_rate(f["pykka_tell_msgs_per_cpu_s"]),
-            "tell_cpu_ratio_vs_pykka",
-        ),
-        row(
-            f"fan-in {sizes.fan_in_producers}→1, per CPU-second",
+            "  the same, per CPU-second",
             format_rate(f["fan_in_msgs_per_cpu_s"]),
             format_rate(f["pykka_fan_in_msgs_per_cpu_s"]),
             "fan_in_cpu_ratio_vs_pykka",
@@ -827,7 +834,7 @@ def render(figures: dict[str, Any]) -> str:
             "ask_p99_ratio_vs_pykka",
             "ask_p99_us",
         ),
-        row("ask round trip p99, on-CPU time", format_us(f["ask_p99_cpu_us"])),
+        row("  the same, on-CPU time", format_us(f["ask_p99_cpu_us"])),
         row(
             f"start {sizes.start_small:,} actors (spawn: 1 ask each)",
             format_seconds(f["start_1k_s"]),
@@ -849,12 +856,17 @@ def render(figures: dict[str, Any]) -> str:
             None,
             "start_100k_s",
         ),
+        row("  the same, CPU time", format_seconds(f["start_100k_cpu_s"])),
         row(
             f"start {sizes.many_actors:,} actors (spawn: 1 ask each)",
             "skipped" if math.isnan(spawn) else format_seconds(spawn),
             "n/a",
             None,
             *(() if math.isnan(spawn) else ("start_100k_spawn_s",)),
+        ),
+        row(
+            "  the same, CPU time",
+            "skipped" if math.isnan(spawn) else format_seconds(f["start_100k_spawn_cpu_s"]),
         ),
         row(
             f"memory per idle actor, tracemalloc ({sizes.memory_actors:,})",
@@ -873,7 +885,7 @@ def render(figures: dict[str, Any]) -> str:
             "n/a (no supervision)",
         ),
         row("restart latency p99", format_us(f["restart_p99_us"]), "n/a", None, "restart_p99_us"),
-        row("restart latency p99, on-CPU time", format_us(f["restart_p99_cpu_us"])),
+        row("  the same, on-CPU time", format_us(f["restart_p99_cpu_us"])),
     ]
     meta = figures["metadata"]
     rounds = ", ".join(f"{name} {count}" for name, count in meta["rounds"].items())
@@ -887,14 +899,14 @@ def render(figures: dict[str, Any]) -> str:
             render_table(headers, rows),
             "",
             "x pykka: how many times better Tocsin is (rate ratio, or pykka time / Tocsin time).",
-            "per CPU-second: messages per second of this process's CPU time (all threads);",
-            "on-CPU time: the thread's CPU time over the same round trips. Both leave out the",
-            "time the OS ran other processes, which on a shared machine blurs wall-clock figures.",
+            "per CPU-second / CPU time: this process's CPU time (all threads); on-CPU time:",
+            "the thread's CPU time over the same round trips. They leave out the time the OS",
+            "ran other processes, which on a shared machine blurs the wall-clock figures.",
             "start_100k_s (headline) is the bulk path: one supervisor started with 100k child",
             "specs by one ask. bytes_per_actor (headline) is tracemalloc: the Python allocations",
             "of a started idle actor (cell, ref, mailbox, task, coroutines, instance, registry).",
-            "Logging: critical only, so the crash logs are off during the restart workload;",
-            f"restarts observed (crash dead letters): {f['restarts_observed']:,}.",
+            f"Logging: {meta.get('logging', 'as the caller configured it')}; restarts observed",
+            f"(crash dead letters): {f['restarts_observed']:,}.",
             *(f"Note: {note}." for note in figures["notes"]),
         ]
     )
@@ -907,7 +919,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sizes = QUICK if arguments.quick else FULL
     load = MachineLoad()
     figures = run(sizes, quick=arguments.quick)
-    figures["metadata"]["logging"] = "critical (crash logs off)"
+    figures["metadata"]["logging"] = "critical only (crash logs off during the restarts)"
     figures["metadata"]["machine"] = load.summary()
     print(render(figures))
     print(MachineLoad.describe(figures["metadata"]["machine"]))

@@ -56,6 +56,8 @@ FIGURES = {
     "pykka_tell_msgs_per_cpu_s",
     "fan_in_msgs_per_cpu_s",
     "pykka_fan_in_msgs_per_cpu_s",
+    "start_100k_cpu_s",
+    "start_100k_spawn_cpu_s",
 }
 
 
