@@ -1,0 +1,361 @@
+"""Tocsin's configuration: one typed model, loaded from TOML, with defaults that work.
+
+``TocsinConfig()`` (no file at all) is a working server: SQLite in the data directory
+(``$TOCSIN_DATA_DIR`` or ``./data``), the host collector on, one WebSocket receiver with
+every alert routed to it, the gateway on 127.0.0.1:8765. ``load_config(path)`` reads a
+TOML file; ``ConfigInvalid`` names every bad field and the reason. See
+docs/CONFIGURATION.md for a full example.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from actors.alerting import AlertManagerConfig, EscalationPolicy, InhibitRule, RouteConfig
+from actors.notify import NotifiersConfig, WebSocketReceiverConfig
+from gateway._config import GatewayConfig, RegistryConfig, TokenConfig
+from messages import (
+    CompositeRule,
+    Matchers,
+    Role,
+    RuleInvalid,
+    ThresholdRule,
+    parse_rules_toml,
+    validate_rules,
+)
+
+__all__ = [
+    "DATA_DIR_ENV",
+    "MEMORY",
+    "AuthConfig",
+    "CollectorsConfig",
+    "ConfigInvalid",
+    "HostCollectorConfig",
+    "LimitsConfig",
+    "RulesConfig",
+    "ServerConfig",
+    "SilenceConfig",
+    "StoreConfig",
+    "TocsinConfig",
+    "TokenEntry",
+    "data_dir",
+    "load_config",
+    "parse_config",
+]
+
+DATA_DIR_ENV = "TOCSIN_DATA_DIR"
+"""The environment variable naming the data directory (default ``./data``)."""
+
+MEMORY = ":memory:"
+"""``store.path`` for a store that keeps nothing after the process (tests, demos)."""
+
+_MIB = 1024 * 1024
+
+
+def data_dir() -> Path:
+    """Return the data directory: ``$TOCSIN_DATA_DIR``, else ``./data``."""
+    return Path(os.environ.get(DATA_DIR_ENV) or "data")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ServerConfig(_Section):
+    """Where the gateway listens. ``enabled = false`` runs without one (embedded use).
+
+    ``tls_cert``/``tls_key``: PEM files, both or neither; with them the gateway serves
+    ``wss://`` and ``https://``.
+    """
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8765
+    path: Annotated[str, Field(pattern=r"^/[A-Za-z0-9._~/-]*$")] = "/ws"
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Self:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together: give both or neither")
+        return self
+
+
+class TokenEntry(_Section):
+    """One bearer token: ``token`` inline, or ``token_env`` naming an environment variable.
+
+    Prefer ``token_env``: the secret then stays out of the file. The variable is read
+    when the config is loaded; an unset or empty one is an error naming it.
+    """
+
+    user: Annotated[str, Field(min_length=1, max_length=200)]
+    roles: Annotated[tuple[Role, ...], Field(min_length=1)]
+    token: SecretStr | None = None
+    token_env: Annotated[str, Field(min_length=1)] | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        if (self.token is None) == (self.token_env is None):
+            raise ValueError("give exactly one of token and token_env")
+        if self.token_env is not None and not os.environ.get(self.token_env):
+            raise ValueError(f"environment variable {self.token_env} is not set or empty")
+        if len(self.secret()) < 8:
+            raise ValueError("the token must be at least 8 characters")
+        return self
+
+    def secret(self) -> str:
+        """Return the token's secret value (from the environment for ``token_env``)."""
+        if self.token is not None:
+            return self.token.get_secret_value()
+        return os.environ.get(self.token_env or "", "")
+
+
+class AuthConfig(_Section):
+    """Who may connect. No tokens: ``tocsin serve`` makes an admin token at start
+    (``$TOCSIN_TOKEN`` if set, else a random one written to ``<data dir>/admin-token``)."""
+
+    tokens: tuple[TokenEntry, ...] = ()
+
+
+class StoreConfig(_Section):
+    """Durable state. ``path``: a SQLite file (default ``<data dir>/tocsin.db``), or
+    ``":memory:"`` to keep nothing. ``synchronous``: SQLite's ``full`` or ``normal``."""
+
+    path: str | None = None
+    synchronous: Literal["full", "normal"] = "full"
+
+    def resolved_path(self) -> str:
+        """Return the store's path with the default filled in."""
+        return self.path if self.path is not None else str(data_dir() / "tocsin.db")
+
+
+class RulesConfig(_Section):
+    """Rules: ``inline`` tables (as in a rules file's ``[[rules]]``) and rule ``files``.
+
+    Relative file paths are relative to the config file.
+    """
+
+    inline: tuple[ThresholdRule | CompositeRule, ...] = ()
+    files: tuple[Path, ...] = ()
+
+    @field_validator("inline", mode="before")
+    @classmethod
+    def _validate_rules(cls, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            try:
+                return validate_rules(list(value))
+            except RuleInvalid as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+
+class SilenceConfig(_Section):
+    """A silence to hold while the server runs: created at start unless one with the
+    same matchers and comment is active, for ``duration`` seconds."""
+
+    matchers: Annotated[Matchers, Field(min_length=1)]
+    comment: str = "from the configuration"
+    duration: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 365 * 24 * 3600.0
+
+
+class HostCollectorConfig(_Section):
+    """The host's CPU, memory, disk and load as ``host_*`` samples every ``interval`` s."""
+
+    enabled: bool = True
+    interval: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 10.0
+    mounts: tuple[str, ...] | None = None
+
+
+class CollectorsConfig(_Section):
+    """Metric sources inside the process."""
+
+    host: HostCollectorConfig = Field(default_factory=HostCollectorConfig)
+
+
+class LimitsConfig(_Section):
+    """Per-connection limits of the gateway; see ``GatewayConfig`` for each meaning."""
+
+    max_frame_bytes: Annotated[int, Field(ge=1024)] = 4 * _MIB
+    max_connections: Annotated[int, Field(ge=1)] = 10_000
+    rate: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 200.0
+    burst: Annotated[int, Field(ge=1)] = 400
+    abuse_burst: Annotated[int, Field(ge=1)] = 200
+    max_pending_bytes: Annotated[int, Field(ge=1024)] = 4 * _MIB
+    max_subscriptions: Annotated[int, Field(ge=1)] = 16
+    router_mailbox: Annotated[int, Field(ge=1)] = 10_000
+
+
+def _default_receivers() -> NotifiersConfig:
+    return NotifiersConfig(websocket=WebSocketReceiverConfig())
+
+
+class TocsinConfig(_Section):
+    """Everything ``AlertSystem`` and ``tocsin serve`` need; every section has defaults.
+
+    ``route`` None routes every alert to the WebSocket receiver (if there is one).
+    ``escalation_policies`` are named by routes; ``silences`` are held while it runs.
+    """
+
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    rules: RulesConfig = Field(default_factory=RulesConfig)
+    receivers: NotifiersConfig = Field(default_factory=_default_receivers)
+    route: RouteConfig | None = None
+    escalation_policies: tuple[EscalationPolicy, ...] = ()
+    inhibit_rules: tuple[InhibitRule, ...] = ()
+    silences: tuple[SilenceConfig, ...] = ()
+    collectors: CollectorsConfig = Field(default_factory=CollectorsConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    registry: RegistryConfig = Field(default_factory=RegistryConfig)
+
+    @model_validator(mode="after")
+    def _alerting_is_consistent(self) -> Self:
+        self.alert_manager_config()  # routes name known policies, matchers compile
+        known = {receiver.name for receiver in self.receivers.receivers()}
+        route = self.effective_route()
+        unknown = sorted(_route_receivers(route) - known) if route is not None else []
+        for policy in self.escalation_policies:
+            for level in policy.levels:
+                unknown.extend(r for r in level.receivers if r not in known)
+        if unknown:
+            raise ValueError(
+                f"route or escalation names unknown receivers {sorted(set(unknown))}; "
+                f"configured receivers: {sorted(known)}"
+            )
+        return self
+
+    def effective_route(self) -> RouteConfig | None:
+        """Return ``route``, or by default one sending everything to the WebSocket receiver."""
+        if self.route is not None:
+            return self.route
+        websocket = self.receivers.websocket
+        return None if websocket is None else RouteConfig(receiver=websocket.name)
+
+    def alert_manager_config(self) -> AlertManagerConfig:
+        """Return the alert manager's part of this configuration."""
+        return AlertManagerConfig(
+            route=self.effective_route(),
+            escalation_policies=self.escalation_policies,
+            inhibit_rules=self.inhibit_rules,
+        )
+
+    def gateway_config(self, extra_tokens: tuple[TokenConfig, ...] = ()) -> GatewayConfig:
+        """Return the gateway's part: server, tokens (plus ``extra_tokens``) and limits."""
+        tokens = tuple(
+            TokenConfig.model_validate(
+                {"token": entry.secret(), "user": entry.user, "roles": entry.roles}
+            )
+            for entry in self.auth.tokens
+        )
+        server = self.server.model_dump(exclude={"enabled"})
+        limits = self.limits.model_dump(exclude={"router_mailbox"})
+        return GatewayConfig.model_validate(
+            {**server, **limits, "tokens": (*tokens, *extra_tokens)}
+        )
+
+
+def _route_receivers(route: RouteConfig) -> set[str]:
+    found = {route.receiver} if route.receiver is not None else set()
+    for child in route.routes:
+        found |= _route_receivers(child)
+    return found
+
+
+class ConfigInvalid(ValueError):
+    """The configuration cannot be used. ``problems``: (dotted field, reason) pairs."""
+
+    def __init__(self, source: str, problems: list[tuple[str, str]]) -> None:
+        self.source = source
+        self.problems = problems
+        lines = [f"{source}: {len(problems)} problem(s)"]
+        lines += [f"  {field or '(top level)'}: {reason}" for field, reason in problems]
+        super().__init__("\n".join(lines))
+
+
+def _problems(error: ValidationError) -> list[tuple[str, str]]:
+    return [
+        (".".join(str(part) for part in item["loc"]), item["msg"].removeprefix("Value error, "))
+        for item in error.errors(include_url=False)
+    ]
+
+
+def parse_config(
+    data: Mapping[str, Any], *, source: str = "config", base: Path | None = None
+) -> TocsinConfig:
+    """Validate ``data`` (parsed TOML) as a ``TocsinConfig``; raise ``ConfigInvalid``.
+
+    Relative rule files and TLS files are taken relative to ``base``; each rule file is
+    read and checked too.
+    """
+    try:
+        config = TocsinConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigInvalid(source, _problems(exc)) from None
+    if base is not None:
+        config = _relative_to(config, base)
+    problems: list[tuple[str, str]] = []
+    for index, path in enumerate(config.rules.files):
+        try:
+            parse_rules_toml(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            problems.append((f"rules.files.{index}", f"cannot read {path}: {exc.strerror}"))
+        except (RuleInvalid, tomllib.TOMLDecodeError) as exc:
+            problems.append((f"rules.files.{index}", f"{path}: {exc}"))
+    for name, pem in (
+        ("server.tls_cert", config.server.tls_cert),
+        ("server.tls_key", config.server.tls_key),
+    ):
+        if pem is not None and not pem.is_file():
+            problems.append((name, f"no such file: {pem}"))
+    if problems:
+        raise ConfigInvalid(source, problems)
+    return config
+
+
+def _relative_to(config: TocsinConfig, base: Path) -> TocsinConfig:
+    def fix(path: Path | None) -> Path | None:
+        if path is None or path.is_absolute():
+            return path
+        return base / path
+
+    files = tuple(path if path.is_absolute() else base / path for path in config.rules.files)
+    server = config.server.model_copy(
+        update={"tls_cert": fix(config.server.tls_cert), "tls_key": fix(config.server.tls_key)}
+    )
+    rules = config.rules.model_copy(update={"files": files})
+    return config.model_copy(update={"server": server, "rules": rules})
+
+
+def load_config(path: Path | str | None) -> TocsinConfig:
+    """Load the TOML file at ``path`` (None: the defaults); raise ``ConfigInvalid``.
+
+    Raises ``ConfigInvalid`` too when the file cannot be read or is not valid TOML.
+    """
+    if path is None:
+        return TocsinConfig()
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigInvalid(str(path), [("", f"cannot read the file: {exc.strerror}")]) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigInvalid(str(path), [("", f"not valid TOML: {exc}")]) from None
+    return parse_config(data, source=str(path), base=path.parent)

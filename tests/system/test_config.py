@@ -1,0 +1,145 @@
+"""TocsinConfig: defaults that work with no file, and errors that name the field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gateway.config import ConfigInvalid, TocsinConfig, load_config, parse_config
+
+GOOD = """
+[server]
+host = "127.0.0.1"
+port = 9000
+
+[[auth.tokens]]
+user = "admin"
+roles = ["admin"]
+token_env = "TOCSIN_TEST_ADMIN_TOKEN"
+
+[[auth.tokens]]
+user = "grafana"
+roles = ["ingest"]
+token = "ingest-secret-token"
+
+[store]
+path = "state/tocsin.db"
+
+[rules]
+files = ["rules.toml"]
+
+[[rules.inline]]
+type = "threshold"
+id = "disk-full"
+selector = "host_disk_used_percent"
+op = ">"
+threshold = 90
+severity = "critical"
+
+[receivers]
+websocket = {}
+webhook = [{ name = "ops", url = "http://127.0.0.1:9/hook" }]
+
+[route]
+receiver = "websocket"
+routes = [{ receiver = "ops", matchers = ['severity="critical"'], escalation = "page" }]
+
+[[escalation_policies]]
+name = "page"
+levels = [{ after = 0, receivers = ["ops"] }]
+
+[[silences]]
+matchers = ['alertname="disk-full"', 'host="build-1"']
+duration = 3600
+
+[collectors.host]
+interval = 5
+
+[limits]
+max_connections = 100
+"""
+
+RULES = """
+[[rules]]
+type = "threshold"
+id = "load-high"
+selector = "host_load1"
+op = ">"
+threshold = 8
+"""
+
+
+def test_the_defaults_need_no_file_and_route_everything_to_the_websocket_receiver(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("TOCSIN_DATA_DIR", str(tmp_path))
+    config = load_config(None)
+    assert config == TocsinConfig()
+    assert config.store.resolved_path() == str(tmp_path / "tocsin.db")
+    assert config.collectors.host.enabled
+    assert config.server.enabled
+    assert (config.server.host, config.server.port) == ("127.0.0.1", 8765)
+    route = config.effective_route()
+    assert route is not None
+    assert route.receiver == "websocket"
+
+
+def test_a_full_file_loads_with_secrets_from_the_environment_and_paths_beside_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("TOCSIN_TEST_ADMIN_TOKEN", "admin-secret-from-env")
+    (tmp_path / "tocsin.toml").write_text(GOOD)
+    (tmp_path / "rules.toml").write_text(RULES)
+    config = load_config(tmp_path / "tocsin.toml")
+    assert config.rules.files == (tmp_path / "rules.toml",)
+    assert [rule.id for rule in config.rules.inline] == ["disk-full"]
+    gateway = config.gateway_config()
+    assert gateway.port == 9000
+    assert gateway.max_connections == 100
+    secrets = {t.user: t.token.get_secret_value() for t in gateway.tokens}
+    assert secrets == {"admin": "admin-secret-from-env", "grafana": "ingest-secret-token"}
+
+
+def test_every_bad_field_is_named_with_its_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TOCSIN_UNSET_TOKEN", raising=False)
+    data = {
+        "server": {"port": 70000},
+        "auth": {"tokens": [{"user": "a", "roles": ["admin"], "token_env": "TOCSIN_UNSET_TOKEN"}]},
+        "rules": {"inline": [{"type": "threshold", "id": "x", "selector": "m", "op": "?"}]},
+        "limits": {"burst": 0},
+        "surprise": 1,
+    }
+    with pytest.raises(ConfigInvalid) as caught:
+        parse_config(data, source="tocsin.toml")
+    fields = [field for field, _ in caught.value.problems]
+    assert fields == [
+        "server.port",
+        "auth.tokens.0",
+        "rules.inline",
+        "limits.burst",
+        "surprise",
+    ]
+    text = str(caught.value)
+    assert "less than or equal to 65535" in text
+    assert "TOCSIN_UNSET_TOKEN is not set" in text
+    assert "rules[0] 'x'" in text
+
+
+def test_a_route_to_an_unknown_receiver_names_the_known_ones() -> None:
+    with pytest.raises(ConfigInvalid) as caught:
+        parse_config({"route": {"receiver": "pager"}})
+    assert "unknown receivers ['pager']" in str(caught.value)
+    assert "configured receivers: ['websocket']" in str(caught.value)
+
+
+def test_a_missing_rule_file_and_bad_toml_are_reported_by_field(tmp_path: Path) -> None:
+    path = tmp_path / "tocsin.toml"
+    path.write_text('[rules]\nfiles = ["missing.toml"]\n')
+    with pytest.raises(ConfigInvalid) as caught:
+        load_config(path)
+    assert caught.value.problems[0][0] == "rules.files.0"
+    path.write_text("[server\n")
+    with pytest.raises(ConfigInvalid) as caught:
+        load_config(path)
+    assert "not valid TOML" in str(caught.value)
