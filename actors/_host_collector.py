@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import psutil  # type: ignore[import-untyped]  # ships no type hints
+import psutil
 
 from actors._addressing import resolve
 from messages import MetricSample, SampleBatch
