@@ -1,0 +1,191 @@
+"""``tocsin serve`` and ``tocsin demo``: run an AlertSystem until SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import os
+import secrets
+import signal
+import sys
+from pathlib import Path
+
+import structlog
+
+from gateway._config import TokenConfig
+from gateway.config import TocsinConfig, data_dir
+from gateway.system import AlertSystem
+from messages import MetricSample, Role
+
+__all__ = ["TOKEN_ENV", "admin_token", "demo_config", "run_server", "token_file"]
+
+TOKEN_ENV = "TOCSIN_TOKEN"
+"""The environment variable holding the admin token (server) or the token (clients)."""
+
+log = structlog.get_logger("tocsin.serve")
+
+
+def token_file() -> Path:
+    """Return where ``tocsin serve`` writes the admin token it made: ``<data dir>/admin-token``."""
+    return data_dir() / "admin-token"
+
+
+def admin_token() -> tuple[str, str]:
+    """Return the admin token for a config without tokens, and where it came from.
+
+    ``$TOCSIN_TOKEN`` if set; else the token in ``<data dir>/admin-token``, made (random,
+    mode 0600) on the first start, so clients on this machine find it.
+    """
+    from_env = os.environ.get(TOKEN_ENV)
+    if from_env:
+        return from_env, f"${TOKEN_ENV}"
+    path = token_file()
+    try:
+        existing = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        existing = ""
+    if len(existing) >= 8:
+        return existing, str(path)
+    token = secrets.token_urlsafe(24)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        file.write(token + "\n")
+    return token, str(path)
+
+
+def _extra_tokens(config: TocsinConfig) -> tuple[TokenConfig, ...]:
+    if config.auth.tokens or not config.server.enabled:
+        return ()
+    token, source = admin_token()
+    log.info("no tokens configured: one admin token accepted", token_from=source)
+    return (
+        TokenConfig.model_validate(
+            {"token": token, "user": "admin", "roles": [Role.ADMIN, Role.INGEST]}
+        ),
+    )
+
+
+async def run_server(
+    config: TocsinConfig, *, duration: float | None = None, demo: bool = False
+) -> None:
+    """Serve until SIGTERM/SIGINT (or ``duration`` seconds), then shut down in order.
+
+    Shutdown stops the tree in reverse: the gateway stops accepting and closes every
+    connection with 1001, the alert manager flushes to the store, the store closes.
+    """
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        async with AlertSystem(config, extra_tokens=_extra_tokens(config)) as system:
+            if system.address is not None:
+                log.info(
+                    "tocsin serving",
+                    websocket=system.address.url,
+                    dashboard=system.address.http_url + "/",
+                    store=config.store.resolved_path(),
+                )
+                # One plain line on stdout for people and scripts that wait for readiness.
+                print(f"tocsin: serving {system.address.http_url}/", flush=True)
+            tasks = (
+                [asyncio.create_task(_demo_feed(system)), asyncio.create_task(_narrate(system))]
+                if demo
+                else []
+            )
+            ended = asyncio.create_task(system.wait_terminated())
+            waiter = asyncio.create_task(stop.wait())
+            try:
+                await asyncio.wait([ended, waiter], timeout=duration, return_when="FIRST_COMPLETED")
+            finally:
+                for task in (*tasks, waiter, ended):
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
+            log.info("tocsin stopping")
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+    log.info("tocsin stopped")
+    sys.stdout.flush()
+
+
+DEMO_METRIC = "demo_checkout_error_ratio"
+DEMO_PERIOD = 60.0
+"""Seconds of one demo cycle: errors rise for a third of it, then recover."""
+
+
+def demo_config(base: TocsinConfig) -> TocsinConfig:
+    """Return ``base`` with the demo's rules, an escalation policy and a route."""
+    data = base.model_dump(mode="python", exclude_unset=True, round_trip=True)
+    data["rules"] = {
+        "inline": [
+            {
+                "type": "threshold",
+                "id": "checkout-errors",
+                "selector": DEMO_METRIC,
+                "op": ">",
+                "threshold": 0.05,
+                "resolve_threshold": 0.02,
+                "for": 3,
+                "severity": "critical",
+                "annotations": {"summary": "checkout errors at {{ value }} on {{ labels.shop }}"},
+            }
+        ]
+    }
+    data["escalation_policies"] = [
+        {
+            "name": "demo-oncall",
+            "levels": [
+                {"after": 0, "receivers": ["websocket"]},
+                {"after": 10, "receivers": ["websocket"]},
+            ],
+        }
+    ]
+    data["route"] = {
+        "receiver": "websocket",
+        "group_wait": 1,
+        "group_interval": 5,
+        "escalation": "demo-oncall",
+    }
+    data.setdefault("store", {"path": ":memory:"})
+    return TocsinConfig.model_validate(data)
+
+
+def demo_value(t: float, shop: int) -> float:
+    """Return the demo's error ratio at ``t`` seconds for shop ``shop`` (0 or 1)."""
+    phase = ((t / DEMO_PERIOD) + shop * 0.5) % 1.0
+    return 0.12 if phase < 1 / 3 else 0.005 + 0.005 * math.sin(t)
+
+
+async def _demo_feed(system: AlertSystem) -> None:
+    clock = system.system.clock
+    start = clock.time()
+    while True:
+        now = clock.time()
+        samples = [
+            MetricSample(
+                name=DEMO_METRIC,
+                value=demo_value(now - start, shop),
+                labels={"shop": f"shop-{shop}"},
+                timestamp=now,
+            )
+            for shop in (0, 1)
+        ]
+        await system.ingest(samples)
+        await asyncio.sleep(0.5)
+
+
+async def _narrate(system: AlertSystem) -> None:
+    """Log every transition, so a newcomer watching the demo sees the lifecycle."""
+    async with system.subscribe() as events:
+        async for event in events:
+            log.info(
+                "demo: " + event.kind.value,
+                alert_id=event.alert_id,
+                rule_id=event.rule_id,
+                labels=event.payload.get("labels"),
+                state=event.payload.get("state"),
+            )
