@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
-import psutil  # type: ignore[import-untyped]  # ships no type hints
+import psutil
 import pykka
 
 from bench._report import (
