@@ -69,6 +69,13 @@ class PykkaBridge(Actor):
             )
         except pykka.ActorDeadError as error:
             raise PykkaActorDied(self.path) from error
+        except BaseException:
+            # A failed start gets no on_stop: stop the pykka actor here (once its on_start
+            # returns), or its thread outlives the bridge (e.g. pykka.Timeout from a slow
+            # on_start, or a shutdown cancelling the wait).
+            self.pykka_ref = None
+            ref.stop(block=False)
+            raise
         self.timers.send_every(self._liveness_interval, _CHECK_ALIVE, key="liveness")
 
     async def on_receive(self, message: Any) -> Any:
