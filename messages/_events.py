@@ -52,6 +52,11 @@ def alert_labels(
     return labels
 
 
+_VERIFIED: dict[str, frozenset[tuple[str, str]]] = {}
+"""Fingerprints already checked against their label set (bounded: cleared when full)."""
+_MAX_VERIFIED = 100_000
+
+
 class _AlertIdentity(Message):
     """Rule, labels and fingerprint of one alert, checked against each other."""
 
@@ -74,10 +79,21 @@ class _AlertIdentity(Message):
     @classmethod
     def _fingerprint_matches_labels(cls, value: str, info: ValidationInfo) -> str:
         labels = info.data.get("labels")
-        if labels is not None and value != (expected := fingerprint(labels)):
+        if labels is None:
+            return value
+        # A fingerprint is a pure function of the label set: a pair checked once is
+        # not hashed again (an evaluator emits the same series' identity on every
+        # transition, and hashing costs far more than the rest of the event).
+        items = frozenset(labels.items())
+        if _VERIFIED.get(value) == items:
+            return value
+        if value != (expected := fingerprint(labels)):
             raise ValueError(
                 f"fingerprint {value!r} does not match the labels: expected {expected!r}"
             )
+        if len(_VERIFIED) >= _MAX_VERIFIED:
+            _VERIFIED.clear()
+        _VERIFIED[value] = items
         return value
 
 

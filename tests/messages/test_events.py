@@ -116,6 +116,20 @@ def test_a_resolved_event_checks_its_labels_like_a_firing_one() -> None:
     )
 
 
+def test_a_fingerprint_checked_once_still_binds_to_its_labels() -> None:
+    # The check is cached per (fingerprint, label set): a verified fingerprint with
+    # other labels, or other labels in another order, is judged on its own.
+    AlertFiring.model_validate(firing_data())
+    other = {**LABELS, "job": "other"}
+    assert_invalid(
+        lambda: AlertFiring.model_validate(firing_data(labels=other)),
+        "fingerprint",
+        "does not match the labels",
+    )
+    reordered = dict(reversed(list(LABELS.items())))
+    assert AlertFiring.model_validate(firing_data(labels=reordered)).labels == LABELS
+
+
 def test_a_rule_error_needs_a_message() -> None:
     assert RuleError(rule_id="r", error="template failed", at=5.0).fingerprint is None
     assert_invalid(lambda: RuleError(rule_id="r", error="", at=5.0), "error", "at least 1")
