@@ -100,4 +100,7 @@ class PykkaBridge(Actor):
         ref, self.pykka_ref = self.pykka_ref, None
         if ref is not None and ref.is_alive():
             loop = asyncio.get_running_loop()
-            await loop.run_in_executor(None, lambda: ref.stop(block=True, timeout=None))
+            # Bounded: pykka can drop a stop request that races with the actor stopping itself.
+            await loop.run_in_executor(
+                None, lambda: ref.stop(block=True, timeout=self._call_timeout)
+            )
