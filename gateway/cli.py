@@ -123,8 +123,6 @@ def _run_client(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``tocsin`` command; return the process exit status."""
     args = _build_parser().parse_args(argv)
-    json_logs = args.log_json if args.log_json is not None else not sys.stderr.isatty()
-    configure_logging(args.log_level, json=json_logs, stream=sys.stderr)
     if args.command == "check-config":
         try:
             config = load_config(args.file)
@@ -138,6 +136,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"receivers {receivers})"
         )
         return 0
+    # Logs go to stderr: JSON lines for log shippers, unless a person watches (a TTY).
+    json_logs = args.log_json if args.log_json is not None else not sys.stderr.isatty()
+    configure_logging(args.log_level, json=json_logs, stream=sys.stderr)
     if args.command in ("serve", "demo"):
         from gateway._serve import demo_config, run_server
 
