@@ -68,7 +68,7 @@ class Sizes:
     """Seconds any one load loop may run before it stops and reports what it did."""
 
 
-FULL = Sizes(rounds=5, transitions=50_000, open_alerts_for_dedup=1_000, acks=1_000, budget=20.0)
+FULL = Sizes(rounds=5, transitions=20_000, open_alerts_for_dedup=1_000, acks=300, budget=20.0)
 QUICK = Sizes(rounds=3, transitions=2_000, open_alerts_for_dedup=200, acks=50, budget=1.0)
 
 
