@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -143,3 +144,20 @@ def test_a_missing_rule_file_and_bad_toml_are_reported_by_field(tmp_path: Path) 
     with pytest.raises(ConfigInvalid) as caught:
         load_config(path)
     assert "not valid TOML" in str(caught.value)
+
+
+def test_the_full_example_in_docs_configuration_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
+    doc = Path(__file__).resolve().parents[2] / "docs" / "CONFIGURATION.md"
+    example = doc.read_text().split("```toml\n")[1].split("```")[0]
+    for name in ("TOCSIN_ADMIN_TOKEN", "TOCSIN_INGEST_TOKEN", "TOCSIN_SMTP_PASSWORD"):
+        monkeypatch.setenv(name, f"{name.lower()}-value")
+    data = tomllib.loads(example)
+    data["rules"]["files"] = []  # the example's rule file is not in the repository
+    config = parse_config(data)
+    assert [policy.name for policy in config.escalation_policies] == ["page-oncall"]
+    assert {r.name for r in config.receivers.receivers()} == {
+        "websocket",
+        "ops-hook",
+        "oncall-mail",
+        "ops-slack",
+    }
