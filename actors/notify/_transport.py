@@ -93,11 +93,16 @@ class H11Transport(httpx.AsyncBaseTransport):
         if self._closed:
             raise RuntimeError("the transport is closed")
         timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
-        try:
-            async with asyncio.timeout(timeouts.get("pool", _DEFAULT_TIMEOUT)):
-                await self._slots.acquire()
-        except TimeoutError:
-            raise httpx.PoolTimeout("no connection slot free in time", request=request) from None
+        if self._slots.locked():  # else acquire() returns at once: no timer needed
+            try:
+                async with asyncio.timeout(timeouts.get("pool", _DEFAULT_TIMEOUT)):
+                    await self._slots.acquire()
+            except TimeoutError:
+                raise httpx.PoolTimeout(
+                    "no connection slot free in time", request=request
+                ) from None
+        else:
+            await self._slots.acquire()
         try:
             body = await request.aread()
             connection = self._take_idle(request)
@@ -221,10 +226,12 @@ class H11Transport(httpx.AsyncBaseTransport):
             data = (data or b"") + (state.send(h11.EndOfMessage()) or b"")
         except h11.LocalProtocolError as error:
             raise httpx.LocalProtocolError(str(error), request=request) from error
+        writer = connection.writer
         try:
-            async with asyncio.timeout(timeouts.get("write", _DEFAULT_TIMEOUT)):
-                connection.writer.write(data)
-                await connection.writer.drain()
+            writer.write(data)
+            if writer.transport.get_write_buffer_size():  # the socket did not take it all
+                async with asyncio.timeout(timeouts.get("write", _DEFAULT_TIMEOUT)):
+                    await writer.drain()
         except TimeoutError:
             raise httpx.WriteTimeout("writing the request timed out", request=request) from None
         except OSError as error:
