@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from actors.notify._http import USER_AGENT, HttpPoster
 from actors.notify._transport import H11Transport
 from tests.notify.conftest import LoopbackCertificate
 from tests.notify.http_server import HANG, Gate, HttpServer, Respond, closed_port_url
@@ -249,3 +250,39 @@ async def test_a_closed_transport_refuses_requests(http_server: HttpServer) -> N
         assert (await client.post(http_server.url, content=b"x")).status_code == 200
     with pytest.raises(RuntimeError):
         await transport.handle_async_request(httpx.Request("POST", http_server.url))
+
+
+async def test_a_poster_trusting_the_environment_goes_through_its_proxy(
+    http_server: HttpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # H11Transport speaks no proxy protocol: with a proxy in the environment (and
+    # trust_env), HttpPoster falls back to httpx's client, which sends it there.
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{http_server.port}")
+    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{http_server.port}")
+    poster = HttpPoster(timeout=10.0, max_connections=1, trust_env=True)
+    try:
+        await poster.post("http://hooks.example.invalid/hook", b"{}", {"k": "v"})
+    finally:
+        await poster.close()
+    (request,) = await http_server.wait_requests(1)
+    assert request.path == "http://hooks.example.invalid/hook"
+    assert request.headers["k"] == "v"
+
+
+async def test_a_poster_ignoring_the_environment_posts_directly(
+    http_server: HttpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", closed_port_url())
+    monkeypatch.setenv("http_proxy", closed_port_url())
+    poster = HttpPoster(timeout=10.0, max_connections=1, trust_env=False)
+    try:
+        await poster.post(http_server.url, b"{}", {"k": "v"})
+        await poster.post(http_server.url, b"{}", {"k": "w"})
+    finally:
+        await poster.close()
+    first, second = await http_server.wait_requests(2)
+    assert (first.path, first.headers["user-agent"]) == ("/hook", USER_AGENT)
+    assert second.headers["k"] == "w"
+    assert http_server.connections == 1
