@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 from gateway._serve import TOKEN_ENV, token_file
 from messages import (
@@ -48,7 +49,12 @@ async def _open(url: str, token: str | None, timeout: float) -> ClientConnection
         raise ClientError(f"cannot connect to {url}: {exc}") from exc
     except Exception as exc:  # websockets' handshake errors (401, 1008...)
         raise ClientError(f"{url} refused the connection: {exc}") from exc
-    frame = SERVER_FRAME_ADAPTER.validate_json(await asyncio.wait_for(ws.recv(), timeout))
+    try:
+        raw = await asyncio.wait_for(ws.recv(), timeout)
+    except ConnectionClosed as exc:
+        reason = exc.rcvd.reason if exc.rcvd is not None else "closed"
+        raise ClientError(f"{url} refused the connection: {reason}") from exc
+    frame = SERVER_FRAME_ADAPTER.validate_json(raw)
     if not isinstance(frame, WelcomeFrame):
         await ws.close()
         raise ClientError(f"expected a welcome frame, got {frame.type}")
