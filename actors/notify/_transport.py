@@ -34,12 +34,15 @@ class _Connection:
         self.used = False
 
     def reusable(self, now: float, expiry: float) -> bool:
-        # A keep-alive connection the server closed, or that sent something unasked, is dead.
+        # A keep-alive connection the server closed, or that sent something unasked (such
+        # as the 408 some servers send before closing an idle connection), is dead: its
+        # bytes must not be read as the answer to the next request.
         return (
             now - self.idle_since < expiry
             and not self.writer.is_closing()
             and not self.reader.at_eof()
             and self.reader.exception() is None
+            and not getattr(self.reader, "_buffer", b"")
         )
 
     def close(self) -> None:
@@ -57,7 +60,7 @@ class H11Transport(httpx.AsyncBaseTransport):
     pool timeout for a slot, then fails with ``httpx.PoolTimeout``), and up to
     ``max_keepalive_connections`` idle connections per origin are kept for at most
     ``keepalive_expiry`` seconds. The timeouts are the request's (httpx's ``timeout``
-    extension: connect, read, write, pool), real network time.
+    extension: connect, read, write, pool; 5 s each without it), real network time.
 
     A request that finds its reused keep-alive connection closed by the server (reset
     while writing, or end of stream before any byte of the response) is sent once more
@@ -142,7 +145,12 @@ class H11Transport(httpx.AsyncBaseTransport):
 
     def _give_back(self, request: httpx.Request, connection: _Connection) -> None:
         state = connection.h11
-        if self._closed or state.our_state is not h11.DONE or state.their_state is not h11.DONE:
+        if (
+            self._closed
+            or state.our_state is not h11.DONE
+            or state.their_state is not h11.DONE
+            or any(state.trailing_data)  # bytes after the response, or its end of stream
+        ):
             connection.close()
             return
         state.start_next_cycle()

@@ -286,3 +286,14 @@ async def test_a_poster_ignoring_the_environment_posts_directly(
     assert (first.path, first.headers["user-agent"]) == ("/hook", USER_AGENT)
     assert second.headers["k"] == "w"
     assert http_server.connections == 1
+
+
+async def test_bytes_after_a_response_retire_its_connection(client: httpx.AsyncClient) -> None:
+    # Unasked bytes (here a 408 sent right after the answer, as some servers do before
+    # closing an idle connection) must not be taken for the next request's answer.
+    unasked = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\n\r\n"
+    async with RawServer(_ok(b"one") + unasked, _ok(b"two")) as server:
+        assert (await client.post(server.url(), content=b"x")).text == "one"
+        second = await client.post(server.url(), content=b"y")
+    assert (second.status_code, second.text) == (200, "two")
+    assert server.connections == 2
