@@ -197,7 +197,6 @@ class LimitsConfig(_Section):
     abuse_burst: Annotated[int, Field(ge=1)] = 200
     max_pending_bytes: Annotated[int, Field(ge=1024)] = 4 * _MIB
     max_subscriptions: Annotated[int, Field(ge=1)] = 16
-    router_mailbox: Annotated[int, Field(ge=1)] = 10_000
 
 
 def _default_receivers() -> NotifiersConfig:
@@ -264,7 +263,7 @@ class TocsinConfig(_Section):
             for entry in self.auth.tokens
         )
         server = self.server.model_dump(exclude={"enabled"})
-        limits = self.limits.model_dump(exclude={"router_mailbox"})
+        limits = self.limits.model_dump()
         return GatewayConfig.model_validate(
             {**server, **limits, "tokens": (*tokens, *extra_tokens)}
         )
