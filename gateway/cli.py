@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from gateway.config import ConfigInvalid, TocsinConfig, load_config
-from supervision import configure_logging
+from supervision import ActorStartError, configure_logging
 
 __all__ = ["main"]
 
@@ -149,7 +149,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ConfigInvalid as exc:
             print(exc, file=sys.stderr)
             return 1
-        asyncio.run(run_server(config, duration=args.duration, demo=args.command == "demo"))
+        try:
+            asyncio.run(run_server(config, duration=args.duration, demo=args.command == "demo"))
+        except ActorStartError as exc:
+            # e.g. the port is taken, the store cannot be opened, a TLS file is unreadable
+            cause: BaseException = exc
+            while isinstance(cause, ActorStartError) and cause.__cause__ is not None:
+                cause = cause.__cause__
+            print(f"tocsin {args.command}: cannot start: {cause}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:  # before the signal handlers are in place
+            return 130
         return 0
     return _run_client(args)
 
