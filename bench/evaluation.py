@@ -25,8 +25,9 @@ Figures (medians over rounds):
 
 A round ends when every evaluator and the sink have handled everything (a barrier of
 asks, included in the time).  Rates are also given per CPU-second of the process,
-which a shared machine's other load does not move.  Every loop is bounded in count
-and time.
+which a shared machine's other load does not move, with the share of that CPU the
+cyclic garbage collector took (``*_gc_share``).  Every loop is bounded in count and
+time.
 """
 
 from __future__ import annotations
@@ -323,11 +324,34 @@ def _timed() -> tuple[float, float]:
     return time.perf_counter(), time.process_time()
 
 
+class GcTimer:
+    """Count the CPU seconds the cyclic garbage collector spends while installed."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._started = 0.0
+
+    def __call__(self, phase: str, _info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.process_time()
+        else:
+            self.seconds += time.process_time() - self._started
+
+    def __enter__(self) -> GcTimer:
+        gc.callbacks.append(self)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        gc.callbacks.remove(self)
+
+
 @dataclass(frozen=True, slots=True)
 class Rate:
     samples: int
     wall: float
     cpu: float
+    gc: float = 0.0
+    """CPU seconds of ``cpu`` spent in the cyclic garbage collector."""
 
     @property
     def per_s(self) -> float:
@@ -337,27 +361,33 @@ class Rate:
     def per_cpu_s(self) -> float:
         return self.samples / self.cpu if self.cpu > 0 else math.nan
 
+    @property
+    def gc_share(self) -> float:
+        return self.gc / self.cpu if self.cpu > 0 else math.nan
+
 
 async def measure_embedded(bench: Bench, batches: list[SampleBatch]) -> Rate:
     samples = sum(len(batch.samples) for batch in batches)
     tell = bench.router.tell
-    wall, cpu = _timed()
-    for batch in batches:
-        tell(batch)
-    await bench.barrier()
-    end_wall, end_cpu = _timed()
-    return Rate(samples, end_wall - wall, end_cpu - cpu)
+    with GcTimer() as collector:
+        wall, cpu = _timed()
+        for batch in batches:
+            tell(batch)
+        await bench.barrier()
+        end_wall, end_cpu = _timed()
+    return Rate(samples, end_wall - wall, end_cpu - cpu, collector.seconds)
 
 
 async def measure_json(bench: Bench, payloads: list[bytes], samples: int) -> Rate:
     tell = bench.router.tell
     validate = SampleBatch.model_validate_json
-    wall, cpu = _timed()
-    for payload in payloads:
-        tell(validate(payload))
-    await bench.barrier()
-    end_wall, end_cpu = _timed()
-    return Rate(samples, end_wall - wall, end_cpu - cpu)
+    with GcTimer() as collector:
+        wall, cpu = _timed()
+        for payload in payloads:
+            tell(validate(payload))
+        await bench.barrier()
+        end_wall, end_cpu = _timed()
+    return Rate(samples, end_wall - wall, end_cpu - cpu, collector.seconds)
 
 
 async def measure_idle_latency(bench: Bench, probes: int, budget: float) -> list[float]:
@@ -548,6 +578,8 @@ async def run(sizes: Sizes, *, seed: int = 7, log: Callable[[str], None] = print
         "embedded_samples_per_cpu_s": median([rate.per_cpu_s for rate in embedded]),
         "json_samples_per_s": median([rate.per_s for rate in as_json]),
         "json_samples_per_cpu_s": median([rate.per_cpu_s for rate in as_json]),
+        "embedded_gc_share": median([rate.gc_share for rate in embedded]),
+        "json_gc_share": median([rate.gc_share for rate in as_json]),
         "sample_to_event_p50_ms": percentile(large, 50) * 1000,
         "sample_to_event_p99_ms": percentile(large, 99) * 1000,
         "sample_to_event_small_batches_p50_ms": percentile(small, 50) * 1000,
@@ -623,6 +655,8 @@ def report(figures: dict[str, Any]) -> str:
         f"{figures['rules']} rules, {figures['series']} series, batches of "
         f"{figures['batch_size']}, {figures['deliveries_per_sample']:.2f} evaluators per "
         f"sample, {figures['alert_events']} alert events\n"
+        f"cyclic garbage collector: {figures['embedded_gc_share']:.0%} of the CPU from Python "
+        f"objects, {figures['json_gc_share']:.0%} from JSON\n"
         f"machine at the start: {figures['reference_loop_ns']:.0f} ns of CPU per trivial loop "
         f"iteration, {figures['core_share']:.0%} of a core to this process"
     )
