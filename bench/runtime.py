@@ -444,8 +444,9 @@ def tocsin_footprint(count: int, budget: float) -> Footprint:
     Resident set growth first, without tracemalloc (its own bookkeeping would inflate
     it) and before the process has grown and freed a large heap; then the Python
     allocations tracemalloc sees. The child specs exist before the baseline and are not
-    counted; everything a started actor adds is (cell, ref, mailbox, task, coroutines,
-    instance, registry entries).
+    counted; everything a started actor adds is (cell, ref, mailbox, instance, registry
+    entries; plus task and coroutines once it has received a message or if it has an
+    on_start or on_stop).
     """
     rss = asyncio.run(_grow(count, budget, traced=False))
     traced = asyncio.run(_grow(count, budget, traced=True))
@@ -904,7 +905,8 @@ def render(figures: dict[str, Any]) -> str:
             "ran other processes, which on a shared machine blurs the wall-clock figures.",
             "start_100k_s (headline) is the bulk path: one supervisor started with 100k child",
             "specs by one ask. bytes_per_actor (headline) is tracemalloc: the Python allocations",
-            "of a started idle actor (cell, ref, mailbox, task, coroutines, instance, registry).",
+            "of a started idle actor (cell, ref, mailbox, instance, registry); an actor with",
+            "no on_start/on_stop gets its task with its first message.",
             f"Logging: {meta.get('logging', 'as the caller configured it')}; restarts observed",
             f"(crash dead letters): {f['restarts_observed']:,}.",
             *(f"Note: {note}." for note in figures["notes"]),

@@ -50,8 +50,11 @@ class ActorRef:
         if cell.accepting and len(queue) < cell.capacity:
             queue.append(message)
             waiter = cell.waiter
-            if waiter is not None and not waiter.done():
-                waiter.set_result(None)
+            if waiter is not None:
+                if not waiter.done():
+                    waiter.set_result(None)
+            elif cell.dormant:
+                cell.rouse()
         else:
             cell.reject(message)
 
@@ -69,8 +72,11 @@ class ActorRef:
             await cell.wait_for_room(timeout)
         cell.queue.append(message)
         waiter = cell.waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        if waiter is not None:
+            if not waiter.done():
+                waiter.set_result(None)
+        elif cell.dormant:
+            cell.rouse()
 
     async def ask(self, message: object, timeout: float | None = 5.0) -> Any:
         """Send ``message`` and wait for the reply.
@@ -98,8 +104,11 @@ class ActorRef:
                 await cell.wait_for_room(None, future)
             cell.queue.append(_Ask(message, future))
             waiter = cell.waiter
-            if waiter is not None and not waiter.done():
-                waiter.set_result(None)
+            if waiter is not None:
+                if not waiter.done():
+                    waiter.set_result(None)
+            elif cell.dormant:
+                cell.rouse()
             return await future
         finally:
             if handle is not None:
