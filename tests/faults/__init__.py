@@ -1,0 +1,1 @@
+"""Fault-injection scenarios against a real running server (issue 7): ``pytest -m faults``."""
