@@ -546,7 +546,9 @@ class ActorCell:
             for watcher in self.watchers:
                 if watcher.watching is not None:
                     watcher.watching.discard(self)
-                watcher.ref.tell(Terminated(self.ref, error))
+                # Past the watcher's bound, as Akka's system messages: a full mailbox
+                # must not lose a death.
+                watcher.ref.tell_system(Terminated(self.ref, error))
             self.watchers = None
         if self._terminated_waiters is not None:
             for waiter in self._terminated_waiters:
@@ -569,7 +571,7 @@ class ActorCell:
     def watch(self, target: ActorCell) -> None:
         """Deliver ``Terminated`` to this actor when ``target`` terminates (now, if dead)."""
         if target.state is CellState.DEAD:
-            self.ref.tell(Terminated(target.ref, target.termination_error))
+            self.ref.tell_system(Terminated(target.ref, target.termination_error))
             return
         if target.watchers is None:
             target.watchers = set()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from typing import TYPE_CHECKING, Any
 
 from supervision._errors import ActorDead, AskTimeout, MailboxFull
@@ -56,6 +57,22 @@ class ActorRef:
                     waiter.set_result(None)
             elif cell.dormant:
                 cell.rouse()
+        else:
+            cell.reject(message)
+
+    def tell_system(self, message: object) -> None:
+        """Queue a control message past the mailbox bound; never blocks, never raises.
+
+        For the few messages that steer an actor (route changes, configuration, death
+        watch) and must neither wait behind nor be refused by a bounded mailbox that
+        producers keep full: as the runtime's own messages are (Akka's system messages,
+        OTP's ``sys`` messages). The message keeps its place in the order: it is handled
+        after what is already queued, before what comes later. Do not use it for data:
+        it defeats the bound. A dead actor turns it into a dead letter (reason ``"dead"``).
+        """
+        cell = self._cell
+        if cell.accepting:
+            cell.tell_system(message)
         else:
             cell.reject(message)
 
@@ -116,6 +133,11 @@ class ActorRef:
     def mailbox_size(self) -> int:
         """Return how many messages are queued."""
         return len(self._cell.queue)
+
+    def mailbox_capacity(self) -> int | None:
+        """Return the bound of the mailbox (None: unbounded)."""
+        capacity = self._cell.capacity
+        return None if capacity == sys.maxsize else capacity
 
 
 __all__ = ["ActorRef", "MailboxFull"]
