@@ -28,7 +28,7 @@ import psutil
 
 from actors._addressing import resolve
 from messages import MetricSample, SampleBatch
-from supervision import Actor, ActorRef
+from supervision import Actor, ActorDead, ActorRef, MailboxFull
 
 __all__ = ["HostCollector", "read_host_samples"]
 
@@ -84,7 +84,9 @@ class HostCollector(Actor):
     interval, since CPU usage needs an interval to mean anything).  Timers run on the
     system clock; the readings run in a worker thread so a slow filesystem cannot
     stall the event loop.  ``host`` defaults to the machine's host name; ``mounts``
-    limits the disks reported.  Timestamps are the clock's ``time()``.
+    limits the disks reported.  Timestamps are the clock's ``time()``.  A bounded
+    router gets each batch with ``send``, waiting up to one interval for room; a batch
+    that finds none is dropped, counted in ``dropped`` and logged.
     """
 
     def __init__(
@@ -104,6 +106,7 @@ class HostCollector(Actor):
         self.host = host or socket.gethostname()
         self.mounts = None if mounts is None else tuple(mounts)
         self.collections = 0
+        self.dropped = 0
 
     async def on_start(self) -> None:
         self._router = resolve(self, self._router_name)
@@ -119,6 +122,12 @@ class HostCollector(Actor):
                 read_host_samples, self.clock.time(), host=self.host, mounts=self.mounts
             )
             self.collections += 1
-            self._router.tell(SampleBatch(samples=tuple(samples)))
+            try:
+                # Wait for room in a bounded router, but no longer than an interval: a
+                # reading older than that is stale, the next one replaces it.
+                await self._router.send(SampleBatch(samples=tuple(samples)), self.interval)
+            except (MailboxFull, ActorDead) as error:
+                self.dropped += 1
+                self.log.warning("host samples dropped", error=str(error))
             return None
         return await super().on_receive(message)

@@ -152,7 +152,7 @@ class MetricRouter(Actor):
     async def on_start(self) -> None:
         if self._rule_set is not None:
             self._waiting = []
-            resolve(self, self._rule_set).tell(RoutesWanted(self.ref))
+            resolve(self, self._rule_set).tell_system(RoutesWanted(self.ref))
 
     async def on_receive(self, message: Any) -> Any:
         if isinstance(message, SampleBatch):

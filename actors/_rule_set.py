@@ -8,6 +8,10 @@ starts the evaluators of added and replaced rules as children of its supervisor,
 keeps the router's index in sync.  The evaluators are the truth: a rule set that
 restarts rebuilds its table by asking its supervisor's ``rule:<id>`` children which
 rule they run, and pushes the full route table to the router again.
+
+Route updates go to the router with ``tell_system``: past its mailbox bound, in order
+with the samples.  A router whose bounded mailbox producers keep full (ingest
+backpressure) must neither refuse nor delay a rule change's routes.
 """
 
 from __future__ import annotations
@@ -114,7 +118,7 @@ class RuleSet(Actor):
         if isinstance(message, LoadRuleFile):
             return await self._load(message)
         if isinstance(message, RoutesWanted):
-            message.router.tell(RouteUpdate(put=self._routes(), replace=True))
+            message.router.tell_system(RouteUpdate(put=self._routes(), replace=True))
             return None
         if isinstance(message, _Recover):
             return None
@@ -143,7 +147,7 @@ class RuleSet(Actor):
     async def _delete(self, rule_id: str) -> RuleChanges:
         if rule_id not in self._table():
             raise RuleNotFound(rule_id)
-        self._router.tell(RouteUpdate(removed=(rule_id,)))
+        self._router.tell_system(RouteUpdate(removed=(rule_id,)))
         try:
             await self._stop_evaluator(rule_id)
         except Exception as error:
@@ -155,7 +159,7 @@ class RuleSet(Actor):
         table = self._table()
         plan = plan_changes({i: r.rule for i, r in table.items()}, rules, prune=prune)
         if plan.stop:
-            self._router.tell(RouteUpdate(removed=plan.stop))
+            self._router.tell_system(RouteUpdate(removed=plan.stop))
         started: list[EvaluatorRoute] = []
         try:
             for rule_id in plan.stop:
@@ -165,10 +169,10 @@ class RuleSet(Actor):
                 if rule.enabled:
                     started.append(EvaluatorRoute(rule.id, rule.selector, ref))
         except Exception as error:
-            self._router.tell(RouteUpdate(put=self._routes(), replace=True))
+            self._router.tell_system(RouteUpdate(put=self._routes(), replace=True))
             raise RuleApplyFailed(f"rule change stopped half-way: {error}") from error
         if started:
-            self._router.tell(RouteUpdate(put=tuple(started)))
+            self._router.tell_system(RouteUpdate(put=tuple(started)))
         self.log.info(
             "rules changed",
             added=len(plan.changes.added),
@@ -228,4 +232,4 @@ class RuleSet(Actor):
         self._running = running
         if running:
             self.log.info("rule table recovered from the evaluators", rules=len(running))
-        self._router.tell(RouteUpdate(put=self._routes(), replace=True))
+        self._router.tell_system(RouteUpdate(put=self._routes(), replace=True))

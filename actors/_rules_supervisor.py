@@ -34,6 +34,9 @@ class RulesSupervisor(Supervisor):
             system.lookup("/rules/metric-router").tell(batch)
 
     ``alert_sink`` is a ref or an absolute path, and must start before this subtree.
+    ``router_mailbox`` bounds the router's mailbox (None: unbounded): producers that
+    ``send`` to it then wait for room (backpressure), while the rule set's route updates
+    still pass (``tell_system``).
     """
 
     def __init__(
@@ -44,10 +47,13 @@ class RulesSupervisor(Supervisor):
         intensity: int = 10,
         period: float = 60.0,
         backoff: Backoff | None = None,
+        router_mailbox: int | None = None,
     ) -> None:
         super().__init__(
             [
-                ChildSpec(ROUTER, lambda: MetricRouter(rule_set=RULE_SET)),
+                ChildSpec(
+                    ROUTER, lambda: MetricRouter(rule_set=RULE_SET), mailbox_size=router_mailbox
+                ),
                 ChildSpec(
                     RULE_SET,
                     lambda: RuleSet(alert_sink, router=ROUTER, evaluator_factory=evaluator_factory),

@@ -180,6 +180,11 @@ class GatewayMetrics:
             "Connections closed with 1013 because the client did not read.",
             registry=r,
         )
+        self.ingest_waits = Counter(
+            "tocsin_ingest_waits",
+            "Ingest frames that found the router's mailbox full and waited (backpressure).",
+            registry=r,
+        )
         self.provider_errors = Counter(
             "tocsin_metrics_provider_errors",
             "Metrics providers that failed or timed out, by provider.",

@@ -230,8 +230,12 @@ class Session:
 
     async def _ingest(self, frame: IngestFrame) -> _Answer:
         batch = SampleBatch(samples=frame.samples)
+        router = self._targets.router
+        capacity = router.mailbox_capacity()
+        if capacity is not None and router.mailbox_size() >= capacity:
+            self._metrics.ingest_waits.inc()
         try:
-            await self._targets.router.send(batch, timeout=self._config.ingest_timeout)
+            await router.send(batch, timeout=self._config.ingest_timeout)
         except MailboxFull:
             waited = self._config.ingest_timeout
             return _error(frame.id, "unavailable", f"the router stayed full for {waited:g}s")

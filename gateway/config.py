@@ -188,7 +188,13 @@ class CollectorsConfig(_Section):
 
 
 class LimitsConfig(_Section):
-    """Per-connection limits of the gateway; see ``GatewayConfig`` for each meaning."""
+    """Per-connection limits of the gateway (see ``GatewayConfig`` for each meaning), and
+    ``router_mailbox``: how many sample batches may wait for the metric router.
+
+    Past ``router_mailbox`` an ingesting connection waits for room (up to
+    ``ingest_timeout`` seconds) and stops reading its socket meanwhile, so TCP slows the
+    client down instead of the server buffering without bound.
+    """
 
     max_frame_bytes: Annotated[int, Field(ge=1024)] = 4 * _MIB
     max_connections: Annotated[int, Field(ge=1)] = 10_000
@@ -197,6 +203,8 @@ class LimitsConfig(_Section):
     abuse_burst: Annotated[int, Field(ge=1)] = 200
     max_pending_bytes: Annotated[int, Field(ge=1024)] = 4 * _MIB
     max_subscriptions: Annotated[int, Field(ge=1)] = 16
+    ingest_timeout: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 30.0
+    router_mailbox: Annotated[int, Field(ge=1)] = 256
 
 
 def _default_receivers() -> NotifiersConfig:
@@ -263,7 +271,7 @@ class TocsinConfig(_Section):
             for entry in self.auth.tokens
         )
         server = self.server.model_dump(exclude={"enabled"})
-        limits = self.limits.model_dump()
+        limits = self.limits.model_dump(exclude={"router_mailbox"})
         return GatewayConfig.model_validate(
             {**server, **limits, "tokens": (*tokens, *extra_tokens)}
         )

@@ -273,7 +273,13 @@ class AlertSystem:
                 channel_factory=self._channel_factory,
             ),
             ChildSpec("alert-manager", alert_manager, Restart.PERMANENT, 10.0),
-            ChildSpec("rules", lambda: RulesSupervisor(ALERT_MANAGER_PATH), Restart.PERMANENT),
+            ChildSpec(
+                "rules",
+                lambda: RulesSupervisor(
+                    ALERT_MANAGER_PATH, router_mailbox=config.limits.router_mailbox
+                ),
+                Restart.PERMANENT,
+            ),
         ]
         host = config.collectors.host
         collectors: list[ChildSpec] = []
