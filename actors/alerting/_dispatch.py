@@ -62,6 +62,8 @@ class NotificationPlanner:
         self.groups = GroupScheduler()
         self.escalations = EscalationTracker()
         self._routes: dict[str, tuple[str, list[tuple[Route, str]]]] = {}
+        # alert id -> (severity, routes) of the groups its last durable state went to.
+        self._joined: dict[str, tuple[str, list[tuple[Route, str]]]] = {}
         self._dirty: set[str] = set()
 
     @property
@@ -116,12 +118,46 @@ class NotificationPlanner:
             return True
         return self.forget(alert.alert_id)
 
+    def relabeled(self, alert: Alert, now: float) -> bool:
+        """Re-decide the escalation of an open alert whose severity may have changed.
+
+        Nothing happens unless its match labels' severity differs from the one it was
+        last routed with (an update that changed nothing else costs a lookup). Its
+        routes may then name another policy, or none: a running escalation whose policy
+        the new routes do not name stops, and the new one (if any) starts from level 0,
+        as when an alert becomes ACTIVE; one whose policy they still name goes on.
+        Return whether anything started or stopped (re-arm the timer then).
+        """
+        if self._tree is None or not self._policies:
+            return False
+        cached = self._routes.get(alert.fingerprint)
+        if cached is None or cached[0] == alert.match_labels.get("severity", ""):
+            return False  # never routed (muted since it opened), or routed the same
+        running = self.escalations.policy(alert.alert_id)
+        if running is None:
+            return self.state_changed(alert, now)
+        policy = self._policy(alert)
+        if policy is not None and policy.name == running.name:
+            return False
+        self.forget(alert.alert_id)
+        self.state_changed(alert, now)
+        return True
+
     def forget(self, alert_id: str) -> bool:
         """Stop the escalation of an alert (closed, or no longer held); return if one ran."""
         if self.escalations.resolve(alert_id):
             self._dirty.add(alert_id)
             return True
         return False
+
+    def moved(self, alert_id: str, severity: str) -> bool:
+        """Return whether ``severity`` (of the match labels) differs from the grouped one.
+
+        Then the alert's durable update must go to ``committed``: it may leave groups
+        and join others. Cheap, for every update of an open alert.
+        """
+        joined = self._joined.get(alert_id)
+        return joined is not None and joined[0] != severity
 
     def committed(
         self,
@@ -131,14 +167,31 @@ class NotificationPlanner:
         state: str,
         now: float,
     ) -> None:
-        """Record a durable state of an alert (``labels``: its match labels) in its groups."""
+        """Record a durable state of an alert (``labels``: its match labels) in its groups.
+
+        An alert whose labels now take other routes or group keys (its severity
+        changed) leaves the groups it no longer belongs to as if it had resolved there,
+        as in Alertmanager, where severity is a label and a new value is a new alert:
+        a group that told its receiver the alert was firing tells it that it ended,
+        and stops repeating it.
+        """
         if self._tree is None:
             return
         group_state = _GROUP_STATE[state]
-        for route, key in self.routes(fingerprint, labels):
+        routes = self.routes(fingerprint, labels)
+        joined = self._joined.get(alert_id)
+        if joined is not None and joined[1] is not routes:
+            staying = {(route.id, key) for route, key in routes}
+            for route, key in joined[1]:
+                if (route.id, key) not in staying:
+                    self.groups.alert_changed(route, alert_id, labels, RESOLVED, now, group_key=key)
+        for route, key in routes:
             self.groups.alert_changed(route, alert_id, labels, group_state, now, group_key=key)
         if group_state == RESOLVED:
             self._routes.pop(fingerprint, None)
+            self._joined.pop(alert_id, None)
+        else:
+            self._joined[alert_id] = (labels.get("severity", ""), routes)
 
     def due_flushes(
         self, now: float, alert_of: Callable[[str], Alert | None]

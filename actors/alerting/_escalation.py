@@ -164,6 +164,11 @@ class EscalationTracker:
         """Return whether an escalation is running for ``alert_id``."""
         return alert_id in self._running
 
+    def policy(self, alert_id: str) -> EscalationPolicy | None:
+        """Return the policy of ``alert_id``'s running escalation, None if none runs."""
+        escalation = self._running.get(alert_id)
+        return None if escalation is None else escalation.policy
+
     def start(self, alert_id: str, policy: EscalationPolicy, now: float) -> None:
         """Start escalating ``alert_id`` at ``now``: its first level is due ``after`` later.
 

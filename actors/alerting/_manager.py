@@ -58,6 +58,8 @@ _STATE_KINDS = frozenset(
         _K.ALERT_UNSUPPRESSED,
     )
 )
+# An update may change the severity, and with it the routes, groups and escalation policy.
+_UPDATED = _K.ALERT_UPDATED.value
 
 
 class _Tick:
@@ -326,12 +328,19 @@ class AlertManager(Actor):
             return
         moved = False
         for event in events:
-            if event.kind in _STATE_KINDS and event.alert_id is not None:
+            kind = event.kind
+            if event.alert_id is None:
+                continue
+            if kind in _STATE_KINDS:
                 alert = self._alert_or_none(event.alert_id)
                 if alert is None:  # resolved and already forgotten (max_resolved)
                     moved |= self._planner.forget(event.alert_id)
                 else:
                     moved |= self._planner.state_changed(alert, now)
+            elif kind == _UPDATED:
+                alert = self._alert_or_none(event.alert_id)
+                if alert is not None and alert.is_open:
+                    moved |= self._planner.relabeled(alert, now)
         if moved:
             self._arm()
 
@@ -340,13 +349,23 @@ class AlertManager(Actor):
         if not self._planner.enabled:
             return
         now = self.clock.time()
+        planner = self._planner
         for _seq, event in committed:
-            if event.kind in _STATE_KINDS and event.alert_id is not None:
+            alert_id = event.alert_id
+            if alert_id is None:
+                continue
+            kind = event.kind
+            if kind in _STATE_KINDS:
                 payload = event.payload
-                labels = match_labels(payload["labels"], payload["severity"])
-                self._planner.committed(
-                    event.alert_id, event.fingerprint or "", labels, payload["state"], now
-                )
+            elif kind == _UPDATED:
+                payload = event.payload
+                severity = payload["labels"].get("severity", payload["severity"])
+                if not planner.moved(alert_id, severity):
+                    continue
+            else:
+                continue
+            labels = match_labels(payload["labels"], payload["severity"])
+            planner.committed(alert_id, event.fingerprint or "", labels, payload["state"], now)
         self._arm()
 
     def _answer_when_durable(self, answer: BaseModel) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from actors.alerting import NotificationPlanner
 from actors.alerting._grouping import FIRING, RESOLVED, Flush, GroupedAlert, GroupScheduler
 from actors.alerting._routing import Route, RouteConfig, RouteTree
 
@@ -735,3 +736,34 @@ if __name__ == "__main__":
                 f"{best.microseconds_per_change:6.2f} µs per change, "
                 f"{best.changes_per_second:>9,.0f} changes/s"
             )
+
+
+# -- through the planner: an alert whose labels change moves between groups ----------------------
+
+
+def test_the_planner_moves_an_alert_whose_severity_changed_out_of_its_old_group() -> None:
+    planner = NotificationPlanner(
+        RouteConfig.model_validate(
+            {
+                "receiver": "team",
+                "group_by": ["severity"],
+                "group_wait": 0,
+                "group_interval": 10,
+                "repeat_interval": 3600,
+                "routes": [{"matchers": ['severity="critical"'], "receiver": "pager"}],
+            }
+        )
+    )
+    critical = {"alertname": "cpu", "severity": "critical"}
+    warning = {"alertname": "cpu", "severity": "warning"}
+    planner.committed("alert-1", "fp", critical, "active", 0.0)
+    [(pager_id, pager_key)] = planner.groups.groups()
+    assert planner.moved("alert-1", "warning")
+    assert not planner.moved("alert-1", "critical")
+    planner.committed("alert-1", "fp", warning, "active", 1.0)
+    assert planner.groups.members(pager_id, pager_key) == {"alert-1": RESOLVED}
+    [(team_id, team_key)] = [g for g in planner.groups.groups() if g[0] != pager_id]
+    assert planner.groups.members(team_id, team_key) == {"alert-1": FIRING}
+    planner.committed("alert-1", "fp", warning, "resolved", 2.0)
+    assert planner.groups.members(team_id, team_key) == {"alert-1": RESOLVED}
+    assert not planner.moved("alert-1", "critical")  # resolved: it belongs to no group now

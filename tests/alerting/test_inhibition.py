@@ -135,3 +135,26 @@ def test_inhibition_is_recomputed_on_restore_with_the_rules_in_force() -> None:
     without = AlertBook.restore(docs)
     assert kinds(without.reconcile(T0 + 1)) == ["alert_unsuppressed"]
     assert without.get("alert-2").state is AlertState.ACTIVE
+
+
+def test_a_source_whose_severity_drops_releases_its_targets() -> None:
+    book = AlertBook(inhibit_rules=[CRITICAL_MUTES_WARNING])
+    book.fire(firing("disk", severity=Severity.CRITICAL, host="a"), T0)
+    book.fire(firing("cpu", host="a"), T0)
+    assert book.get("alert-2").state is AlertState.SUPPRESSED
+    events = book.fire(firing("disk", severity=Severity.WARNING, host="a"), T0 + 1)
+    assert kinds(events) == ["alert_updated", "alert_unsuppressed"]
+    assert book.get("alert-2").state is AlertState.ACTIVE
+    assert book.get("alert-1").state is AlertState.ACTIVE  # warning, but no critical source
+
+
+def test_a_target_whose_severity_rises_out_of_the_target_matchers_is_released() -> None:
+    book = AlertBook(inhibit_rules=[CRITICAL_MUTES_WARNING])
+    book.fire(firing("disk", severity=Severity.CRITICAL, host="a"), T0)
+    book.fire(firing("cpu", host="a"), T0)
+    events = book.fire(firing("cpu", severity=Severity.CRITICAL, host="a"), T0 + 1)
+    assert kinds(events) == ["alert_updated", "alert_unsuppressed"]
+    assert book.get("alert-2").state is AlertState.ACTIVE
+    events = book.fire(firing("cpu", severity=Severity.WARNING, host="a"), T0 + 2)
+    assert kinds(events) == ["alert_updated", "alert_suppressed"]
+    assert book.get("alert-2").inhibited_by == frozenset({"alert-1"})

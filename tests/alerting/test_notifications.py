@@ -14,6 +14,7 @@ from messages import (
     GetAlert,
     Notification,
     NotificationKind,
+    Severity,
 )
 from tests.alerting.builders import firing, resolved, silence
 from tests.alerting.harness import Running, running
@@ -146,3 +147,95 @@ async def test_a_delivery_receipt_is_recorded_in_the_history() -> None:
         [event] = await run.store.query_events(EventQuery(kinds=("notification_outcome",)))
         assert event.alert_id == "alert-1"
         assert (event.payload["outcome"], event.payload["error"]) == ("failed", "HTTP 503")
+
+
+BY_SEVERITY = AlertManagerConfig.model_validate(
+    {
+        "route": {
+            **{k: v for k, v in ROUTE.items() if k != "escalation"},
+            "routes": [{"matchers": ['severity="critical"'], "receiver": "pager"}],
+        }
+    }
+)
+
+
+async def test_a_severity_change_moves_an_open_alert_to_its_new_group() -> None:
+    async with running(config=BY_SEVERITY) as run:
+        run.manager.tell(firing(severity=Severity.CRITICAL))
+        await advance(run, 0)
+        assert sent(run) == [("pager", NotificationKind.FIRING, "alert-1/pager/firing")]
+        run.manager.tell(firing(severity=Severity.WARNING))
+        await advance(run, 10)
+        # As Alertmanager, where severity is a label: the old group hears the alert end.
+        assert sorted(sent(run)[1:]) == [
+            ("pager", NotificationKind.RESOLVED, "alert-1/pager/resolved"),
+            ("team", NotificationKind.FIRING, "alert-1/team/firing"),
+        ]
+        await advance(run, 3600)  # repeats: only the group that holds the alert now
+        repeats = [(r, key) for r, _, key in sent(run)[3:]]
+        assert [r for r, _ in repeats] == ["team"]
+        run.manager.tell(resolved())
+        await advance(run, 10)
+        assert sent(run)[-1] == ("team", NotificationKind.RESOLVED, "alert-1/team/resolved")
+        await advance(run, 7200)
+        assert sent(run)[-1] == ("team", NotificationKind.RESOLVED, "alert-1/team/resolved")
+
+
+async def test_a_severity_change_back_and_forth_between_flushes_notifies_nobody_twice() -> None:
+    async with running(config=BY_SEVERITY) as run:
+        run.manager.tell(firing(severity=Severity.CRITICAL))
+        await advance(run, 0)
+        run.manager.tell(firing(severity=Severity.WARNING))
+        run.manager.tell(firing(severity=Severity.CRITICAL))
+        await advance(run, 10)
+        # Back in its group before the next flush: nothing changed for anyone.
+        assert sent(run) == [("pager", NotificationKind.FIRING, "alert-1/pager/firing")]
+
+
+ESCALATE_CRITICAL = AlertManagerConfig.model_validate(
+    {
+        "route": {
+            **{k: v for k, v in ROUTE.items() if k != "escalation"},
+            "routes": [{"matchers": ['severity="critical"'], "escalation": "page"}],
+        },
+        "escalation_policies": [POLICY],
+    }
+)
+
+
+async def test_an_alert_raised_to_a_route_that_escalates_starts_escalating() -> None:
+    async with running(config=ESCALATE_CRITICAL) as run:
+        run.manager.tell(firing(severity=Severity.WARNING))
+        await advance(run, 30)
+        assert (await run.status()).escalations == 0
+        run.manager.tell(firing(severity=Severity.CRITICAL))
+        await advance(run, 0)
+        assert (await run.status()).escalations == 1
+        await advance(run, 60)
+        escalated = [r for r, kind, _ in sent(run) if kind is NotificationKind.ESCALATED]
+        assert escalated == ["oncall"]
+
+
+async def test_an_alert_lowered_out_of_a_route_that_escalates_stops_escalating() -> None:
+    async with running(config=ESCALATE_CRITICAL) as run:
+        run.manager.tell(firing(severity=Severity.CRITICAL))
+        await advance(run, 60)
+        run.manager.tell(firing(severity=Severity.WARNING))
+        await advance(run, 0)
+        assert (await run.status()).escalations == 0
+        await advance(run, 600)
+        escalated = [r for r, kind, _ in sent(run) if kind is NotificationKind.ESCALATED]
+        assert escalated == ["oncall"]
+
+
+async def test_updates_that_keep_the_severity_do_not_restart_a_finished_escalation() -> None:
+    async with running(config=ESCALATE_CRITICAL) as run:
+        run.manager.tell(firing(severity=Severity.CRITICAL))
+        await advance(run, 60)
+        await advance(run, 120)  # both levels paged: the policy ran its course
+        assert (await run.status()).escalations == 0
+        run.manager.tell(firing(severity=Severity.CRITICAL, value=2.0))
+        await advance(run, 600)
+        assert (await run.status()).escalations == 0
+        escalated = [r for r, kind, _ in sent(run) if kind is NotificationKind.ESCALATED]
+        assert escalated == ["oncall", "lead"]
