@@ -37,6 +37,9 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "put_rule": _ADMINISTER,
     "delete_rule": _ADMINISTER,
     "list_rules": _ADMINISTER,
+    "put_receiver": _ADMINISTER,
+    "delete_receiver": _ADMINISTER,
+    "list_receivers": _ADMINISTER,
     "ingest": frozenset({Role.INGEST}),
     "ping": _EVERYONE,
 }

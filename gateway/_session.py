@@ -17,25 +17,37 @@ from pydantic import BaseModel, ValidationError
 from websockets.exceptions import ConnectionClosed
 
 from actors import RuleApplyFailed, RuleNotFound
+from actors.notify import (
+    DeleteReceiver,
+    ListReceivers,
+    ReceiverInfo,
+    ReceiverInUse,
+    ReceiverNotStarted,
+    UnknownReceiver,
+)
 from gateway._config import GatewayConfig
 from gateway._connection import Connection
 from gateway._limits import RateLimiter, Verdict
 from gateway._metrics import GatewayMetrics
+from gateway._receivers import ReceiverRefused, put_receiver_request
 from gateway._registry_requests import AddSubscription, RemoveSubscription
 from gateway._targets import GatewayTargets
 from messages import (
     CLIENT_FRAME_ADAPTER,
     AckFrame,
     AlertList,
+    DeleteReceiverFrame,
     DeleteRuleFrame,
     ErrorCode,
     ErrorFrame,
     ErrorReply,
     ExpireSilenceFrame,
     IngestFrame,
+    ListReceiversFrame,
     ListRulesFrame,
     PingFrame,
     PongFrame,
+    PutReceiverFrame,
     PutRuleFrame,
     QueryFrame,
     ReplyFrame,
@@ -121,6 +133,9 @@ class Session:
             PutRuleFrame: self._rules,
             DeleteRuleFrame: self._rules,
             ListRulesFrame: self._rules,
+            PutReceiverFrame: self._receivers,
+            DeleteReceiverFrame: self._receivers,
+            ListReceiversFrame: self._receivers,
             IngestFrame: self._ingest,
         }
 
@@ -227,6 +242,36 @@ class Session:
         except RuleApplyFailed as error:
             return _error(frame.id, "internal", f"the rule change was not completed: {error}")
         return self._answer(frame.id, answer)
+
+    async def _receivers(
+        self, frame: PutReceiverFrame | DeleteReceiverFrame | ListReceiversFrame
+    ) -> _Answer:
+        receivers = self._targets.receivers
+        if receivers is None:
+            return _error(frame.id, "unavailable", "this server does not manage receivers")
+        try:
+            if isinstance(frame, PutReceiverFrame):
+                request: object = put_receiver_request(frame)
+            elif isinstance(frame, DeleteReceiverFrame):
+                request = DeleteReceiver(frame.name)
+            else:
+                request = ListReceivers()
+            answer = await self._ask(receivers, request, "the notifiers")
+        except ReceiverRefused as refused:
+            return ErrorFrame.from_reply(frame.id, refused.reply)
+        except UnknownReceiver as error:
+            return _error(frame.id, "not_found", str(error), "name")
+        except ReceiverInUse as error:
+            return _error(frame.id, "conflict", str(error), "name")
+        except ReceiverNotStarted as error:
+            return _error(frame.id, "invalid", str(error), "receiver")
+        if isinstance(answer, ErrorReply):
+            return ErrorFrame.from_reply(frame.id, answer)
+        if isinstance(answer, tuple):
+            infos = [info.summary() for info in answer if isinstance(info, ReceiverInfo)]
+            return ReplyFrame(id=frame.id, data=_json(infos))
+        data = {"receiver": answer.name, "kind": answer.kind, "change": answer.change}
+        return ReplyFrame(id=frame.id, data=data)
 
     async def _ingest(self, frame: IngestFrame) -> _Answer:
         batch = SampleBatch(samples=frame.samples)

@@ -19,10 +19,12 @@ class GatewayTargets:
     ``QueryAlerts`` (and the registry's ``Subscribe`` and ``QueryHistory``).
     ``registry``: the ``ConnectionRegistry``. ``rules``: answers ``PutRule``,
     ``DeleteRule`` and ``ListRules`` (a ``RuleSet``); None refuses rule frames with
-    ``unavailable``.
+    ``unavailable``. ``receivers``: answers ``PutReceiver``, ``DeleteReceiver`` and
+    ``ListReceivers`` (a ``NotifierSupervisor``); None refuses receiver frames so.
     """
 
     router: ActorRef
     alert_manager: ActorRef
     registry: ActorRef
     rules: ActorRef | None = None
+    receivers: ActorRef | None = None

@@ -254,6 +254,21 @@ class TocsinConfig(_Section):
         websocket = self.receivers.websocket
         return None if websocket is None else RouteConfig(receiver=websocket.name)
 
+    def receiver_users(self) -> dict[str, tuple[str, ...]]:
+        """Return receiver name → what names it: ``route`` and ``escalation policy 'x'``.
+
+        Such receivers cannot be deleted at run time (the route would lose its target).
+        """
+        users: dict[str, list[str]] = {}
+        route = self.effective_route()
+        if route is not None:
+            for name in sorted(_route_receivers(route)):
+                users.setdefault(name, []).append("the route")
+        for policy in self.escalation_policies:
+            for name in sorted({r for level in policy.levels for r in level.receivers}):
+                users.setdefault(name, []).append(f"escalation policy {policy.name!r}")
+        return {name: tuple(found) for name, found in users.items()}
+
     def alert_manager_config(self) -> AlertManagerConfig:
         """Return the alert manager's part of this configuration."""
         return AlertManagerConfig(

@@ -44,7 +44,18 @@ from actors.alerting import (
     Subscriptions,
     Unsubscribe,
 )
-from actors.notify import ChannelFactory, default_channel, notifier_supervisor_spec
+from actors.notify import (
+    ChannelFactory,
+    DeleteReceiver,
+    DeliveryPolicy,
+    ListReceivers,
+    NotifierSupervisor,
+    PutReceiver,
+    ReceiverChanged,
+    ReceiverConfig,
+    ReceiverInfo,
+    default_channel,
+)
 from actors.store import MemoryStore, SqliteStore, Store
 from gateway._config import TokenConfig
 from gateway._edge import (
@@ -102,6 +113,7 @@ from supervision import (
 __all__ = ["AlertEvents", "AlertSystem", "AlertSystemNotRunning", "CommandRefused", "StoreKeeper"]
 
 ALERT_MANAGER_PATH = "/alerting/alert-manager"
+NOTIFIERS_PATH = "/alerting/notifiers"
 ROUTER_PATH = f"/alerting/rules/{ROUTER}"
 RULE_SET_PATH = f"/alerting/rules/{RULE_SET}"
 REGISTRY_PATH = f"/edge/{CONNECTION_REGISTRY}"
@@ -261,16 +273,24 @@ class AlertSystem:
             return AlertManager(
                 store,
                 config=config.alert_manager_config(),
-                notifications=self.system.lookup("/alerting/notifiers"),
+                notifications=self.system.lookup(NOTIFIERS_PATH),
                 subscriptions=subscriptions,
             )
 
+        users = config.receiver_users()
+        channel_factory = self._channel_factory
         alerting = [
-            notifier_supervisor_spec(
-                config.receivers,
-                store,
-                receipts=ALERT_MANAGER_PATH,
-                channel_factory=self._channel_factory,
+            ChildSpec(
+                "notifiers",
+                lambda: NotifierSupervisor(
+                    config.receivers,
+                    store,
+                    receipts=ALERT_MANAGER_PATH,
+                    channel_factory=channel_factory,
+                    users=users,
+                ),
+                Restart.PERMANENT,
+                30.0,
             ),
             ChildSpec("alert-manager", alert_manager, Restart.PERMANENT, 10.0),
             ChildSpec(
@@ -393,6 +413,38 @@ class AlertSystem:
         """Return the running rules, in id order."""
         rules: tuple[AnyRule, ...] = await self._rule_set.ask(ListRules(), timeout=30.0)
         return rules
+
+    # -- receivers -----------------------------------------------------------------------------
+
+    async def put_receiver(
+        self, receiver: ReceiverConfig, delivery: DeliveryPolicy | None = None
+    ) -> ReceiverChanged:
+        """Add a receiver, or replace the one of the same name, until the system stops.
+
+        Routes already naming it start reaching it; a replaced receiver's undelivered
+        notifications go to the new one. Raises ``ReceiverNotStarted`` if its notifier
+        cannot start (a replaced one is restored). Put it in the configuration to keep it
+        across restarts.
+        """
+        changed = await self.system.lookup(NOTIFIERS_PATH).ask(
+            PutReceiver(receiver, delivery), timeout=30.0
+        )
+        assert isinstance(changed, ReceiverChanged)
+        return changed
+
+    async def delete_receiver(self, name: str) -> ReceiverChanged:
+        """Remove a receiver; raise ``UnknownReceiver``, or ``ReceiverInUse`` while the
+        route or an escalation policy names it."""
+        changed = await self.system.lookup(NOTIFIERS_PATH).ask(DeleteReceiver(name), timeout=30.0)
+        assert isinstance(changed, ReceiverChanged)
+        return changed
+
+    async def list_receivers(self) -> tuple[ReceiverInfo, ...]:
+        """Return the receivers in use, each with its delivery policy and users."""
+        infos: tuple[ReceiverInfo, ...] = await self.system.lookup(NOTIFIERS_PATH).ask(
+            ListReceivers(), timeout=30.0
+        )
+        return infos
 
     # -- commands ------------------------------------------------------------------------------
 
@@ -546,4 +598,5 @@ def _targets(system: ActorSystem) -> GatewayTargets:
         alert_manager=system.lookup(ALERT_MANAGER_PATH),
         registry=system.lookup(REGISTRY_PATH),
         rules=system.lookup(RULE_SET_PATH),
+        receivers=system.lookup(NOTIFIERS_PATH),
     )

@@ -42,15 +42,18 @@ __all__ = [
     "SERVER_FRAME_ADAPTER",
     "AckFrame",
     "ClientFrame",
+    "DeleteReceiverFrame",
     "DeleteRuleFrame",
     "ErrorFrame",
     "EventFrame",
     "ExpireSilenceFrame",
     "IngestFrame",
+    "ListReceiversFrame",
     "ListRulesFrame",
     "NotificationFrame",
     "PingFrame",
     "PongFrame",
+    "PutReceiverFrame",
     "PutRuleFrame",
     "QueryFrame",
     "ReplyFrame",
@@ -71,7 +74,8 @@ class Role(StrEnum):
     """What an authenticated client may do; a token carries one or more roles.
 
     ``viewer``: subscribe and query.  ``operator``: a viewer that also acknowledges,
-    resolves and silences.  ``admin``: an operator that also changes rules.
+    resolves and silences.  ``admin``: an operator that also changes rules and
+    receivers.
     ``ingest``: sends samples, nothing else.  Every role may ``ping``.
     """
 
@@ -215,6 +219,39 @@ class ListRulesFrame(_ClientFrame):
         return ListRules()
 
 
+class PutReceiverFrame(_ClientFrame):
+    """Add a receiver, or replace the one of the same name (admin role).
+
+    ``kind`` says which fields ``receiver`` has: those of the ``[[receivers.<kind>]]``
+    tables of the configuration (docs/CONFIGURATION.md, docs/NOTIFIERS.md), ``name``
+    included; the server validates them and names a bad one (``receiver.url``).
+    Secrets go inline (``password``, ``hmac_secret``): ``*_env`` fields, which read the
+    server's environment, are refused over the wire. ``delivery`` overrides fields of
+    the kind's default delivery policy. The reply's data: ``{"receiver": name, "kind":
+    kind, "change": "added" | "replaced"}``. A replaced receiver's notifier hands its
+    undelivered notifications to the new one.
+    """
+
+    type: Literal["put_receiver"] = "put_receiver"
+    kind: Literal["email", "slack", "webhook", "websocket"]
+    receiver: dict[str, JsonValue]
+    delivery: dict[str, JsonValue] = Field(default_factory=dict)
+
+
+class DeleteReceiverFrame(_ClientFrame):
+    """Remove a receiver (admin role); ``conflict`` while a route or policy names it."""
+
+    type: Literal["delete_receiver"] = "delete_receiver"
+    name: NonEmptyStr
+
+
+class ListReceiversFrame(_ClientFrame):
+    """List the receivers (admin role); the reply's data is a list of
+    ``{name, kind, config, delivery, used_by}`` with every secret masked."""
+
+    type: Literal["list_receivers"] = "list_receivers"
+
+
 class PingFrame(_ClientFrame):
     """Ask for a ``pong`` with the same id: an application-level liveness check."""
 
@@ -233,6 +270,9 @@ ClientFrame = Annotated[
     | PutRuleFrame
     | DeleteRuleFrame
     | ListRulesFrame
+    | PutReceiverFrame
+    | DeleteReceiverFrame
+    | ListReceiversFrame
     | PingFrame,
     Field(discriminator="type"),
 ]
@@ -250,6 +290,9 @@ CLIENT_FRAME_ADAPTER: TypeAdapter[
     | PutRuleFrame
     | DeleteRuleFrame
     | ListRulesFrame
+    | PutReceiverFrame
+    | DeleteReceiverFrame
+    | ListReceiversFrame
     | PingFrame
 ] = TypeAdapter(ClientFrame)
 """Validate a client frame: ``CLIENT_FRAME_ADAPTER.validate_json(frame_bytes)``.

@@ -7,18 +7,27 @@ requests: the gateway validates what operators send before building one.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from actors.notify._circuit import CircuitState
+from actors.notify._config import DeliveryPolicy, ReceiverConfig, ReceiverKind
 from messages import Notification
 
 __all__ = [
     "DeadLetterInfo",
     "DeadLetterNotFound",
+    "DeleteReceiver",
     "GetNotifierStatus",
     "ListDeadLetters",
+    "ListReceivers",
     "NotifierStatus",
     "NotifyError",
+    "PutReceiver",
+    "ReceiverChanged",
+    "ReceiverInUse",
+    "ReceiverInfo",
+    "ReceiverNotStarted",
     "ReplayDeadLetter",
     "Replayed",
     "UnknownReceiver",
@@ -37,6 +46,27 @@ class UnknownReceiver(NotifyError):
         super().__init__(f"no receiver named {receiver!r} is configured (configured: {listed})")
         self.receiver = receiver
         self.known = known
+
+
+class ReceiverInUse(NotifyError):
+    """The receiver cannot be removed: ``users`` (routes, escalation policies) name it."""
+
+    def __init__(self, receiver: str, users: tuple[str, ...]) -> None:
+        super().__init__(
+            f"receiver {receiver!r} is still used by {', '.join(users)}: "
+            "change the configuration first"
+        )
+        self.receiver = receiver
+        self.users = users
+
+
+class ReceiverNotStarted(NotifyError):
+    """The notifier of a put receiver failed to start; the previous one (if any) is back."""
+
+    def __init__(self, receiver: str, reason: str) -> None:
+        super().__init__(f"the notifier of receiver {receiver!r} did not start: {reason}")
+        self.receiver = receiver
+        self.reason = reason
 
 
 class DeadLetterNotFound(NotifyError):
@@ -113,3 +143,77 @@ class NotifierStatus:
     delivered: int
     failed_attempts: int
     outbox_appends: int
+
+
+@dataclass(frozen=True, slots=True)
+class PutReceiver:
+    """Add a receiver, or replace the one of the same name, at run time.
+
+    Its notifier (a new child of the ``NotifierSupervisor``) takes over the receiver's
+    outbox: what the previous one had not delivered is delivered by the new one.
+    ``delivery`` None is the kind's default policy. The answer is ``ReceiverChanged``;
+    ``ReceiverNotStarted`` if the notifier cannot start (the previous one is restored).
+    """
+
+    receiver: ReceiverConfig
+    delivery: DeliveryPolicy | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteReceiver:
+    """Remove a receiver and stop its notifier; its undelivered notifications stay in
+    the store until a receiver of that name comes back.
+
+    The answer is ``ReceiverChanged``; ``UnknownReceiver`` for an unknown name and
+    ``ReceiverInUse`` for one that the routes or escalation policies name.
+    """
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiverChanged:
+    """Answer ``PutReceiver``/``DeleteReceiver``: which receiver, and what happened."""
+
+    name: str
+    kind: ReceiverKind
+    change: str
+    """``added``, ``replaced`` or ``removed``."""
+
+
+@dataclass(frozen=True, slots=True)
+class ListReceivers:
+    """Ask for the receivers in use; the answer is a tuple of ``ReceiverInfo``."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiverInfo:
+    """One receiver: its config, delivery policy and who uses it (routes, policies)."""
+
+    receiver: ReceiverConfig
+    kind: ReceiverKind
+    delivery: DeliveryPolicy
+    used_by: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        """Return the receiver's name."""
+        return self.receiver.name
+
+    def summary(self) -> Mapping[str, object]:
+        """Return it as JSON-ready data with every secret masked (for operators)."""
+        config = self.receiver.model_dump(mode="json", by_alias=True)
+        if "headers" in config:
+            config["headers"] = {name: "**********" for name in config["headers"]}
+        url = config.get("url")
+        if isinstance(url, str):
+            # A Slack webhook URL is itself the secret; other URLs may carry one in the
+            # query string.
+            config["url"] = "**********" if self.kind == "slack" else url.split("?", 1)[0]
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "config": config,
+            "delivery": self.delivery.model_dump(mode="json"),
+            "used_by": list(self.used_by),
+        }

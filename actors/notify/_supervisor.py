@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import itertools
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from actors.notify._channel import Channel
 from actors.notify._config import (
+    DEFAULT_DELIVERY,
     DeliveryPolicy,
     NotifiersConfig,
     ReceiverConfig,
@@ -24,8 +24,15 @@ from actors.notify._email import EmailChannel
 from actors.notify._notifier import Notifier
 from actors.notify._receipts import ReceiptSink, ReceiptsTarget
 from actors.notify._requests import (
+    DeleteReceiver,
     GetNotifierStatus,
     ListDeadLetters,
+    ListReceivers,
+    PutReceiver,
+    ReceiverChanged,
+    ReceiverInfo,
+    ReceiverInUse,
+    ReceiverNotStarted,
     ReplayDeadLetter,
     UnknownReceiver,
 )
@@ -37,6 +44,7 @@ from actors.store import Store
 from messages import DeliveryOutcome, DeliveryReceipt, Notification
 from supervision import (
     ActorRef,
+    ActorStartError,
     ActorSystem,
     Backoff,
     ChildSpec,
@@ -93,6 +101,30 @@ def notifier_name(receiver: ReceiverConfig) -> str:
     return f"notifier:{kind}" if receiver.name == kind else f"notifier:{kind}:{receiver.name}"
 
 
+class _NotifierFactory:
+    """Build the notifier of one receiver: a child spec's factory that knows its receiver.
+
+    The supervisor's membership lives in its cell (a restarted supervisor keeps the
+    children added and loses those removed at run time), so the receivers in use are
+    read back from these factories rather than from the configuration.
+    """
+
+    __slots__ = ("build", "policy", "receiver")
+
+    def __init__(
+        self,
+        build: Callable[[ReceiverConfig, DeliveryPolicy], Notifier],
+        receiver: ReceiverConfig,
+        policy: DeliveryPolicy,
+    ) -> None:
+        self.build = build
+        self.receiver = receiver
+        self.policy = policy
+
+    def __call__(self) -> Notifier:
+        return self.build(self.receiver, self.policy)
+
+
 class NotifierSupervisor(Supervisor):
     """Run one ``Notifier`` per configured receiver and route ``Notification``s to them.
 
@@ -109,6 +141,11 @@ class NotifierSupervisor(Supervisor):
     channel at each (re)start (default: ``default_channel``); ``templates`` are shared
     by every channel (default: built from ``config.templates``). ``receipts`` receives
     every ``DeliveryReceipt``.
+
+    Receivers change at run time: ``PutReceiver`` adds or replaces one (a new notifier
+    child), ``DeleteReceiver`` removes one, ``ListReceivers`` lists them. ``users`` maps a
+    receiver name to what names it (the routes, escalation policies): such a receiver
+    cannot be removed (``ReceiverInUse``), so a route never points at a missing one.
     """
 
     def __init__(
@@ -124,6 +161,7 @@ class NotifierSupervisor(Supervisor):
         period: float = 30.0,
         backoff: Backoff | None = None,
         notifier_shutdown: float = 5.0,
+        users: Mapping[str, tuple[str, ...]] | None = None,
     ) -> None:
         self.config = config
         self._store = store
@@ -132,13 +170,19 @@ class NotifierSupervisor(Supervisor):
         self._channel_factory = channel_factory
         self._templates = templates if templates is not None else TemplateSet(config.templates)
         self._notifier_rng = rng
-        self._children: dict[str, str] = {}
-        specs = []
-        for receiver in config.receivers():
-            name = notifier_name(receiver)
-            self._children[receiver.name] = name
-            factory = functools.partial(self._notifier, receiver, config.delivery_for(receiver))
-            specs.append(ChildSpec(name, factory, Restart.PERMANENT, notifier_shutdown))
+        self._notifier_shutdown = notifier_shutdown
+        self._users = dict(users or {})
+        self._routes: dict[str, ActorRef] = {}
+        self._factories: dict[str, _NotifierFactory] = {}
+        specs = [
+            ChildSpec(
+                notifier_name(receiver),
+                _NotifierFactory(self._notifier, receiver, config.delivery_for(receiver)),
+                Restart.PERMANENT,
+                notifier_shutdown,
+            )
+            for receiver in config.receivers()
+        ]
         super().__init__(
             specs,
             strategy=Strategy.ONE_FOR_ONE,
@@ -162,11 +206,11 @@ class NotifierSupervisor(Supervisor):
     async def on_start(self) -> None:
         """Start every notifier in configuration order, then route to their refs."""
         await super().on_start()
-        base = self.path.rstrip("/")
-        self._routes: dict[str, ActorRef] = {
-            receiver: self.system.lookup(f"{base}/{child}")
-            for receiver, child in self._children.items()
-        }
+        for child in self._cell.child_cells():
+            factory = child.spec.factory if child.spec is not None else None
+            if isinstance(factory, _NotifierFactory):
+                self._routes[factory.receiver.name] = child.ref
+                self._factories[factory.receiver.name] = factory
 
     async def on_stop(self) -> None:
         """Drop the answers being gathered, then stop the notifiers in reverse order."""
@@ -184,7 +228,78 @@ class NotifierSupervisor(Supervisor):
         if isinstance(message, (ListDeadLetters, GetNotifierStatus, ReplayDeadLetter)):
             self._forward(message)
             return None
+        if isinstance(message, PutReceiver):
+            return await self._put_receiver(message)
+        if isinstance(message, DeleteReceiver):
+            return await self._delete_receiver(message.name)
+        if isinstance(message, ListReceivers):
+            return tuple(
+                ReceiverInfo(
+                    factory.receiver,
+                    receiver_kind(factory.receiver),
+                    factory.policy,
+                    self._users.get(name, ()),
+                )
+                for name, factory in self._factories.items()
+            )
         return await super().on_receive(message)
+
+    # -- receivers at run time -------------------------------------------------------------
+
+    async def _put_receiver(self, message: PutReceiver) -> ReceiverChanged | None:
+        receiver = message.receiver
+        kind = receiver_kind(receiver)
+        policy = message.delivery or DEFAULT_DELIVERY[kind]
+        previous = self._factories.get(receiver.name)
+        if previous is not None:
+            await self._stop_notifier(previous)
+        factory = _NotifierFactory(self._notifier, receiver, policy)
+        try:
+            await self._start_notifier(factory)
+        except ActorStartError as error:
+            if previous is not None:
+                await self._start_notifier(previous)
+            self.log.warning("receiver not started", receiver=receiver.name, error=str(error))
+            self.defer_reply().fail(ReceiverNotStarted(receiver.name, str(error.error)))
+            return None
+        change = "added" if previous is None else "replaced"
+        self.log.info("receiver changed", receiver=receiver.name, kind=kind, change=change)
+        return ReceiverChanged(receiver.name, kind, change)
+
+    async def _delete_receiver(self, name: str) -> ReceiverChanged | None:
+        factory = self._factories.get(name)
+        if factory is None:
+            self.defer_reply().fail(UnknownReceiver(name, tuple(self._routes)))
+            return None
+        users = self._users.get(name, ())
+        if users:
+            self.defer_reply().fail(ReceiverInUse(name, users))
+            return None
+        await self._stop_notifier(factory)
+        self.log.info("receiver changed", receiver=name, change="removed")
+        return ReceiverChanged(name, receiver_kind(factory.receiver), "removed")
+
+    async def _start_notifier(self, factory: _NotifierFactory) -> None:
+        # As Supervisor's StartChild, from inside this supervisor's own handler.
+        spec = ChildSpec(
+            notifier_name(factory.receiver), factory, Restart.PERMANENT, self._notifier_shutdown
+        )
+        child = self._cell.add_child(spec)
+        try:
+            await child.start()
+        except ActorStartError as error:
+            await child.terminate(error.error)
+            raise
+        self._routes[factory.receiver.name] = child.ref
+        self._factories[factory.receiver.name] = factory
+
+    async def _stop_notifier(self, factory: _NotifierFactory) -> None:
+        name = factory.receiver.name
+        self._routes.pop(name, None)
+        self._factories.pop(name, None)
+        child = (self._cell.children or {}).get(notifier_name(factory.receiver))
+        if child is not None:
+            await child.terminate()
 
     def _route(self, notification: Notification) -> None:
         ref = self._routes.get(notification.receiver)

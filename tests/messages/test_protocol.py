@@ -15,6 +15,7 @@ from messages import (
     AlertSummary,
     AlertTransition,
     CreateSilence,
+    DeleteReceiverFrame,
     DeleteRule,
     DeleteRuleFrame,
     ErrorFrame,
@@ -24,6 +25,7 @@ from messages import (
     ExpireSilenceFrame,
     IngestFrame,
     LabelMatcher,
+    ListReceiversFrame,
     ListRules,
     ListRulesFrame,
     Notification,
@@ -31,6 +33,7 @@ from messages import (
     NotificationKind,
     PingFrame,
     PongFrame,
+    PutReceiverFrame,
     PutRule,
     PutRuleFrame,
     QueryAlerts,
@@ -90,6 +93,12 @@ def frame(data: dict[str, object]) -> bytes:
         ({"type": "delete_rule", "id": "10", "rule_id": "r"}, DeleteRuleFrame),
         ({"type": "list_rules", "id": "11"}, ListRulesFrame),
         ({"type": "ping", "id": "12"}, PingFrame),
+        (
+            {"type": "put_receiver", "id": "13", "kind": "webhook", "receiver": {"name": "x"}},
+            PutReceiverFrame,
+        ),
+        ({"type": "delete_receiver", "id": "14", "name": "x"}, DeleteReceiverFrame),
+        ({"type": "list_receivers", "id": "15"}, ListReceiversFrame),
     ],
 )
 def test_client_frames_dispatch_from_json_bytes_on_type(
