@@ -89,7 +89,7 @@ WEBHOOK_RECEIVER = "bench-webhook"
 EMAIL_RECEIVER = "bench-mail"
 TOCSIN_WEBHOOK_PATH = (
     "NotifierSupervisor → Notifier (durable SQLite outbox, synchronous=full; default webhook "
-    "policy: 4 in flight) → WebhookChannel (httpx.Request/Response over H11Transport: h11 on "
+    "policy: 4 in flight) → WebhookChannel (httpx.Request/Response over Http1Transport: h11 on "
     "asyncio streams, keep-alive pool)"
 )
 TOCSIN_EMAIL_PATH = (

@@ -1,74 +1,366 @@
-"""A lean HTTP/1.1 transport for httpx: h11 over asyncio streams, with a keep-alive pool.
+"""A lean HTTP/1.1 client for the notifiers: httptools' parser on asyncio protocols.
 
 httpx's default transport (httpcore over anyio) cost about 2 ms of CPU per request on
-the benchmark machine, more than everything else a notification costs; this one speaks
-the same ``httpx.Request``/``httpx.Response`` through h11 (the HTTP/1.1 state machine
-httpcore uses) on plain asyncio streams.
+the benchmark machine, and h11 (pure Python) with ``httpx.Request``/``httpx.Response``
+around it still 0.3-0.4 ms: more than everything else a notification costs. Here a
+request is bytes written by hand (method, target, ``host``, the headers, checked as h11
+checks them, ``content-length``) and the response is parsed by httptools (llhttp, C),
+on a plain ``asyncio.Protocol`` per connection. ``Http1Transport.exchange`` is the
+bytes-level call the notifiers use; ``handle_async_request`` makes the same transport an
+``httpx`` transport (``httpx.AsyncClient(transport=Http1Transport())``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl
 import time
 from collections import deque
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import NamedTuple
 
-import h11
+import httptools
 import httpx
 
-__all__ = ["H11Transport"]
+__all__ = ["Http1Transport", "Origin", "RawResponse", "Timeouts", "header_lines", "request_head"]
 
-_READ_SIZE = 64 * 1024
 _DEFAULT_TIMEOUT = 5.0
+_TOKEN = re.compile(rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
+_BAD_VALUE = re.compile(rb"[\r\n\x00]")
 
 
-class _Connection:
-    __slots__ = ("h11", "idle_since", "reader", "used", "writer")
+class Origin(NamedTuple):
+    """Where a request goes: scheme (``b"http"``/``b"https"``), host, port."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
-        self.h11 = h11.Connection(h11.CLIENT)
-        self.idle_since = 0.0
-        self.used = False
+    scheme: bytes
+    host: bytes
+    port: int
 
-    def reusable(self, now: float, expiry: float) -> bool:
-        # A keep-alive connection the server closed, or that sent something unasked (such
-        # as the 408 some servers send before closing an idle connection), is dead: its
-        # bytes must not be read as the answer to the next request.
-        return (
-            now - self.idle_since < expiry
-            and not self.writer.is_closing()
-            and not self.reader.at_eof()
-            and self.reader.exception() is None
-            and not getattr(self.reader, "_buffer", b"")
+    @classmethod
+    def of(cls, url: httpx.URL) -> Origin:
+        """Return the origin of ``url`` (default port by scheme)."""
+        scheme = url.raw_scheme
+        return cls(scheme, url.raw_host, url.port or (443 if scheme == b"https" else 80))
+
+
+class Timeouts(NamedTuple):
+    """Seconds for connect, read (between bytes), write and the wait for a pool slot."""
+
+    connect: float | None = _DEFAULT_TIMEOUT
+    read: float | None = _DEFAULT_TIMEOUT
+    write: float | None = _DEFAULT_TIMEOUT
+    pool: float | None = _DEFAULT_TIMEOUT
+
+    @classmethod
+    def of(cls, extension: Mapping[str, float | None]) -> Timeouts:
+        """Return the timeouts of httpx's ``timeout`` request extension (5 s if absent)."""
+        get = extension.get
+        return cls(
+            get("connect", _DEFAULT_TIMEOUT),
+            get("read", _DEFAULT_TIMEOUT),
+            get("write", _DEFAULT_TIMEOUT),
+            get("pool", _DEFAULT_TIMEOUT),
         )
 
-    def close(self) -> None:
-        self.writer.close()
+
+class RawResponse(NamedTuple):
+    """A whole response: status, headers (as received), body."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+
+def request_head(method: bytes, target: bytes, headers: Iterable[tuple[bytes, bytes]]) -> bytes:
+    """Return the request line and header block, ending with the blank line.
+
+    ``headers`` must include ``host`` and the body's framing (``content-length``).
+    Raises ``httpx.LocalProtocolError`` as ``header_lines`` does.
+    """
+    return b"".join((method, b" ", target, b" HTTP/1.1\r\n", header_lines(headers), b"\r\n"))
+
+
+def header_lines(headers: Iterable[tuple[bytes, bytes]]) -> bytes:
+    """Return ``name: value\\r\\n`` for each header, in order.
+
+    Raises ``httpx.LocalProtocolError`` for a name that is not a token, or a value
+    holding CR, LF or NUL (what h11 refuses: they would split the request).
+    """
+    lines: list[bytes] = []
+    for name, value in headers:
+        if _TOKEN.fullmatch(name) is None:
+            raise httpx.LocalProtocolError(f"illegal header name {name!r}")
+        value = value.strip(b" \t")
+        if _BAD_VALUE.search(value) is not None:
+            raise httpx.LocalProtocolError(f"illegal header value {value!r}")
+        lines += (name, b": ", value, b"\r\n")
+    return b"".join(lines)
 
 
 class _Stale(Exception):
     """A reused connection was closed by the server before any byte of the response."""
 
 
-class H11Transport(httpx.AsyncBaseTransport):
-    """HTTP/1.1 over asyncio streams with a small keep-alive pool; an httpx transport.
+class _Connection(asyncio.Protocol):
+    """One HTTP/1.1 connection: one exchange at a time, the response parsed as it comes.
+
+    The parser callbacks (``on_*``) are httptools'; an exchange's outcome is a future
+    that ``exchange`` awaits (with the read timeout checked by one timer).
+    """
+
+    def __init__(self, max_response: int) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.max_response = max_response
+        self.idle_since = 0.0
+        self.used = False
+        self.dirty = False  # bytes nobody asked for, or a response not fit for reuse
+        self.lost = False
+        self._loop = asyncio.get_running_loop()
+        self._paused: asyncio.Future[None] | None = None
+        self._waiter: asyncio.Future[RawResponse] | None = None
+        self._parser: httptools.HttpResponseParser | None = None
+        self._received = 0
+        self._last_read = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        self._read_timeout: float | None = None
+        self._head = False
+        self._status = 0
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._headers_done = False
+        self._delimited = False  # the body's end is known (length, chunks, or none)
+        self._complete = False
+
+    # -- asyncio.Protocol --------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def connection_lost(self, error: Exception | None) -> None:
+        self.lost = True
+        paused, self._paused = self._paused, None
+        if paused is not None and not paused.done():
+            paused.set_result(None)
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return
+        if self._headers_done and not self._delimited and error is None:
+            self._finish()  # the body ran until the server closed: that is its end
+        elif self._received == 0 and self.used:
+            waiter.set_exception(_Stale())
+        elif error is not None:
+            failure = httpx.ReadError(f"reading the response failed: {error}")
+            failure.__cause__ = error
+            waiter.set_exception(failure)
+        else:
+            waiter.set_exception(
+                httpx.RemoteProtocolError("server closed the connection mid-response")
+            )
+
+    def data_received(self, data: bytes) -> None:
+        waiter, parser = self._waiter, self._parser
+        if waiter is None or parser is None or self._complete:
+            self.dirty = True  # unasked bytes (such as a parting 408): never reuse
+            return
+        self._received += len(data)
+        self._last_read = self._loop.time()
+        try:
+            parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._fail(httpx.RemoteProtocolError("the server switched protocols"))
+        except httptools.HttpParserError as error:
+            # Garbage after a whole response only retires the connection (_fail does
+            # nothing more once the response is complete).
+            self._fail(httpx.RemoteProtocolError(f"invalid HTTP response: {error}"))
+
+    def eof_received(self) -> bool | None:
+        return None  # close the transport: connection_lost decides what the end means
+
+    def pause_writing(self) -> None:
+        if self._paused is None:
+            self._paused = self._loop.create_future()
+
+    def resume_writing(self) -> None:
+        paused, self._paused = self._paused, None
+        if paused is not None and not paused.done():
+            paused.set_result(None)
+
+    # -- httptools callbacks -----------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        if self._complete:
+            self.dirty = True  # a second response: nobody asked for it
+            return
+        self._status = 0
+        self._headers = []
+        self._chunks = []
+        self._size = 0
+        self._headers_done = False
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if not self._complete:
+            self._headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        if self._complete:
+            return
+        assert self._parser is not None
+        self._status = status = self._parser.get_status_code()
+        if 100 <= status < 200:
+            return  # informational: the real response follows
+        self._headers_done = True
+        names = {name.lower() for name, _ in self._headers}
+        self._delimited = (
+            b"content-length" in names
+            or b"transfer-encoding" in names
+            or status in (204, 304)
+            or self._head
+        )
+        if self._head:  # no body follows, whatever the headers say
+            self.dirty = True
+            self._finish()
+
+    def on_body(self, body: bytes) -> None:
+        if self._complete:
+            return
+        self._size += len(body)
+        if self._size > self.max_response:
+            self._fail(httpx.RemoteProtocolError(f"response body over {self.max_response} bytes"))
+            return
+        self._chunks.append(body)
+
+    def on_message_complete(self) -> None:
+        if self._complete or not self._headers_done:
+            return  # after an informational response, or after the end
+        assert self._parser is not None
+        if not self._parser.should_keep_alive():
+            self.dirty = True
+        self._finish()
+
+    # -- exchanges ---------------------------------------------------------------------
+
+    def reusable(self, now: float, expiry: float) -> bool:
+        transport = self.transport
+        return (
+            now - self.idle_since < expiry
+            and not self.dirty
+            and not self.lost
+            and transport is not None
+            and not transport.is_closing()
+        )
+
+    async def exchange(self, data: bytes, timeouts: Timeouts, *, head: bool = False) -> RawResponse:
+        """Send ``data`` (a whole request), return the whole response.
+
+        Raises httpx's errors, or ``_Stale`` for a reused connection the server had
+        closed. The connection is closed unless the exchange ended cleanly.
+        """
+        transport = self.transport
+        if transport is None or self.lost or transport.is_closing():
+            if self.used:
+                raise _Stale
+            raise httpx.WriteError("the connection is closed")
+        loop = self._loop
+        self._waiter = waiter = loop.create_future()
+        self._parser = httptools.HttpResponseParser(self)
+        self._head = head
+        self._received = 0
+        self._complete = False
+        self._headers_done = False
+        self._delimited = False
+        done = False
+        try:
+            transport.write(data)
+            if self._paused is not None:
+                await self._drain(timeouts.write)
+            read = timeouts.read
+            if read is not None and not waiter.done():
+                self._read_timeout = read
+                self._last_read = loop.time()
+                self._timer = loop.call_at(self._last_read + read, self._check_read)
+            response = await waiter
+            done = True
+            return response
+        finally:
+            timer, self._timer = self._timer, None
+            if timer is not None:
+                timer.cancel()
+            self._waiter = None
+            self._parser = None
+            self._chunks = []
+            if not done:
+                self.close()
+
+    async def _drain(self, timeout: float | None) -> None:
+        paused = self._paused
+        if paused is None:
+            return
+        try:
+            async with asyncio.timeout(timeout):
+                await asyncio.shield(paused)
+        except TimeoutError:
+            raise httpx.WriteTimeout("writing the request timed out") from None
+        if self.lost and self._waiter is not None and not self._waiter.done():
+            if self.used and self._received == 0:
+                raise _Stale
+            raise httpx.WriteError("the connection closed while writing the request")
+
+    def _check_read(self) -> None:
+        self._timer = None
+        waiter, timeout = self._waiter, self._read_timeout
+        if waiter is None or waiter.done() or timeout is None:
+            return
+        due = self._last_read + timeout
+        if self._loop.time() >= due:
+            waiter.set_exception(httpx.ReadTimeout("reading the response timed out"))
+        else:
+            self._timer = self._loop.call_at(due, self._check_read)
+
+    def _finish(self) -> None:
+        self._complete = True
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            body = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
+            waiter.set_result(RawResponse(self._status, self._headers, body))
+
+    def _fail(self, error: Exception) -> None:
+        self.dirty = True
+        if self._complete:
+            return
+        self._complete = True
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(error)
+
+    def close(self) -> None:
+        self.dirty = True
+        if self.transport is not None:
+            self.transport.close()
+
+
+class Http1Transport(httpx.AsyncBaseTransport):
+    """HTTP/1.1 over asyncio with a small keep-alive pool; also an httpx transport.
 
     At most ``max_connections`` requests are under way at once (a request waits up to the
     pool timeout for a slot, then fails with ``httpx.PoolTimeout``), and up to
     ``max_keepalive_connections`` idle connections per origin are kept for at most
-    ``keepalive_expiry`` seconds. The timeouts are the request's (httpx's ``timeout``
-    extension: connect, read, write, pool; 5 s each without it), real network time.
+    ``keepalive_expiry`` seconds. The timeouts are the request's (``Timeouts``; for
+    httpx requests, the ``timeout`` extension; 5 s each without it), real network time;
+    the read timeout bounds each wait for bytes of the response.
 
     A request that finds its reused keep-alive connection closed by the server (reset
     while writing, or end of stream before any byte of the response) is sent once more
-    on a new connection, as browsers and httpcore do: the server never saw it.
-    Responses are read whole (at most ``max_response_bytes``; webhook answers are small)
-    and errors are httpx's: ``ConnectError``, ``ConnectTimeout``, ``ReadTimeout``,
-    ``WriteTimeout``, ``ReadError``, ``WriteError``, ``RemoteProtocolError``.
-    ``https`` uses ``ssl_context`` (httpx's default context when None). No proxies.
+    on a new connection, as browsers and httpcore do: the server never saw it. A
+    connection that received anything it did not ask for (such as the 408 some servers
+    send before closing an idle connection), or whose response says ``connection:
+    close``, is not reused. Responses are read whole (at most ``max_response_bytes``;
+    webhook answers are small) and errors are httpx's: ``ConnectError``,
+    ``ConnectTimeout``, ``ReadTimeout``, ``WriteTimeout``, ``ReadError``, ``WriteError``,
+    ``RemoteProtocolError``, ``LocalProtocolError``. ``https`` uses ``ssl_context``
+    (httpx's default context when None). No proxies.
     """
 
     def __init__(
@@ -89,40 +381,79 @@ class H11Transport(httpx.AsyncBaseTransport):
         self._expiry = keepalive_expiry
         self._ssl_context = ssl_context
         self._max_response = max_response_bytes
-        self._idle: dict[tuple[bytes, bytes, int], deque[_Connection]] = {}
+        self._idle: dict[Origin, deque[_Connection]] = {}
         self._closed = False
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+    async def exchange(
+        self, origin: Origin, data: bytes, timeouts: Timeouts, *, head: bool = False
+    ) -> RawResponse:
+        """Send ``data``, a whole request (``request_head`` and the body), to ``origin``.
+
+        Returns the whole response; raises httpx's errors (see the class). ``head``: the
+        request is a HEAD (its response has no body).
+        """
         if self._closed:
             raise RuntimeError("the transport is closed")
-        timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
-        if self._slots.locked():  # else acquire() returns at once: no timer needed
+        slots = self._slots
+        if slots.locked():  # else acquire() returns at once: no timer needed
             try:
-                async with asyncio.timeout(timeouts.get("pool", _DEFAULT_TIMEOUT)):
-                    await self._slots.acquire()
+                async with asyncio.timeout(timeouts.pool):
+                    await slots.acquire()
             except TimeoutError:
-                raise httpx.PoolTimeout(
-                    "no connection slot free in time", request=request
-                ) from None
+                raise httpx.PoolTimeout("no connection slot free in time") from None
         else:
-            await self._slots.acquire()
+            await slots.acquire()
         try:
-            body = await request.aread()
-            connection = self._take_idle(request)
+            connection = self._take_idle(origin)
             if connection is not None:
                 try:
-                    return await self._exchange(connection, request, body, timeouts)
+                    response = await connection.exchange(data, timeouts, head=head)
                 except _Stale:
                     pass  # the server closed it between requests: once more, on a new one
-            connection = await self._connect(request, timeouts)
+                else:
+                    self._give_back(origin, connection)
+                    return response
+            connection = await self._connect(origin, timeouts)
             try:
-                return await self._exchange(connection, request, body, timeouts)
-            except _Stale as stale:
+                response = await connection.exchange(data, timeouts, head=head)
+            except _Stale as stale:  # pragma: no cover - a new connection is never stale
                 raise httpx.RemoteProtocolError(
-                    "server closed the connection without a response", request=request
-                ) from stale.__cause__
+                    "server closed the connection without a response"
+                ) from stale
+            self._give_back(origin, connection)
+            return response
         finally:
-            self._slots.release()
+            slots.release()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send an ``httpx.Request`` (its body read whole); return the whole response."""
+        if self._closed:
+            raise RuntimeError("the transport is closed")
+        url = request.url
+        if url.scheme not in ("http", "https"):
+            raise httpx.UnsupportedProtocol(f"unsupported scheme {url.scheme!r}", request=request)
+        body = await request.aread()
+        headers = list(request.headers.raw)
+        if body and not request.headers.get("content-length"):
+            headers.append((b"content-length", str(len(body)).encode()))
+        try:
+            data = request_head(request.method.encode(), url.raw_path, headers) + body
+            raw = await self.exchange(
+                Origin.of(url),
+                data,
+                Timeouts.of(request.extensions.get("timeout", {})),
+                head=request.method == "HEAD",
+            )
+        except httpx.RequestError as error:
+            error.request = request
+            raise
+        return httpx.Response(
+            raw.status,
+            headers=raw.headers,
+            content=raw.body,
+            request=request,
+            extensions={"http_version": b"HTTP/1.1"},
+        )
 
     async def aclose(self) -> None:
         self._closed = True
@@ -133,8 +464,10 @@ class H11Transport(httpx.AsyncBaseTransport):
 
     # -- connections ---------------------------------------------------------------------
 
-    def _take_idle(self, request: httpx.Request) -> _Connection | None:
-        connections = self._idle.get(_origin(request))
+    def _take_idle(self, origin: Origin) -> _Connection | None:
+        connections = self._idle.get(origin)
+        if not connections:
+            return None
         now = time.monotonic()
         while connections:
             connection = connections.pop()
@@ -143,170 +476,42 @@ class H11Transport(httpx.AsyncBaseTransport):
             connection.close()
         return None
 
-    def _give_back(self, request: httpx.Request, connection: _Connection) -> None:
-        state = connection.h11
-        if (
-            self._closed
-            or state.our_state is not h11.DONE
-            or state.their_state is not h11.DONE
-            or any(state.trailing_data)  # bytes after the response, or its end of stream
-        ):
+    def _give_back(self, origin: Origin, connection: _Connection) -> None:
+        if self._closed or connection.dirty or connection.lost:
             connection.close()
             return
-        state.start_next_cycle()
         connection.idle_since = time.monotonic()
         connection.used = True
-        connections = self._idle.setdefault(_origin(request), deque())
+        connections = self._idle.get(origin)
+        if connections is None:
+            connections = self._idle[origin] = deque()
         connections.append(connection)
         while len(connections) > self._keepalive:
             connections.popleft().close()
 
-    async def _connect(
-        self, request: httpx.Request, timeouts: dict[str, float | None]
-    ) -> _Connection:
-        url = request.url
-        scheme = url.scheme
-        if scheme not in ("http", "https"):
-            raise httpx.UnsupportedProtocol(f"unsupported scheme {scheme!r}", request=request)
-        host = url.host
-        port = url.port or (443 if scheme == "https" else 80)
+    async def _connect(self, origin: Origin, timeouts: Timeouts) -> _Connection:
+        scheme, raw_host, port = origin
+        host = raw_host.decode("ascii")
         context: ssl.SSLContext | None = None
-        if scheme == "https":
+        if scheme == b"https":
             if self._ssl_context is None:
                 self._ssl_context = httpx.create_ssl_context()
             context = self._ssl_context
+        elif scheme != b"http":
+            raise httpx.UnsupportedProtocol(f"unsupported scheme {scheme.decode()!r}")
+        loop = asyncio.get_running_loop()
+        max_response = self._max_response
         try:
-            async with asyncio.timeout(timeouts.get("connect", _DEFAULT_TIMEOUT)):
-                reader, writer = await asyncio.open_connection(
+            async with asyncio.timeout(timeouts.connect):
+                _, connection = await loop.create_connection(
+                    lambda: _Connection(max_response),
                     host,
                     port,
                     ssl=context,
                     server_hostname=host if context is not None else None,
-                    limit=_READ_SIZE,
                 )
         except TimeoutError:
-            raise httpx.ConnectTimeout(
-                f"connecting to {host}:{port} timed out", request=request
-            ) from None
+            raise httpx.ConnectTimeout(f"connecting to {host}:{port} timed out") from None
         except (OSError, ssl.SSLError) as error:
-            raise httpx.ConnectError(
-                f"cannot connect to {host}:{port}: {error}", request=request
-            ) from error
-        return _Connection(reader, writer)
-
-    # -- one request ---------------------------------------------------------------------
-
-    async def _exchange(
-        self,
-        connection: _Connection,
-        request: httpx.Request,
-        body: bytes,
-        timeouts: dict[str, float | None],
-    ) -> httpx.Response:
-        done = False
-        try:
-            response = await self._send_and_read(connection, request, body, timeouts)
-            done = True
-        finally:
-            if not done:  # failed or cancelled: the connection's state is unknown
-                connection.close()
-        self._give_back(request, connection)
-        return response
-
-    async def _send_and_read(
-        self,
-        connection: _Connection,
-        request: httpx.Request,
-        body: bytes,
-        timeouts: dict[str, float | None],
-    ) -> httpx.Response:
-        state = connection.h11
-        reused = connection.used
-        try:
-            head = state.send(
-                h11.Request(
-                    method=request.method,
-                    target=request.url.raw_path,
-                    headers=list(request.headers.raw),
-                )
-            )
-            data = (head or b"") + (state.send(h11.Data(data=body)) or b"") if body else head
-            data = (data or b"") + (state.send(h11.EndOfMessage()) or b"")
-        except h11.LocalProtocolError as error:
-            raise httpx.LocalProtocolError(str(error), request=request) from error
-        writer = connection.writer
-        try:
-            writer.write(data)
-            if writer.transport.get_write_buffer_size():  # the socket did not take it all
-                async with asyncio.timeout(timeouts.get("write", _DEFAULT_TIMEOUT)):
-                    await writer.drain()
-        except TimeoutError:
-            raise httpx.WriteTimeout("writing the request timed out", request=request) from None
-        except OSError as error:
-            if reused:
-                raise _Stale from error
-            raise httpx.WriteError(
-                f"writing the request failed: {error}", request=request
-            ) from error
-
-        received = 0
-        status = 0
-        headers: list[tuple[bytes, bytes]] = []
-        chunks: list[bytes] = []
-        size = 0
-        read_timeout = timeouts.get("read", _DEFAULT_TIMEOUT)
-        while True:
-            try:
-                event = state.next_event()
-            except h11.RemoteProtocolError as error:
-                raise httpx.RemoteProtocolError(str(error), request=request) from error
-            if event is h11.NEED_DATA:
-                try:
-                    async with asyncio.timeout(read_timeout):
-                        chunk = await connection.reader.read(_READ_SIZE)
-                except TimeoutError:
-                    raise httpx.ReadTimeout(
-                        "reading the response timed out", request=request
-                    ) from None
-                except OSError as error:
-                    if reused and received == 0:
-                        raise _Stale from error
-                    raise httpx.ReadError(
-                        f"reading the response failed: {error}", request=request
-                    ) from error
-                if not chunk and received == 0 and reused:
-                    raise _Stale
-                received += len(chunk)
-                state.receive_data(chunk)
-            elif isinstance(event, h11.InformationalResponse):
-                continue
-            elif isinstance(event, h11.Response):
-                status = event.status_code
-                headers = list(event.headers)
-            elif isinstance(event, h11.Data):
-                size += len(event.data)
-                if size > self._max_response:
-                    raise httpx.RemoteProtocolError(
-                        f"response body over {self._max_response} bytes", request=request
-                    )
-                chunks.append(bytes(event.data))
-            elif isinstance(event, h11.EndOfMessage):
-                break
-            else:  # ConnectionClosed before the end of the response
-                raise httpx.RemoteProtocolError(
-                    "server closed the connection mid-response", request=request
-                )
-        extensions: dict[str, Any] = {"http_version": b"HTTP/1.1"}
-        return httpx.Response(
-            status,
-            headers=headers,
-            content=b"".join(chunks),
-            request=request,
-            extensions=extensions,
-        )
-
-
-def _origin(request: httpx.Request) -> tuple[bytes, bytes, int]:
-    url = request.url
-    scheme = url.raw_scheme
-    return scheme, url.raw_host, url.port or (443 if scheme == b"https" else 80)
+            raise httpx.ConnectError(f"cannot connect to {host}:{port}: {error}") from error
+        return connection

@@ -1,4 +1,4 @@
-"""H11Transport against real loopback HTTP servers: keep-alive, bodies, failures, TLS."""
+"""Http1Transport against real loopback HTTP servers: keep-alive, bodies, failures, TLS."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from actors.notify._http import USER_AGENT, HttpPoster
-from actors.notify._transport import H11Transport
+from actors.notify._transport import Http1Transport
 from tests.notify.conftest import LoopbackCertificate
 from tests.notify.http_server import HANG, Gate, HttpServer, Respond, closed_port_url
 
@@ -98,7 +98,7 @@ CHUNKED = (
 
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
-    transport = H11Transport(max_connections=2)
+    transport = Http1Transport(max_connections=2)
     async with httpx.AsyncClient(
         transport=transport, timeout=httpx.Timeout(10.0), trust_env=False
     ) as made:
@@ -149,7 +149,7 @@ async def test_a_refused_connection_is_a_connect_error(client: httpx.AsyncClient
 async def test_a_hanging_response_is_a_read_timeout(http_server: HttpServer) -> None:
     http_server.script(HANG)
     async with httpx.AsyncClient(
-        transport=H11Transport(), timeout=httpx.Timeout(0.2, connect=10.0), trust_env=False
+        transport=Http1Transport(), timeout=httpx.Timeout(0.2, connect=10.0), trust_env=False
     ) as client:
         with pytest.raises(httpx.ReadTimeout):
             await client.post(http_server.url, content=b"x")
@@ -205,7 +205,7 @@ async def test_requests_beyond_the_limit_wait_for_a_slot(http_server: HttpServer
     gate = Gate(Respond(body=b"held"))
     http_server.script(gate)
     async with httpx.AsyncClient(
-        transport=H11Transport(max_connections=1),
+        transport=Http1Transport(max_connections=1),
         timeout=httpx.Timeout(10.0, pool=0.1),
         trust_env=False,
     ) as client:
@@ -224,7 +224,7 @@ async def test_https_with_the_given_context(certificate: LoopbackCertificate) ->
     async with (
         RawServer(_ok(b"secure"), context=certificate.server_context()) as server,
         httpx.AsyncClient(
-            transport=H11Transport(ssl_context=trusted), timeout=10.0, trust_env=False
+            transport=Http1Transport(ssl_context=trusted), timeout=10.0, trust_env=False
         ) as client,
     ):
         first = await client.post(server.url("https", "localhost"), content=b"x")
@@ -238,14 +238,14 @@ async def test_an_untrusted_certificate_is_a_connect_error(
 ) -> None:
     async with (
         RawServer(context=certificate.server_context()) as server,
-        httpx.AsyncClient(transport=H11Transport(), timeout=10.0, trust_env=False) as client,
+        httpx.AsyncClient(transport=Http1Transport(), timeout=10.0, trust_env=False) as client,
     ):
         with pytest.raises(httpx.ConnectError):
             await client.post(server.url("https", "localhost"), content=b"x")
 
 
 async def test_a_closed_transport_refuses_requests(http_server: HttpServer) -> None:
-    transport = H11Transport()
+    transport = Http1Transport()
     async with httpx.AsyncClient(transport=transport, trust_env=False) as client:
         assert (await client.post(http_server.url, content=b"x")).status_code == 200
     with pytest.raises(RuntimeError):
@@ -255,7 +255,7 @@ async def test_a_closed_transport_refuses_requests(http_server: HttpServer) -> N
 async def test_a_poster_trusting_the_environment_goes_through_its_proxy(
     http_server: HttpServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # H11Transport speaks no proxy protocol: with a proxy in the environment (and
+    # Http1Transport speaks no proxy protocol: with a proxy in the environment (and
     # trust_env), HttpPoster falls back to httpx's client, which sends it there.
     for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(name, raising=False)
