@@ -6,6 +6,8 @@ from typing import Any
 
 import jinja2
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 from structlog.testing import capture_logs
 
@@ -17,7 +19,7 @@ from actors.notify import (
     TemplateSet,
     check_templates,
 )
-from actors.notify._templates import MAX_LENGTHS
+from actors.notify._templates import MAX_LENGTHS, _bounded, _context, _defaults
 from messages import NotificationKind
 from tests.notify.builders import notification
 
@@ -343,3 +345,41 @@ def test_check_templates_accepts_templates_that_compile() -> None:
 def test_a_bad_templates_config_names_the_field(channels: dict[str, Any], field: str) -> None:
     with pytest.raises(ValidationError, match=field):
         config(**channels)
+
+
+_label_names = st.just("alertname") | st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True)
+_texts = st.text(max_size=40)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    kind=st.sampled_from(list(NotificationKind)),
+    labels=st.dictionaries(_label_names, _texts, max_size=5),
+    annotations=st.dictionaries(st.sampled_from(["summary", "description", "x"]), _texts),
+    long_summary=st.booleans(),
+)
+def test_the_webhook_summary_without_jinja_is_exactly_what_the_default_template_renders(
+    kind: NotificationKind,
+    labels: dict[str, str],
+    annotations: dict[str, str],
+    long_summary: bool,
+) -> None:
+    if long_summary:  # past MAX_LENGTHS["summary"]: cut the same way
+        annotations = {**annotations, "summary": "é" * 1_200}
+    # With or without an alertname; label names are valid, so no validation is skipped.
+    note = notification(kind, annotations=annotations).model_copy(update={"labels": labels})
+    entry = _defaults()[TemplateChannel.WEBHOOK, kind, "summary"]
+    expected = _bounded(entry, _context(note), MAX_LENGTHS["summary"])
+    rendered = TemplateSet().render(TemplateChannel.WEBHOOK, note)
+    assert rendered.parts["summary"] == expected
+    assert rendered.failures == ()
+
+
+def test_a_webhook_summary_override_is_rendered_by_jinja_not_the_builtin() -> None:
+    templates = TemplateSet(config(webhook={"resolved": {"summary": "done: {{ alertname }}"}}))
+    resolved = notification(NotificationKind.RESOLVED)
+    firing = notification(NotificationKind.FIRING)
+    assert templates.render(TemplateChannel.WEBHOOK, resolved).parts["summary"] == "done: HighCpu"
+    assert templates.render(TemplateChannel.WEBHOOK, firing).parts["summary"] == (
+        "[FIRING] HighCpu (host=a): CPU is high"
+    )
