@@ -36,6 +36,10 @@ class Notification(Message):
     ``idempotency_key`` is the same on every retry of the same notification (it is
     stored in the outbox with it): receivers and notifiers use it to drop duplicates.
     ``labels`` and ``annotations`` are the alert's, annotations already rendered.
+    ``created_at`` is when the notification was made; ``starts_at`` is when the alert
+    (this occurrence of it) started, the Alertmanager payload's ``startsAt``. It is
+    optional so that notifications recorded before it existed (outbox rows) still
+    load: None means unknown, and ``alert_started_at`` falls back to ``created_at``.
     """
 
     type: Literal["notification"] = "notification"
@@ -48,6 +52,12 @@ class Notification(Message):
     severity: Severity
     created_at: Timestamp
     idempotency_key: NonEmptyStr
+    starts_at: Timestamp | None = None
+
+    @property
+    def alert_started_at(self) -> float:
+        """Return when the alert started: ``starts_at``, or ``created_at`` if unknown."""
+        return self.created_at if self.starts_at is None else self.starts_at
 
 
 class DeliveryReceipt(Message):

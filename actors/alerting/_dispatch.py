@@ -277,6 +277,7 @@ def notification(
         severity=alert.severity,
         created_at=now,
         idempotency_key=key,
+        starts_at=alert.starts_at,
     )
 
 

@@ -73,8 +73,10 @@ def alertmanager_payload(
     The fields and their shapes are Alertmanager's, so receivers written for it work
     unchanged. Each notification is one of ``alerts``: ``status`` is ``resolved`` for a
     resolution and ``firing`` otherwise (acknowledged and escalated alerts still fire);
-    ``startsAt`` is the notification's ``created_at`` (and so is ``endsAt`` once
-    resolved; Alertmanager's zero time before). The group is what the batch has in
+    ``startsAt`` is when the alert started (``Notification.alert_started_at``: its
+    ``starts_at``, or ``created_at`` for a notification recorded without one);
+    ``endsAt`` is the resolution's ``created_at`` once resolved, Alertmanager's zero
+    time before. The group is what the batch has in
     common: ``groupLabels`` and ``commonLabels`` are the labels every alert shares,
     ``groupKey`` is ``{}:{name="value", ...}`` over them, as Alertmanager prints it.
     """
@@ -82,15 +84,16 @@ def alertmanager_payload(
     common_annotations = _common([n.annotations for n in batch])
     alerts = []
     for notification in batch:
-        created = _rfc3339(notification.created_at)
         resolved = notification.kind is NotificationKind.RESOLVED
         alerts.append(
             {
                 "status": "resolved" if resolved else "firing",
                 "labels": dict(notification.labels),
                 "annotations": dict(notification.annotations),
-                "startsAt": created,
-                "endsAt": created if resolved else ALERTMANAGER_ZERO_TIME,
+                "startsAt": _rfc3339(notification.alert_started_at),
+                "endsAt": (
+                    _rfc3339(notification.created_at) if resolved else ALERTMANAGER_ZERO_TIME
+                ),
                 "generatorURL": "",
                 "fingerprint": notification.fingerprint,
             }

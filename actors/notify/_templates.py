@@ -19,7 +19,10 @@ escalated, resolved). ``TemplatesConfig`` overrides any of them, for one kind or
   ``summary`` and ``description`` (those annotations, or ``""``);
 - ``label_text``: ``"name=value, ..."`` for the labels other than ``alertname``;
 - ``fingerprint``, ``receiver``, ``notification_id``, ``idempotency_key``;
-- ``created_at`` (epoch seconds) and ``created`` (ISO 8601, UTC).
+- ``created_at`` (epoch seconds) and ``created`` (ISO 8601, UTC): when the notification
+  was made;
+- ``starts_at`` and ``started``: the same for when the alert started
+  (``Notification.alert_started_at``), which the email defaults show as "Since".
 
 Templates run in Jinja2's ``SandboxedEnvironment`` with repetition and power operators
 bounded and every part's output capped (``MAX_LENGTHS``). A user template that does not
@@ -207,7 +210,7 @@ _TEXT = """{headline}
 {{{{ description }}}}
 {{% endif %}}
 Severity: {{{{ severity }}}}
-Since: {{{{ created }}}}
+Since: {{{{ started }}}}
 Labels:
 {{% for name, value in labels|dictsort %}}  {{{{ name }}}} = {{{{ value }}}}
 {{% endfor %}}{{% for name, value in annotations|dictsort
@@ -222,7 +225,7 @@ _HTML = """<html><body>
 {{% endif %}}{{% if description %}}<p>{{{{ description }}}}</p>
 {{% endif %}}<table>
 <tr><th align="left">severity</th><td>{{{{ severity }}}}</td></tr>
-<tr><th align="left">since</th><td>{{{{ created }}}}</td></tr>
+<tr><th align="left">since</th><td>{{{{ started }}}}</td></tr>
 {{% for name, value in labels|dictsort %}}<tr><th align="left">{{{{ name }}}}</th>\
 <td>{{{{ value }}}}</td></tr>
 {{% endfor %}}{{% for name, value in annotations|dictsort
@@ -344,6 +347,8 @@ def _context(notification: Notification) -> dict[str, Any]:
     labels = notification.labels
     annotations = notification.annotations
     created = datetime.datetime.fromtimestamp(notification.created_at, datetime.UTC)
+    starts_at = notification.alert_started_at
+    started = datetime.datetime.fromtimestamp(starts_at, datetime.UTC)
     return {
         "kind": notification.kind.value,
         "alertname": labels.get("alertname", "alert"),
@@ -361,6 +366,8 @@ def _context(notification: Notification) -> dict[str, Any]:
         "idempotency_key": notification.idempotency_key,
         "created_at": notification.created_at,
         "created": created.isoformat(timespec="seconds"),
+        "starts_at": starts_at,
+        "started": started.isoformat(timespec="seconds"),
     }
 
 

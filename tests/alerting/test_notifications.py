@@ -63,6 +63,19 @@ async def test_a_firing_alert_notifies_its_route_receiver_after_group_wait() -> 
         assert notification.labels["alertname"] == "cpu"
 
 
+async def test_every_notification_carries_when_its_alert_started() -> None:
+    async with running(config=CONFIG) as run:
+        started = run.clock.time() - 300  # the rule fired five minutes before it was told
+        run.manager.tell(firing(starts_at=started))
+        await advance(run, 0)
+        await run.manager.ask(Acknowledge(alert_id="alert-1", by="ann"))
+        await advance(run, 60)
+        notes = [n for n in run.notifications.items if isinstance(n, Notification)]
+        assert [n.kind for n in notes] == [NotificationKind.FIRING, NotificationKind.ACKNOWLEDGED]
+        assert {n.starts_at for n in notes} == {started}
+        assert all(n.created_at > started for n in notes)
+
+
 async def test_acknowledgement_and_resolution_are_notified_at_the_next_group_interval() -> None:
     async with running(config=CONFIG) as run:
         run.manager.tell(firing())

@@ -16,6 +16,7 @@ def notification(
     severity: Severity = Severity.CRITICAL,
     created_at: float = T0,
     key: str | None = None,
+    starts_at: float | None = None,
     **series: str,
 ) -> Notification:
     """Return a ``kind`` notification about ``alertname`` on a series (default host=a)."""
@@ -32,4 +33,5 @@ def notification(
         severity=severity,
         created_at=created_at,
         idempotency_key=idempotency_key,
+        starts_at=starts_at,
     )

@@ -27,6 +27,42 @@ def test_a_record_survives_its_document_round_trip() -> None:
     assert original.dead
 
 
+def test_the_alert_start_survives_the_document_round_trip() -> None:
+    original = OutboxRecord(
+        "ops", item("a").model_copy(update={"starts_at": T0 - 60}), recorded_at=T0, order=0
+    )
+    restored = OutboxRecord.from_document(original.document())
+    assert restored == original
+    assert restored.notification.starts_at == T0 - 60
+
+
+def legacy_document(host: str, order: int) -> dict[str, Any]:
+    """Return an outbox document as a Tocsin without ``Notification.starts_at`` wrote it."""
+    document = record(host, order).document()
+    del document["notification"]["starts_at"]
+    return document
+
+
+def test_a_document_written_before_notifications_had_a_start_still_loads() -> None:
+    restored = OutboxRecord.from_document(legacy_document("a", 0))
+    assert restored.notification.starts_at is None
+    assert restored.notification.alert_started_at == restored.notification.created_at == T0
+    assert restored == record("a", 0)
+
+
+async def test_a_legacy_outbox_row_is_redelivered_with_its_creation_as_the_start(
+    http_server: HttpServer,
+) -> None:
+    store = await seeded(extra={"ops/a/firing": legacy_document("a", 0)})
+    async with running(webhook(http_server.url, payload="alertmanager"), store=store) as run:
+        assert (await run.receipt(1)).outcome is DELIVERED
+    [request] = await http_server.wait_requests(1)
+    [alert] = request.json()["alerts"]
+    assert alert["startsAt"] == "2023-11-14T22:13:20Z"
+    assert request.idempotency_key == "a/firing"
+    await store.close()
+
+
 def test_reloading_keeps_a_receivers_records_in_arrival_order_and_reports_bad_ones() -> None:
     b, a = record("b", 1), record("a", 0)
     other = OutboxRecord("dev", item("c"), recorded_at=T0, order=0)

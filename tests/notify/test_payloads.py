@@ -80,6 +80,32 @@ def test_alertmanager_timestamps_are_rfc3339_in_utc() -> None:
     assert datetime.datetime.fromisoformat(alert["endsAt"]).timestamp() == T0 + 0.25
 
 
+def test_alertmanager_starts_at_is_the_alert_start_and_ends_at_its_resolution() -> None:
+    started = T0 - 3600
+    firing = notification(receiver="ops", created_at=T0, starts_at=started, host="a")
+    resolved = notification(
+        NotificationKind.RESOLVED, receiver="ops", created_at=T0 + 60, starts_at=started, host="b"
+    )
+    first, second = alertmanager_payload([firing, resolved], "ops")["alerts"]
+    assert first["startsAt"] == second["startsAt"] == "2023-11-14T21:13:20Z"
+    assert first["endsAt"] == "0001-01-01T00:00:00Z"
+    assert second["endsAt"] == "2023-11-14T22:14:20Z"
+
+
+def test_a_notification_without_a_start_is_taken_to_start_at_its_creation() -> None:
+    legacy = notification(receiver="ops", created_at=T0)
+    assert legacy.starts_at is None
+    assert legacy.alert_started_at == T0
+    [alert] = alertmanager_payload([legacy], "ops")["alerts"]
+    assert alert["startsAt"] == "2023-11-14T22:13:20Z"
+
+
+def test_the_tocsin_payload_carries_the_alert_start() -> None:
+    item = notification(receiver="ops", starts_at=T0 - 5)
+    [entry] = tocsin_payload([item], "ops", ["s"])["notifications"]
+    assert (entry["starts_at"], entry["created_at"]) == (T0 - 5, T0)
+
+
 def test_the_tocsin_payload_is_resolved_only_when_every_notification_is() -> None:
     firing = notification(receiver="ops", host="a")
     resolved = notification(NotificationKind.RESOLVED, receiver="ops", host="b")

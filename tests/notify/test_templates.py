@@ -21,7 +21,7 @@ from actors.notify import (
 )
 from actors.notify._templates import MAX_LENGTHS, _bounded, _context, _defaults
 from messages import NotificationKind
-from tests.notify.builders import notification
+from tests.notify.builders import T0, notification
 
 PARTS = {
     TemplateChannel.EMAIL: ("subject", "text", "html"),
@@ -178,17 +178,31 @@ def test_templates_see_the_whole_context() -> None:
     names = [
         "kind", "alertname", "severity", "summary", "description", "label_text", "fingerprint",
         "receiver", "notification_id", "idempotency_key", "created_at", "created",
+        "starts_at", "started",
     ]  # fmt: skip
     source = "|".join("{{ %s }}" % name for name in names)  # noqa: UP031 - Jinja braces
     templates = TemplateSet(config(webhook={"all": {"summary": source}}))
-    note = notification(NotificationKind.ESCALATED, receiver="pager", key="k1", host="a")
+    note = notification(
+        NotificationKind.ESCALATED, receiver="pager", key="k1", starts_at=T0 - 60, host="a"
+    )
 
     summary = templates.render(TemplateChannel.WEBHOOK, note).parts["summary"]
 
     assert summary.split("|") == [
         "escalated", "HighCpu", "critical", "CPU is high", "", "host=a", note.fingerprint,
         "pager", "k1", "k1", "1700000000.0", "2023-11-14T22:13:20+00:00",
+        "1699999940.0", "2023-11-14T22:12:20+00:00",
     ]  # fmt: skip
+
+
+def test_the_email_says_since_when_the_alert_started_not_when_it_was_notified() -> None:
+    escalated = notification(NotificationKind.ESCALATED, starts_at=T0 - 3600)
+    rendered = TemplateSet().render(TemplateChannel.EMAIL, escalated).parts
+    assert "Since: 2023-11-14T21:13:20+00:00\n" in rendered["text"]
+    assert "<td>2023-11-14T21:13:20+00:00</td>" in rendered["html"]
+    # Without a start (a notification recorded before starts_at existed): its creation.
+    legacy = TemplateSet().render(TemplateChannel.EMAIL, notification()).parts["text"]
+    assert "Since: 2023-11-14T22:13:20+00:00\n" in legacy
 
 
 def test_user_templates_are_compiled_once_not_at_each_render(
