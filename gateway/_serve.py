@@ -68,12 +68,18 @@ def _extra_tokens(config: TocsinConfig) -> tuple[TokenConfig, ...]:
 
 
 async def run_server(
-    config: TocsinConfig, *, duration: float | None = None, demo: bool = False
+    config: TocsinConfig,
+    *,
+    duration: float | None = None,
+    demo: bool = False,
+    demo_period: float = 60.0,
 ) -> None:
     """Serve until SIGTERM/SIGINT (or ``duration`` seconds), then shut down in order.
 
     Shutdown stops the tree in reverse: the gateway stops accepting and closes every
     connection with 1001, the alert manager flushes to the store, the store closes.
+    ``demo``: also run the demo's feed (one cycle every ``demo_period`` seconds; pass
+    the same period to ``demo_config``) and log every transition.
     """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -91,7 +97,10 @@ async def run_server(
                 # One plain line on stdout for people and scripts that wait for readiness.
                 print(f"tocsin: serving {system.address.http_url}/", flush=True)
             tasks = (
-                [asyncio.create_task(_demo_feed(system)), asyncio.create_task(_narrate(system))]
+                [
+                    asyncio.create_task(_demo_feed(system, demo_period)),
+                    asyncio.create_task(_narrate(system)),
+                ]
                 if demo
                 else []
             )
@@ -117,8 +126,14 @@ DEMO_PERIOD = 60.0
 """Seconds of one demo cycle: errors rise for a third of it, then recover."""
 
 
-def demo_config(base: TocsinConfig) -> TocsinConfig:
-    """Return ``base`` with the demo's rules, an escalation policy and a route."""
+def demo_config(base: TocsinConfig, period: float = DEMO_PERIOD) -> TocsinConfig:
+    """Return ``base`` with the demo's rules, an escalation policy and a route.
+
+    Every duration scales with ``period`` (one cycle; 60 s by default): an alert fires
+    ``period/20`` after the errors rise, escalates a level ``period/6`` later unless
+    acknowledged, and resolves when they recover, a third into the cycle.
+    """
+    scale = period / DEMO_PERIOD
     data = base.model_dump(mode="python", exclude_unset=True, round_trip=True)
     data["rules"] = {
         "inline": [
@@ -129,7 +144,7 @@ def demo_config(base: TocsinConfig) -> TocsinConfig:
                 "op": ">",
                 "threshold": 0.05,
                 "resolve_threshold": 0.02,
-                "for": 3,
+                "for": 3 * scale,
                 "severity": "critical",
                 "annotations": {"summary": "checkout errors at {{ value }} on {{ labels.shop }}"},
             }
@@ -140,27 +155,27 @@ def demo_config(base: TocsinConfig) -> TocsinConfig:
             "name": "demo-oncall",
             "levels": [
                 {"after": 0, "receivers": ["websocket"]},
-                {"after": 10, "receivers": ["websocket"]},
+                {"after": 10 * scale, "receivers": ["websocket"]},
             ],
         }
     ]
     data["route"] = {
         "receiver": "websocket",
-        "group_wait": 1,
-        "group_interval": 5,
+        "group_wait": 1 * scale,
+        "group_interval": 5 * scale,
         "escalation": "demo-oncall",
     }
     data.setdefault("store", {"path": ":memory:"})
     return TocsinConfig.model_validate(data)
 
 
-def demo_value(t: float, shop: int) -> float:
+def demo_value(t: float, shop: int, period: float = DEMO_PERIOD) -> float:
     """Return the demo's error ratio at ``t`` seconds for shop ``shop`` (0 or 1)."""
-    phase = ((t / DEMO_PERIOD) + shop * 0.5) % 1.0
+    phase = ((t / period) + shop * 0.5) % 1.0
     return 0.12 if phase < 1 / 3 else 0.005 + 0.005 * math.sin(t)
 
 
-async def _demo_feed(system: AlertSystem) -> None:
+async def _demo_feed(system: AlertSystem, period: float) -> None:
     clock = system.system.clock
     start = clock.time()
     while True:
@@ -168,14 +183,14 @@ async def _demo_feed(system: AlertSystem) -> None:
         samples = [
             MetricSample(
                 name=DEMO_METRIC,
-                value=demo_value(now - start, shop),
+                value=demo_value(now - start, shop, period),
                 labels={"shop": f"shop-{shop}"},
                 timestamp=now,
             )
             for shop in (0, 1)
         ]
         await system.ingest(samples)
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(period / 120)
 
 
 async def _narrate(system: AlertSystem) -> None:

@@ -34,6 +34,12 @@ def _build_parser() -> argparse.ArgumentParser:
         command.add_argument("--host", help="listen on this address (overrides the config)")
         command.add_argument("--port", type=int, help="listen on this port (0: any free one)")
         command.add_argument("--duration", type=float, help="stop after N seconds")
+    demo.add_argument(
+        "--period",
+        type=float,
+        default=60.0,
+        help="seconds of one demo cycle (fire, escalate, resolve); default 60",
+    )
 
     check = commands.add_parser("check-config", help="validate a TOML config; exit 1 if bad")
     check.add_argument("file")
@@ -145,12 +151,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             config = _server_config(args)
             if args.command == "demo":
-                config = demo_config(config)
+                if not args.period > 0:
+                    print("tocsin demo: --period must be > 0", file=sys.stderr)
+                    return 2
+                config = demo_config(config, args.period)
         except ConfigInvalid as exc:
             print(exc, file=sys.stderr)
             return 1
         try:
-            asyncio.run(run_server(config, duration=args.duration, demo=args.command == "demo"))
+            demo = args.command == "demo"
+            period = args.period if demo else 60.0
+            asyncio.run(run_server(config, duration=args.duration, demo=demo, demo_period=period))
         except ActorStartError as exc:
             # e.g. the port is taken, the store cannot be opened, a TLS file is unreadable
             cause: BaseException = exc
