@@ -48,7 +48,9 @@ from actors.notify import (
     ChannelFactory,
     DeleteReceiver,
     DeliveryPolicy,
+    GetNotifierStatus,
     ListReceivers,
+    NotifierStatus,
     NotifierSupervisor,
     PutReceiver,
     ReceiverChanged,
@@ -67,7 +69,7 @@ from gateway._edge import (
 )
 from gateway._filters import SubscriptionFilter
 from gateway._http import Readiness
-from gateway._metrics import GatewayMetrics
+from gateway._metrics import GatewayMetrics, MetricsProviders
 from gateway._registry import CONNECTION_REGISTRY
 from gateway._targets import GatewayTargets
 from gateway._view import AlertView
@@ -196,7 +198,15 @@ class AlertSystem:
         self._channel_factory = channel_factory
         self._system: ActorSystem | None = None
         self._subscribers = itertools.count(1)
-        self.metrics = GatewayMetrics()
+        self._api_samples = 0
+        self.metrics = GatewayMetrics(
+            MetricsProviders(
+                notifications=self._notification_counts,
+                actor_restarts=self._actor_restarts,
+                mailbox_depths=self._mailbox_depths,
+                samples_ingested=self._samples_ingested,
+            )
+        )
         self.address: GatewayAddress | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -335,6 +345,37 @@ class AlertSystem:
             checks["store"] = f"the store failed: {exc}"
         return Readiness(all(value is True for value in checks.values()), checks)
 
+    # -- metrics providers (each /metrics scrape awaits them) -----------------------------
+
+    async def _notification_counts(self) -> dict[tuple[str, str], float]:
+        statuses = await self.system.lookup(NOTIFIERS_PATH).ask(GetNotifierStatus(), timeout=2.0)
+        counts: dict[tuple[str, str], float] = {}
+        for status in statuses:
+            if isinstance(status, NotifierStatus):
+                counts[status.receiver, "delivered"] = status.delivered
+                counts[status.receiver, "failed"] = status.failed_attempts
+                counts[status.receiver, "dead_lettered"] = status.dead_letters
+        return counts
+
+    def _actors(self) -> list[ActorRef]:
+        # Per-rule evaluators and per-subscriber forwarders would be one series each:
+        # they are left out of the per-actor families (their restarts are counted).
+        system = self.system
+        return [system.lookup(path) for path in sorted(system.paths())]
+
+    async def _actor_restarts(self) -> dict[str, float]:
+        return {
+            ref.path: ref.restarts()
+            for ref in self._actors()
+            if ref.restarts() or not _per_item(ref.path)
+        }
+
+    async def _mailbox_depths(self) -> dict[str, float]:
+        return {ref.path: ref.mailbox_size() for ref in self._actors() if not _per_item(ref.path)}
+
+    async def _samples_ingested(self) -> dict[str, float]:
+        return {"api": self._api_samples}
+
     async def _apply_configuration(self) -> None:
         rules = self.config.rules
         if rules.inline:
@@ -395,7 +436,9 @@ class AlertSystem:
         items = samples.samples if isinstance(samples, SampleBatch) else tuple(samples)
         router = self.router
         for start in range(0, len(items), MAX_BATCH_SIZE):
-            await router.send(SampleBatch(samples=items[start : start + MAX_BATCH_SIZE]))
+            batch = items[start : start + MAX_BATCH_SIZE]
+            await router.send(SampleBatch(samples=batch))
+            self._api_samples += len(batch)
 
     async def put_rule(self, rule: AnyRule) -> RuleChanges:
         """Create or replace ``rule`` (a ``CallableRule`` too); raise ``RuleInvalid``."""
@@ -581,6 +624,11 @@ def _store_of(config: TocsinConfig) -> tuple[Store, Path | None]:
     if path == MEMORY:
         return MemoryStore(), None
     return SqliteStore(path, synchronous=config.store.synchronous), Path(path)
+
+
+def _per_item(path: str) -> bool:
+    name = path.rsplit("/", 1)[-1]
+    return name.startswith(("rule:", "subscriber-"))
 
 
 def _supervisor(name: str, children: list[ChildSpec], *, shutdown: float = 10.0) -> ChildSpec:

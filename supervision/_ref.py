@@ -134,6 +134,10 @@ class ActorRef:
         """Return how many messages are queued."""
         return len(self._cell.queue)
 
+    def restarts(self) -> int:
+        """Return how many times the actor was started again after its first start."""
+        return max(0, self._cell.incarnation - 1)
+
     def mailbox_capacity(self) -> int | None:
         """Return the bound of the mailbox (None: unbounded)."""
         capacity = self._cell.capacity

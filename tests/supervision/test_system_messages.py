@@ -1,4 +1,4 @@
-"""tell_system: control messages past a bounded mailbox, in order, never refused for room."""
+"""tell_system past a bounded mailbox, and what a ref tells about its mailbox and restarts."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from supervision import (
     MailboxFull,
     Terminated,
 )
-from tests.supervision.probes import Events, Hold, idle, probe_spec
+from tests.supervision.probes import Crash, Events, Hold, idle, probe_spec
 
 
 async def park_with_a_full_mailbox(ref: ActorRef, events: Events, gate: asyncio.Event) -> None:
@@ -131,3 +131,14 @@ async def test_a_watcher_with_a_full_bounded_mailbox_still_receives_terminated()
 
         assert seen == [Terminated(target, None)]
         assert not any(isinstance(d.error, MailboxFull) for d in system.dead_letters.recent())
+
+
+async def test_restarts_counts_the_starts_after_the_first_one() -> None:
+    events = Events()
+    async with ActorSystem([probe_spec("p", events)], clock=FakeClock()) as system:
+        ref = system.lookup("p")
+        assert ref.restarts() == 0
+        for crashes in (1, 2):
+            ref.tell(Crash())
+            await events.until("start:p", crashes + 1)
+            assert ref.restarts() == crashes

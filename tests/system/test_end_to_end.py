@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import connect
 
 from gateway.config import TocsinConfig
@@ -170,3 +172,42 @@ async def test_an_alert_reaches_a_webhook_and_an_email_inbox_through_the_route(
         assert "db-1" in str(body)
         assert mail.recipients == ["oncall@example.com"]
         assert "disk-full" in str(mail.message["Subject"])
+
+
+async def test_metrics_of_the_assembled_system_cover_notifications_restarts_and_mailboxes(
+    http_server: HttpServer,
+) -> None:
+    receivers = {
+        "websocket": {},
+        "webhook": [{"name": "ops-hook", "url": http_server.url, "trust_env": False}],
+    }
+    route = {
+        "receiver": "websocket",
+        "routes": [{"receiver": "ops-hook", "matchers": ['severity="critical"'], "group_wait": 0}],
+    }
+    async with AlertSystem(config(receivers=receivers, route=route)) as system:
+        assert system.http_url is not None
+        async with system.subscribe() as events, asyncio.timeout(READ_TIMEOUT):
+            await system.ingest([MetricSample.model_validate(disk("db-1", "db", 99.0))])
+            # The notifier counts a delivery before it tells the alert manager its receipt.
+            async for event in events:
+                if event.kind.value == "notification_outcome":
+                    break
+        async with httpx.AsyncClient(trust_env=False, timeout=READ_TIMEOUT) as http:
+            text = (await http.get(f"{system.http_url}/metrics")).text
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    delivered = (("outcome", "delivered"), ("receiver", "ops-hook"))
+    assert samples["tocsin_notifications_total", delivered] == 1
+    assert samples["tocsin_alerts", (("state", "active"),)] == 1
+    assert samples["tocsin_samples_ingested_total", (("source", "api"),)] == 1
+    assert samples["tocsin_actor_restarts_total", (("actor", "/alerting/alert-manager"),)] == 0
+    depths = {dict(labels)["actor"] for name, labels in samples if name == "tocsin_mailbox_depth"}
+    assert {"/alerting/rules/metric-router", "/alerting/notifiers/notifier:webhook:ops-hook"} <= (
+        depths
+    )
+    assert not any("rule:" in actor for actor in depths)
+    assert samples["tocsin_connections", ()] == 0
