@@ -21,8 +21,10 @@ class AlertManagerConfig(BaseModel):
     ``inhibit_rules``: as Alertmanager's. ``max_resolved``: resolved alerts kept
     queryable in memory (and in the store's state documents); older ones live on in
     the history only. ``max_ended_silences``: likewise for ended silences.
-    ``store_retry_for``: seconds a batch the store refuses (``StoreUnavailable``) is
-    retried before the manager gives up and restarts from what is durable.
+    ``store_retry_for``: seconds the commands waiting for a batch the store refuses
+    (``StoreUnavailable``) wait before they are answered ``unavailable`` (not
+    confirmed); the batch itself is retried until the store takes it. Keep it below
+    the gateway's ``ask_timeout`` (10 s) so that clients get this answer, not a timeout.
     ``checkpoint_events`` / ``checkpoint_interval``: state documents are written at a
     checkpoint after that many events or seconds (and at a clean stop); a restart
     replays the events since the last one, so these bound the work of a restart.
@@ -35,7 +37,7 @@ class AlertManagerConfig(BaseModel):
     inhibit_rules: tuple[InhibitRule, ...] = ()
     max_resolved: Annotated[int, Field(ge=0)] = 10_000
     max_ended_silences: Annotated[int, Field(ge=0)] = 1_000
-    store_retry_for: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 10.0
+    store_retry_for: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 5.0
     checkpoint_events: Annotated[int, Field(ge=1)] = 20_000
     checkpoint_interval: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 5.0
 

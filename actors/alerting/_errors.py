@@ -12,6 +12,7 @@ __all__ = [
     "IllegalTransition",
     "InvalidSilence",
     "SilenceNotFound",
+    "store_refusing",
     "unavailable",
 ]
 
@@ -76,5 +77,23 @@ class InvalidSilence(AlertingError):
 
 
 def unavailable(error: BaseException) -> ErrorReply:
-    """Return the ``unavailable`` reply to a command the store could not make durable."""
-    return ErrorReply(code="unavailable", message=f"not done, the store failed: {error}")
+    """Return the ``unavailable`` reply to a command the store could not make durable.
+
+    An error whose message starts with ``not confirmed`` or ``not done`` (the journal's)
+    already says what became of the command; any other is a failure: not done.
+    """
+    message = str(error)
+    if not message.startswith(("not confirmed", "not done")):
+        message = f"not done, the store failed: {message}"
+    return ErrorReply(code="unavailable", message=message)
+
+
+def store_refusing(error: BaseException) -> ErrorReply:
+    """Return the ``unavailable`` reply to a command refused because the store refuses writes.
+
+    Nothing was applied: the client may send it again once ``/readyz`` is ready.
+    """
+    return ErrorReply(
+        code="unavailable",
+        message=f"not done: the store refuses writes ({error}); try again once it recovers",
+    )

@@ -10,7 +10,7 @@ from typing import Any
 from actors.store import NewEvent, StateWrite, Store, StoreUnavailable
 from supervision import Clock
 
-__all__ = ["Journal", "JournalBroken"]
+__all__ = ["Journal", "JournalBroken", "JournalStalled"]
 
 _FIRST_RETRY_DELAY = 0.05
 _MAX_RETRY_DELAY = 1.0
@@ -20,6 +20,14 @@ class JournalBroken(Exception):
     """The store refused a batch for good; what it held is not durable.
 
     ``__cause__`` is the store's error. The owner restarts and reloads what is durable.
+    """
+
+
+class JournalStalled(Exception):
+    """The store refuses writes; what waited for durability is not confirmed.
+
+    The events are kept, in order, and appended once the store takes writes again
+    (unless the process stops first). ``__cause__`` is the store's last refusal.
     """
 
 
@@ -57,9 +65,15 @@ class Journal:
     the owner reloads the last checkpoint and replays the events after its seq.
 
     One batch is in flight at a time, so a failed batch never lets a later one commit
-    ahead of it. A batch the store refuses with ``StoreUnavailable`` is retried with
-    backoff for ``retry_for`` seconds (of ``clock``); after that, or on any other error,
-    the journal is broken: every pending completion fails with ``JournalBroken`` and
+    ahead of it. A batch the store refuses with ``StoreUnavailable`` (disk full,
+    read-only, I/O error) is kept and retried with backoff (at most a second apart)
+    until the store takes it: nothing is dropped, and the owner is not restarted (a
+    restart cannot mend a disk, and would forget what the evaluators told it). While
+    it is refused, ``failing`` holds the store's error, so the owner can refuse new
+    commands before applying them; once ``retry_for`` seconds (of ``clock``) have
+    passed, every completion waiting (in flight or pending) fails with
+    ``JournalStalled``, and so does each one added later, at the next retry. Any other
+    error breaks the journal: every pending completion fails with ``JournalBroken`` and
     ``broken`` is called once, so the owner restarts from what is durable.
     """
 
@@ -94,6 +108,7 @@ class Journal:
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
         self._error: BaseException | None = None
+        self._failing: StoreUnavailable | None = None
         self._checkpoint = checkpoint
         self._checkpoint_events = checkpoint_events
         self._checkpoint_interval = checkpoint_interval
@@ -108,6 +123,11 @@ class Journal:
     def error(self) -> BaseException | None:
         """Return the error that broke the journal, or None while it works."""
         return self._error
+
+    @property
+    def failing(self) -> StoreUnavailable | None:
+        """Return the store's last refusal while a batch waits to be retried, else None."""
+        return self._failing
 
     def start(self) -> None:
         """Start the writer task; call once, from the owner's ``on_start``."""
@@ -147,9 +167,12 @@ class Journal:
         self._kick()
 
     async def drain(self) -> None:
-        """Wait until everything added so far is durable (or the journal broke)."""
-        while self._error is None and (
-            self._in_flight is not None or self._pending.touched or self._pending.completions
+        """Wait until everything added so far is durable (or the journal broke, or the
+        store refuses writes)."""
+        while (
+            self._error is None
+            and self._failing is None
+            and (self._in_flight is not None or self._pending.touched or self._pending.completions)
         ):
             self._idle.clear()
             self._kick()
@@ -167,7 +190,15 @@ class Journal:
         task, self._task = self._task, None
         task.cancel()
         await asyncio.wait([task])
-        self._fail(self._pending, JournalBroken("the alert manager stopped"))
+        if self._failing is not None:
+            in_flight = self._in_flight.events if self._in_flight is not None else []
+            held = len(self._pending.events) + len(in_flight)
+            if self._log is not None:
+                self._log.error("stopped while the store refuses writes", lost_events=held)
+        stopped = JournalBroken("the alert manager stopped")
+        if self._in_flight is not None:
+            self._fail(self._in_flight, stopped)
+        self._fail(self._pending, stopped)
 
     # -- the writer task ---------------------------------------------------------------------
 
@@ -228,19 +259,36 @@ class Journal:
         if not events and not writes:
             return []
         delay = _FIRST_RETRY_DELAY
-        give_up_at = self._clock.now() + self._retry_for
+        failing_since = self._clock.now()
         while True:
             try:
-                return await self._store.append(events, writes)
+                seqs = await self._store.append(events, writes)
             except StoreUnavailable as error:
-                if self._clock.now() + delay > give_up_at:
-                    raise
-                if self._log is not None:
-                    self._log.warning(
-                        "store append failed, retrying", error=str(error), delay=delay
-                    )
+                if self._failing is None and self._log is not None:
+                    self._log.warning("the store refuses writes: retrying", error=str(error))
+                self._failing = error
+                self._idle.set()  # a drain() gives up: nothing comes of waiting
+                if self._clock.now() - failing_since >= self._retry_for:
+                    self._stall(error)
                 await self._clock.sleep(delay)
                 delay = min(delay * 2, _MAX_RETRY_DELAY)
+                continue
+            if self._failing is not None:
+                self._failing = None
+                if self._log is not None:
+                    self._log.info("the store takes writes again")
+            return seqs
+
+    def _stall(self, error: StoreUnavailable) -> None:
+        stalled = JournalStalled(
+            f"not confirmed: the store refuses writes ({error}); the change is held in "
+            "memory and stored once the store takes writes again, unless the server "
+            "stops first"
+        )
+        stalled.__cause__ = error
+        if self._in_flight is not None:
+            self._fail(self._in_flight, stalled)
+        self._fail(self._pending, stalled)
 
     def _call(self, callback: Callable[[Any], None], argument: object) -> None:
         # What runs after a commit must not stop the journal: the events are durable.

@@ -15,7 +15,7 @@ from actors.alerting._analytics import HISTORY_QUERIES
 from actors.alerting._commands import COMMANDS, QUERIES, answer, execute, parse_command
 from actors.alerting._config import AlertManagerConfig
 from actors.alerting._dispatch import ESCALATIONS, NotificationPlanner, receipt_event
-from actors.alerting._errors import AlertingError, unavailable
+from actors.alerting._errors import AlertingError, store_refusing, unavailable
 from actors.alerting._journal import Journal
 from actors.alerting._recovery import recover
 from actors.alerting._requests import (
@@ -86,7 +86,11 @@ class AlertManager(Actor):
 
     Durability: a command is answered only once its transition is durable in the store,
     and subscribers and notifiers hear of a transition only then; answers to queries
-    also wait until what they show is durable. The ``store`` must be open before the
+    also wait until what they show is durable. While the store refuses writes (disk
+    full, read-only), transitions are held in order and retried until it takes them;
+    commands and queries are answered ``unavailable`` at once, applying nothing, and
+    those already waiting are answered ``unavailable`` (not confirmed) after
+    ``store_retry_for`` seconds. The ``store`` must be open before the
     actor starts and stay open while it runs (its owner closes it). On start the actor
     reloads its state from the store and continues the sequence.
 
@@ -210,6 +214,9 @@ class AlertManager(Actor):
     # -- commands and queries ------------------------------------------------------------
 
     def _on_command(self, command: Acknowledge | Resolve | CreateSilence | ExpireSilence) -> Any:
+        refusal = self._journal.failing
+        if refusal is not None:  # it could not be made durable: apply nothing
+            return store_refusing(refusal)
         now = self.clock.time()
         outcome = execute(self._book, command, now)
         if not outcome.events:
@@ -220,6 +227,9 @@ class AlertManager(Actor):
         return self._answer_when_durable(outcome.answer)
 
     def _on_query(self, query: QueryAlerts | GetAlert | ListSilences | FiringAlertsQuery) -> Any:
+        refusal = self._journal.failing
+        if refusal is not None:  # the book holds changes that are not durable yet
+            return store_refusing(refusal)
         return self._answer_when_durable(answer(self._book, query, self.clock.time()))
 
     def _on_history(self, query: Any) -> None:

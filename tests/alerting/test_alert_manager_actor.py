@@ -195,8 +195,9 @@ async def test_a_refused_append_is_retried_until_the_store_recovers() -> None:
     store = FlakyStore(MemoryStore())
     await store.open()
     async with running(store) as run:
-        store.failures = 2
         run.manager.tell(firing())
+        await run.settle()
+        store.failures = 2  # the acknowledgement's append fails twice, then succeeds
         ack = asyncio.ensure_future(run.manager.ask(Acknowledge(alert_id="alert-1", by="ann")))
         await store.until_failed(1)
         run.clock.advance(0.05)  # the first retry's backoff
@@ -207,23 +208,58 @@ async def test_a_refused_append_is_retried_until_the_store_recovers() -> None:
         assert (await run.status()).last_seq == 2
 
 
-async def test_a_store_that_stays_down_fails_the_command_and_restarts_from_durable_state() -> None:
+async def test_a_store_that_refuses_writes_refuses_new_commands_at_once_and_loses_nothing() -> None:
+    store = FlakyStore(MemoryStore())
+    await store.open()
+    async with running(store) as run:
+        run.manager.tell(firing(host="a"))
+        await run.settle()
+        store.failures = 1_000_000  # the disk is full from now on
+        run.manager.tell(firing(host="b"))
+        await store.until_failed(1)
+        reply = await run.manager.ask(Acknowledge(alert_id="alert-1", by="ann"))
+        assert isinstance(reply, ErrorReply)
+        assert reply.code == "unavailable"
+        assert reply.message.startswith("not done: the store refuses writes (disk full")
+        query = await run.manager.ask(QueryAlerts())
+        assert isinstance(query, ErrorReply)
+        assert query.code == "unavailable"
+        store.failures = 0  # the disk has room again
+        run.clock.advance(0.05)  # the retry's backoff
+        assert (await run.status()).last_seq == 2  # b was held, not dropped
+        assert [a.state for a in await alerts(run.manager)] == [AlertState.ACTIVE] * 2
+        reply = await run.manager.ask(Acknowledge(alert_id="alert-1", by="ann"))
+        assert isinstance(reply, AlertSummary)
+        assert reply.state is AlertState.ACKNOWLEDGED
+
+
+async def test_a_command_waiting_on_a_refused_write_is_answered_not_confirmed_then_stored() -> None:
     store = FlakyStore(MemoryStore())
     await store.open()
     config = AlertManagerConfig(store_retry_for=0.0)
     async with running(store, config=config) as run:
         run.manager.tell(firing(host="a"))
         await run.settle()
-        store.failures = 1
-        run.manager.tell(firing(host="b"))
+        store.failures = 1_000_000
         reply = await run.manager.ask(Acknowledge(alert_id="alert-1", by="ann"))
         assert isinstance(reply, ErrorReply)
         assert reply.code == "unavailable"
-        [alert] = await alerts(run.manager)  # answered by the restarted instance
-        assert (alert.alert_id, alert.state) == ("alert-1", AlertState.ACTIVE)
-        reply = await run.manager.ask(Acknowledge(alert_id="alert-1", by="ann"))
-        assert isinstance(reply, AlertSummary)
+        assert reply.message.startswith("not confirmed: the store refuses writes")
+        store.failures = 0
+        run.clock.advance(0.05)
         assert (await run.status()).last_seq == 2
+        [alert] = await alerts(run.manager)
+        assert (alert.alert_id, alert.state) == ("alert-1", AlertState.ACKNOWLEDGED)
+
+
+async def test_an_alert_manager_stops_without_waiting_for_a_store_that_refuses_writes() -> None:
+    store = FlakyStore(MemoryStore())
+    await store.open()
+    async with asyncio.timeout(10), running(store) as run:
+        store.failures = 1_000_000
+        run.manager.tell(firing(host="a"))
+        await store.until_failed(1)
+    assert store.appended == 0
 
 
 async def test_a_restarted_evaluator_learns_which_series_of_its_rule_still_fire() -> None:

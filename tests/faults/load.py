@@ -1,0 +1,197 @@
+"""A steady, bounded load on a ``ServerProcess`` that survives the server's kill -9.
+
+``AlertLoad`` plays an ingest feed and an operator on one connection: each step it
+opens an alert (a new host's ``load`` above the rule's threshold), sends the values of
+every host it drives, acknowledges each alert once the webhook receiver has its firing
+notification, and brings each acknowledged alert back under the threshold once the
+receiver has its acknowledged notification, so every alert goes through
+firing -> acknowledged -> resolved with one notification per transition and no two
+transitions of one alert in one notification group flush. It records every command the
+server acknowledged (a ``reply``), which is what a crash must not lose.
+
+``Viewer`` is a client subscribed to every event; after a kill it reconnects and resumes
+from the last seq it saw, so it sees each event once, in order, across the restarts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from websockets.exceptions import ConnectionClosed
+
+from messages import SERVER_FRAME_ADAPTER, ErrorFrame, EventFrame, ReplyFrame
+from tests.faults.server import BOUND, ServerProcess
+from tests.gateway.harness import Client
+from tests.notify.http_server import HttpServer
+
+THRESHOLD = 50.0
+FIRING_VALUE = 90.0
+CLEAR_VALUE = 10.0
+
+
+class NotificationLog:
+    """The idempotency keys a real webhook receiver (``HttpServer``) was sent, in order."""
+
+    def __init__(self, server: HttpServer) -> None:
+        self.server = server
+        self._parsed = 0
+        self._keys: list[str] = []
+
+    def keys(self) -> list[str]:
+        """Return every key received so far (each request's body is parsed once)."""
+        for request in self.server.requests[self._parsed :]:
+            self._keys.extend(item["idempotency_key"] for item in request.json()["notifications"])
+        self._parsed = len(self.server.requests)
+        return self._keys
+
+
+def host_of(payload: Any) -> str:
+    """Return the ``host`` label of an alert event's payload (JSON)."""
+    return str(payload["labels"]["host"])
+
+
+@dataclass
+class Host:
+    """One alert the load drives: its host label, the alert id once known, its stage."""
+
+    name: str
+    alert_id: str | None = None
+    acked: bool = False
+    acked_at_step: int = 0
+    clearing: bool = False
+
+
+@dataclass
+class AlertLoad:
+    """The feed and the operator (see the module docstring); ``max_hosts`` bounds it."""
+
+    server: ServerProcess
+    receiver: NotificationLog
+    rng: random.Random
+    max_hosts: int = 400
+    patience: int = 30
+    """steps an acknowledged alert waits for its notification before it is cleared anyway
+    (the check at the end reports a notification that never came)"""
+    hosts: list[Host] = field(default_factory=list)
+    acked: dict[str, float] = field(default_factory=dict)
+    """alert id -> when the server acknowledged the ``ack`` (a reply came)"""
+    refused: list[ErrorFrame] = field(default_factory=list)
+    steps: int = 0
+    samples: int = 0
+    interrupted: int = 0
+    """requests sent whose answer never came (the server was killed meanwhile)"""
+    _stepped: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def by_alert(self) -> dict[str, Host]:
+        return {host.alert_id: host for host in self.hosts if host.alert_id is not None}
+
+    async def until_steps(self, steps: int) -> None:
+        """Wait until the load has made ``steps`` steps in all (bounded)."""
+        async with asyncio.timeout(BOUND):
+            while self.steps < steps:
+                self._stepped.clear()
+                await self._stepped.wait()
+
+    async def run(self, alert_ids: dict[str, str]) -> None:
+        """Step until the connection breaks (the server died) or every host is done.
+
+        ``alert_ids``: host -> alert id, as the ``Viewer`` learns them.
+        """
+        try:
+            async with self.server.client() as client:
+                while await self._step(client, alert_ids):
+                    pass
+        except (ConnectionClosed, OSError):
+            self.interrupted += 1
+
+    async def _step(self, client: Client, alert_ids: dict[str, str]) -> bool:
+        if len(self.hosts) < self.max_hosts:
+            self.hosts.append(Host(f"host-{len(self.hosts):04d}"))
+        keys = set(self.receiver.keys())
+        for host in self.hosts:
+            if host.alert_id is None:
+                host.alert_id = alert_ids.get(host.name)
+        now = time.time()
+        samples = []
+        for host in self.hosts:
+            if host.acked and (
+                f"{host.alert_id}/hook/acknowledged" in keys
+                or self.steps - host.acked_at_step >= self.patience
+            ):
+                host.clearing = True
+            value = CLEAR_VALUE if host.clearing else FIRING_VALUE
+            labels = {"host": host.name}
+            samples.append({"name": "load", "value": value, "labels": labels, "timestamp": now})
+        if samples:
+            reply = await client.request({"type": "ingest", "samples": samples})
+            assert isinstance(reply, ReplyFrame), reply
+            self.samples += len(samples)
+        for host in self.hosts:
+            if host.acked or host.alert_id is None:
+                continue
+            if f"{host.alert_id}/hook/firing" not in keys:
+                continue
+            answer = await client.request({"type": "ack", "alert_id": host.alert_id})
+            if isinstance(answer, ReplyFrame):
+                host.acked = True
+                host.acked_at_step = self.steps
+                self.acked[host.alert_id] = time.monotonic()
+            else:
+                self.refused.append(answer)
+        self.steps += 1
+        self._stepped.set()
+        return not (len(self.hosts) >= self.max_hosts and all(h.clearing for h in self.hosts))
+
+
+@dataclass
+class Viewer:
+    """Every event, in order, across restarts: ``events`` maps seq -> (kind, alert id)."""
+
+    server: ServerProcess
+    events: dict[int, tuple[str, str | None]] = field(default_factory=dict)
+    alert_ids: dict[str, str] = field(default_factory=dict)
+    """host -> alert id, from the ``alert_opened`` events"""
+    last_seq: int = 0
+    resumes: int = 0
+    out_of_order: list[tuple[int, int]] = field(default_factory=list)
+    _seen: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def run(self) -> None:
+        """Follow the events until the connection breaks."""
+        try:
+            async with self.server.client() as client:
+                request: dict[str, Any] = {"type": "subscribe", "id": "all"}
+                if self.last_seq:
+                    request["resume_from"] = self.last_seq
+                    self.resumes += 1
+                answer = await client.request(request)
+                assert not isinstance(answer, ErrorFrame), answer
+                while True:
+                    frame = await client.ws.recv()
+                    self._take(client, frame)
+        except (ConnectionClosed, OSError):
+            pass
+
+    def _take(self, client: Client, raw: str | bytes) -> None:
+        frame = SERVER_FRAME_ADAPTER.validate_json(raw)
+        if not isinstance(frame, EventFrame):
+            return
+        if frame.seq <= self.last_seq:
+            self.out_of_order.append((self.last_seq, frame.seq))
+            return
+        self.last_seq = frame.seq
+        event = frame.event
+        self.events[frame.seq] = (event.kind.value, event.alert_id)
+        if event.kind.value == "alert_opened" and event.alert_id is not None:
+            self.alert_ids[host_of(event.payload)] = event.alert_id
+        self._seen.set()
+
+    async def caught_up(self, seq: int) -> None:
+        """Wait until the viewer has seen ``seq`` (the caller bounds the wait)."""
+        while self.last_seq < seq:
+            self._seen.clear()
+            await self._seen.wait()
