@@ -7,12 +7,12 @@ import asyncio
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TextIO
 
 from gateway.config import ConfigInvalid, TocsinConfig, load_config
 from supervision import ActorStartError, configure_logging
 
-__all__ = ["main"]
+__all__ = ["json_logs", "main"]
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -81,6 +81,12 @@ def _server_config(args: argparse.Namespace) -> TocsinConfig:
     return config
 
 
+def json_logs(choice: bool | None, stream: TextIO) -> bool:
+    """Return whether logs are JSON lines: ``choice`` if given (``--log-json`` or
+    ``--log-pretty``), else JSON for log shippers unless a person watches (a TTY)."""
+    return choice if choice is not None else not stream.isatty()
+
+
 def _print_json(obj: Any) -> None:
     print(json.dumps(obj, sort_keys=True), flush=True)
 
@@ -142,9 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"receivers {receivers})"
         )
         return 0
-    # Logs go to stderr: JSON lines for log shippers, unless a person watches (a TTY).
-    json_logs = args.log_json if args.log_json is not None else not sys.stderr.isatty()
-    configure_logging(args.log_level, json=json_logs, stream=sys.stderr)
+    configure_logging(args.log_level, json=json_logs(args.log_json, sys.stderr), stream=sys.stderr)
     if args.command in ("serve", "demo"):
         from gateway._serve import demo_config, run_server
 

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 import os
+import pty
 import signal
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from gateway.cli import main
+from gateway.cli import json_logs, main
+from gateway.config import ServerConfig, StoreConfig, load_config
+from gateway.system import AlertSystem
+from messages import AlertState
 
 BOUND = 30.0
 """The longest any step of these tests waits: a bound, never a pause."""
@@ -85,3 +92,99 @@ async def test_serve_answers_healthz_and_shuts_down_cleanly_on_sigterm(tmp_path:
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+@pytest.mark.parametrize(
+    ("choice", "tty", "expected"),
+    [(None, True, False), (None, False, True), (True, True, True), (False, False, False)],
+)
+def test_logs_are_json_unless_a_person_watches_or_a_flag_says_otherwise(
+    choice: bool | None, tty: bool, expected: bool
+) -> None:
+    class Stream(io.StringIO):
+        def isatty(self) -> bool:
+            return tty
+
+    assert json_logs(choice, Stream()) is expected
+
+
+RULES_TOML = """
+[collectors.host]
+enabled = false
+
+[[rules.inline]]
+type = "threshold"
+id = "disk-full"
+selector = "disk_used_percent"
+op = ">"
+threshold = 90
+"""
+
+
+async def test_serve_on_a_terminal_logs_for_people_and_sigint_leaves_the_alert_in_the_store(
+    tmp_path: Path,
+) -> None:
+    config_file = tmp_path / "tocsin.toml"
+    config_file.write_text(RULES_TOML)
+    env = {**os.environ, "TOCSIN_DATA_DIR": str(tmp_path / "data"), "TOCSIN_TOKEN": "t0ken-tty"}
+    master, slave = pty.openpty()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gateway.cli", "serve", "--port", "0", "--config", str(config_file),
+        stdout=asyncio.subprocess.PIPE, stderr=slave, env=env,
+    )  # fmt: skip
+    os.close(slave)
+    # Read the terminal in a thread until the child closes it (EIO), so it never blocks.
+    terminal = asyncio.create_task(asyncio.to_thread(_read_all, master))
+    assert process.stdout is not None
+    try:
+        async with asyncio.timeout(BOUND):
+            line = (await process.stdout.readline()).decode()
+        port = int(line.split()[-1].rstrip("/").rsplit(":", 1)[1])
+        url = f"ws://127.0.0.1:{port}/ws?token=t0ken-tty"
+        async with connect(url, proxy=None, open_timeout=BOUND) as ws, asyncio.timeout(BOUND):
+            await ws.recv()  # the welcome
+            await ws.send(json.dumps({"type": "subscribe", "id": "s"}))
+            sample = {"name": "disk_used_percent", "value": 99.0, "labels": {"host": "db-1"}}
+            sample["timestamp"] = time.time()
+            await ws.send(json.dumps({"type": "ingest", "id": "i", "samples": [sample]}))
+            while '"alert_opened"' not in await ws.recv():
+                pass
+            process.send_signal(signal.SIGINT)
+            # Any event still queued comes first; then the server's close.
+            await ws.wait_closed()
+            assert ws.close_code == 1001
+        async with asyncio.timeout(BOUND):
+            await process.wait()
+            output = (await terminal).decode(errors="replace")
+        assert process.returncode == 0, output
+        assert "tocsin stopped" in output
+        assert not any(line.startswith("{") for line in output.splitlines()), output
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    # What the server flushed on its way out is in the store for the next start.
+    store = StoreConfig(path=str(tmp_path / "data" / "tocsin.db"))
+    config = load_config(config_file).model_copy(
+        update={"server": ServerConfig(enabled=False), "store": store}
+    )
+    async with AlertSystem(config) as system:
+        [alert] = await system.alerts()
+    assert alert.state is AlertState.ACTIVE
+    assert alert.labels["host"] == "db-1"
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    try:
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:  # EIO: the last writer closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
