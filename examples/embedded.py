@@ -1,4 +1,5 @@
-"""Run Tocsin inside your own asyncio program: a rule, samples, live events, commands.
+"""Run Tocsin inside your own asyncio program: a rule, samples, live events, commands,
+queries and a silence.
 
     python examples/embedded.py
 
@@ -13,11 +14,11 @@ import time
 
 from gateway.config import TocsinConfig
 from gateway.system import AlertSystem
-from messages import RULE_ADAPTER, MetricSample
+from messages import RULE_ADAPTER, AlertState, MetricSample
 
 
 async def main() -> list[str]:
-    """Fire an alert, acknowledge and resolve it; return the event kinds seen."""
+    """Fire an alert, acknowledge and resolve it, silence its queue; return what was seen."""
     config = TocsinConfig.model_validate(
         {
             "server": {"enabled": False},
@@ -55,11 +56,18 @@ async def main() -> list[str]:
             print(f"{opened.kind.value}: {opened.alert_id} {opened.payload['annotations']}")
             await system.acknowledge(alert_id, by="alice", comment="looking")
             seen.append((await anext(events)).kind.value)
+            taken = await system.alerts(states=[AlertState.ACKNOWLEDGED])
+            print(f"acknowledged: {[(a.alert_id, a.acknowledged_by) for a in taken]}")
             await system.resolve(alert_id, by="alice", comment="drained the queue")
             seen.append((await anext(events)).kind.value)
         page = await system.history(alert_id=alert_id)
         for event in page.events:
             print(f"history #{event.seq}: {event.kind.value}")
+        # Mute the orders queue's alerts for an hour of maintenance.
+        silence = await system.silence(
+            '{queue="orders"}', duration=3600, by="alice", comment="maintenance window"
+        )
+        seen.append(f"silence {silence.status.value}")
     return seen
 
 

@@ -8,11 +8,11 @@ from pathlib import Path
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
-async def test_the_embedded_example_fires_acknowledges_and_resolves_an_alert() -> None:
+async def test_the_embedded_example_fires_acknowledges_resolves_and_silences() -> None:
     spec = importlib.util.spec_from_file_location("embedded_example", EXAMPLES / "embedded.py")
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     seen = await module.main()
-    assert seen == ["alert_opened", "alert_acknowledged", "alert_resolved"]
+    assert seen == ["alert_opened", "alert_acknowledged", "alert_resolved", "silence active"]
