@@ -5,6 +5,12 @@ buffer however full it is), and its ping timeouts do not shed a client that stop
 (ping and close wait for the buffer to drain, see REFERENCE.md). So every push checks the
 transport's write buffer first: past ``max_pending_bytes`` the client is a slow consumer,
 and it is disconnected with 1013 without anyone else waiting for it.
+
+A push writes a whole WebSocket frame to the transport itself, as ``broadcast`` does
+through websockets' Sans-I/O protocol but without building the frame again for every
+client: a server's frames are not masked, so one frame's bytes (``text_frame``) serve
+every connection. That holds only without extensions: the gateway serves with
+``compression=None`` (permessage-deflate would compress per connection).
 """
 
 from __future__ import annotations
@@ -12,27 +18,40 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from websockets.asyncio.server import ServerConnection, broadcast
+from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
-from websockets.frames import CloseCode
+from websockets.frames import CloseCode, Frame, Opcode
 from websockets.protocol import State
 
 from gateway._auth import Identity
 from supervision import Clock
 
-__all__ = ["SLOW_CONSUMER", "Connection", "close_within"]
+__all__ = ["SLOW_CONSUMER", "Connection", "close_within", "text_frame"]
 
 SLOW_CONSUMER = "slow consumer: the client is not reading its frames"
+
+
+def text_frame(payload: bytes) -> bytes:
+    """Return the UTF-8 JSON ``payload`` as a server's WebSocket text frame, ready to write.
+
+    One unfragmented, unmasked frame with no extension bits: the same bytes for every
+    connection of a server without compression, so serialize it once per event.
+    """
+    return Frame(Opcode.TEXT, payload).serialize(mask=False, extensions=())
 
 
 class Connection:
     """The server's handle on one authenticated client: push frames, shed it, close it.
 
     ``push`` writes a text frame at once (it never waits), or sheds the client if more
-    than ``max_pending_bytes`` are still unsent. ``close`` starts the closing handshake
-    in a task this object owns; the socket is aborted if the handshake does not finish
-    within ``close_timeout`` (a client that does not read never answers it). Whoever
-    created the connection awaits ``wait_closed`` before forgetting it.
+    than ``max_pending_bytes`` are still unsent; ``push_frame`` does the same with a
+    frame serialized by ``text_frame``. ``ValueError`` if ``ws`` negotiated an extension
+    (serve with ``compression=None``): frames are written as they are.
+
+    ``close`` starts the closing handshake in a task this object owns; the socket is
+    aborted if the handshake does not finish within ``close_timeout`` (a client that
+    does not read never answers it). Whoever created the connection awaits
+    ``wait_closed`` before forgetting it.
     """
 
     __slots__ = (
@@ -42,6 +61,8 @@ class Connection:
         "_grace",
         "_limit",
         "_on_shed",
+        "_protocol",
+        "_transport",
         "close_code",
         "connection_id",
         "identity",
@@ -59,7 +80,11 @@ class Connection:
         clock: Clock,
         on_shed: Callable[[], None] | None = None,
     ) -> None:
+        if ws.protocol.extensions:
+            raise ValueError("a Connection writes frames as they are: serve with compression=None")
         self.ws = ws
+        self._protocol = ws.protocol
+        self._transport = ws.transport
         self.connection_id = connection_id
         self.identity = identity
         self.close_code: int | None = None
@@ -76,11 +101,11 @@ class Connection:
     @property
     def is_open(self) -> bool:
         """Return True while frames can be pushed (open, and not closing)."""
-        return self._closing is None and self.ws.protocol.state is State.OPEN
+        return self._closing is None and self._protocol.state is State.OPEN
 
     def pending_bytes(self) -> int:
         """Return how many bytes are written but not yet sent to the client."""
-        return self.ws.transport.get_write_buffer_size()
+        return self._transport.get_write_buffer_size()
 
     def check(self) -> bool:
         """Shed the client if it is a slow consumer; return whether it is still open."""
@@ -102,11 +127,28 @@ class Connection:
         just shed. ``large``: the frame (a snapshot) may exceed the limit by its own size
         until the client has read it, so a big snapshot does not shed a healthy client.
         """
-        if not self.check():
+        return self.push_frame(text_frame(frame), large=large)
+
+    def push_frame(self, frame: bytes, *, large: bool = False) -> bool:
+        """Write a frame made by ``text_frame``; see ``push``, which this is the core of.
+
+        The fan-out path: one ``text_frame`` per event, written to every subscriber.
+        """
+        # check(), inlined: this runs once per subscriber per event.
+        if self._closing is not None or self._protocol.state is not State.OPEN:
             return False
+        pending = self._transport.get_write_buffer_size()
+        if pending > self._limit:
+            if pending > self._limit + self._grace:
+                self.shed()
+                return False
+        elif self._grace:
+            self._grace = 0
         if large:
             self._grace += len(frame)
-        broadcast((self.ws,), frame, text=True)
+        # Whole frames only, like websockets' own sends (it writes each frame in one call,
+        # and the gateway never sends fragmented messages): frames never interleave.
+        self._transport.write(frame)
         return True
 
     def shed(self) -> None:

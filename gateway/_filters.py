@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 
 from messages import AlertState, LabelMatcher, Severity, SubscribeFrame
 
@@ -19,7 +19,7 @@ class SubscriptionFilter:
     plus ``severity`` (unless the labels have a label of that name).
     """
 
-    __slots__ = ("everything", "matchers", "severities", "states")
+    __slots__ = ("everything", "key", "matchers", "severities", "states")
 
     def __init__(
         self,
@@ -31,6 +31,12 @@ class SubscriptionFilter:
         self.states = frozenset(str(s) for s in states)
         self.matchers = tuple(matchers)
         self.everything = not (self.severities or self.states or self.matchers)
+        self.key: Hashable = (
+            self.severities,
+            self.states,
+            tuple(sorted((m.name, m.op, m.value) for m in self.matchers)),
+        )
+        """Equal for filters that select the same alerts (the registry groups by it)."""
 
     @classmethod
     def of(cls, frame: SubscribeFrame) -> SubscriptionFilter:

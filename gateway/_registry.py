@@ -16,8 +16,9 @@ from typing import Any
 
 from actors._addressing import resolve
 from actors.alerting import Subscribe, Subscribed, Unsubscribe
+from gateway._audience import Audiences
 from gateway._config import RegistryConfig
-from gateway._connection import Connection
+from gateway._connection import Connection, text_frame
 from gateway._registry_requests import (
     AddSubscription,
     Register,
@@ -28,7 +29,7 @@ from gateway._registry_requests import (
     Unregister,
 )
 from gateway._replay import TooFarBehind, fetch_history, replay
-from gateway._subscription import Record, Subscription
+from gateway._subscription import NOTIFICATION_STATES, Record, Subscription
 from gateway._view import AlertView
 from messages import (
     AlertTransition,
@@ -90,6 +91,8 @@ class ConnectionRegistry(Actor):
         self._config = config or RegistryConfig()
         self._connections: dict[str, Connection] = {}
         self._subscriptions: dict[tuple[str, str], Subscription] = {}
+        self._audiences = Audiences()
+        self._holding: dict[tuple[str, str], Subscription] = {}  # not live: fetching history
         self._by_connection: dict[str, dict[str, Subscription]] = {}
         self._view = AlertView()
         self._window: deque[Record] = deque(maxlen=self._config.replay_window)
@@ -160,29 +163,34 @@ class ConnectionRegistry(Actor):
     def _on_transition(self, transition: AlertTransition) -> None:
         if transition.seq <= self._seq:
             return  # told again after a restart of the alert manager or of this actor
-        self._seq = transition.seq
+        seq = self._seq = transition.seq
         before, after = self._view.apply(transition)
         record = Record(transition, before, after)
         window = self._window
         if len(window) == window.maxlen:
             self._floor = window[0].seq
         window.append(record)
-        frames: dict[str, bytes] = {}  # clients often share subscription ids
         shed: list[Connection] = []
-        pushed = 0
-        for subscription in self._subscriptions.values():
-            if not subscription.live:
+        if self._holding:
+            for subscription in self._holding.values():
                 subscription.held.append(record)
                 if len(subscription.held) > self._config.max_catch_up:
                     subscription.connection.shed()
                     shed.append(subscription.connection)
+        # One frame per subscription id (clients often share one), serialized once and
+        # written as is to every connection: see Connection.push_frame.
+        frames: dict[str, bytes] = {}
+        pushed = 0
+        for subscription in self._audiences.selecting(before, after):
+            if not subscription.live:
                 continue
-            if not subscription.wants(record):
-                continue
+            # A live subscription has been told everything before this event; only
+            # pushes move its cursor (what a replay consults, before it goes live).
+            subscription.cursor = seq
             frame = frames.get(subscription.id)
             if frame is None:
-                frame = frames[subscription.id] = subscription.event_frame(record)
-            if subscription.connection.push(frame):
+                frame = frames[subscription.id] = text_frame(subscription.event_frame(record))
+            if subscription.connection.push_frame(frame):
                 pushed += 1
             else:
                 shed.append(subscription.connection)
@@ -199,14 +207,24 @@ class ConnectionRegistry(Actor):
         keys[key] = None
         if len(keys) > self._config.dedupe_window:
             keys.popitem(last=False)
+        facts = (
+            notification.labels,
+            notification.severity.value,
+            NOTIFICATION_STATES[notification.kind],
+        )
         body: bytes | None = None
+        frames: dict[str, bytes] = {}
         shed: list[Connection] = []
-        for subscription in self._subscriptions.values():
-            if not subscription.wants_notification(notification):
+        for subscription in self._audiences.matching(facts):
+            if not subscription.notifications:
                 continue
-            if body is None:
-                body = notification.model_dump_json().encode()
-            if subscription.connection.push(subscription.notification_frame(body)):
+            frame = frames.get(subscription.id)
+            if frame is None:
+                if body is None:
+                    body = notification.model_dump_json().encode()
+                frame = text_frame(subscription.notification_frame(body))
+                frames[subscription.id] = frame
+            if subscription.connection.push_frame(frame):
                 self._counts["notifications"] += 1
             else:
                 shed.append(subscription.connection)
@@ -237,6 +255,7 @@ class ConnectionRegistry(Actor):
             return
         subscription = Subscription(connection, frame, self._seq)
         self._subscriptions[key] = subscription
+        self._audiences.add(subscription)
         self._by_connection[connection.connection_id][frame.id] = subscription
         if resume_from is None:
             self._send_snapshot(subscription)
@@ -254,11 +273,13 @@ class ConnectionRegistry(Actor):
         else:
             subscription.cursor = resume_from
             subscription.live = False
+            self._holding[key] = subscription
             self._spawn(self._fetch(subscription, resume_from))
 
     def _send_snapshot(self, subscription: Subscription) -> None:
         subscription.cursor = self._seq
         subscription.live = True
+        self._holding.pop(subscription.key, None)
         frame = SnapshotFrame(
             subscription=subscription.id,
             seq=self._seq,
@@ -309,6 +330,7 @@ class ConnectionRegistry(Actor):
         self._replays["history"] += 1
         held, subscription.held = subscription.held, []
         subscription.live = True
+        del self._holding[subscription.key]
         if not self._reply_resumed(subscription, subscription.cursor):
             return
         if not replay(subscription, message.events) or not all(
@@ -335,15 +357,19 @@ class ConnectionRegistry(Actor):
         if self._connections.pop(connection_id, None) is None:
             return False
         for subscription_id in self._by_connection.pop(connection_id, {}):
-            del self._subscriptions[connection_id, subscription_id]
+            self._discard(self._subscriptions.pop((connection_id, subscription_id)))
         return True
 
     def _remove(self, connection_id: str, subscription_id: str) -> bool:
         owned = self._by_connection.get(connection_id)
         if owned is None or owned.pop(subscription_id, None) is None:
             return False
-        del self._subscriptions[connection_id, subscription_id]
+        self._discard(self._subscriptions.pop((connection_id, subscription_id)))
         return True
+
+    def _discard(self, subscription: Subscription) -> None:
+        self._audiences.discard(subscription)
+        self._holding.pop(subscription.key, None)
 
     def _stats(self) -> RegistryStats:
         return RegistryStats(

@@ -26,6 +26,12 @@ __all__ = ["SHUTTING_DOWN", "Gateway", "GatewayNotStarted"]
 
 SHUTTING_DOWN = "the server is shutting down"
 
+BACKLOG = 1024
+"""Connections the listening socket queues before they are accepted (asyncio's default
+is 100). A restart, or a registry's 1012, sends every client back at once; past the
+queue the kernel drops their SYNs and they retry a second or more later. Linux caps it
+at net.core.somaxconn."""
+
 
 class GatewayNotStarted(RuntimeError):
     """Raised when asking a gateway that is not serving for its port or URL."""
@@ -100,6 +106,7 @@ class Gateway:
             ping_timeout=config.heartbeat_timeout,
             close_timeout=config.close_timeout,
             server_header="Tocsin",
+            backlog=BACKLOG,
         )
 
     async def close(self, code: int = 1001, reason: str = SHUTTING_DOWN) -> None:
