@@ -5,15 +5,23 @@ Run from the repository root in the project's environment::
     python bench/gateway.py [--quick] [--json PATH]
 
 - sample → client: one ingest connection sends a sample that opens a new alert; a
-  subscribed client times the event's arrival (p50/p99), while another connection
-  ingests background samples at ~10k samples/s (matched by a rule, never firing).
-- fan-out: 1,000 and 10,000 subscribed clients (1,000 only with ``--quick``), in a
-  worker process so that each process stays under the open-files limit; one sample
-  opens one alert; the time until
-  the last client has the event (a system-wide monotonic clock, comparable across
-  processes on one machine).
-- ingest: samples/s over 1 and 10 connections, each keeping a window of ingest frames
-  of 1,000 samples in flight.
+  subscribed client times the event's arrival (p50/p99, from the ingest frame's send
+  to the event's receipt), while another connection ingests background samples at
+  ~10k samples/s (matched by a rule, never firing).
+- ingest: samples/s over 1 and 10 connections, each keeping a window of 8 ingest
+  frames of 1,000 samples in flight (median of the rounds).
+- fan-out: 1,000 then 10,000 subscribers (``--quick`` too), real WebSocket clients on
+  loopback in ``WORKERS`` other processes (``bench._fanout_worker``). Each is a
+  ``bench._lean_client.LeanSubscriber``: an ``asyncio.Protocol`` that uses websockets'
+  Sans-I/O ``ClientProtocol`` for the handshake and the frames up to its snapshot, then
+  reads the server's frames by hand and ``json.loads`` each event: websockets' asyncio
+  client (a task and a queue per connection) would make the clients the bottleneck.
+  For each size, a few rounds each open one alert with a sample given to
+  ``AlertSystem.ingest``; a round's time runs from that call until the first and the
+  last subscriber has received and parsed the event, on the system-wide monotonic
+  clock (comparable across processes). The CPU the server process and the workers
+  spent per round is reported too: on a shared 2-core machine it is steadier than the
+  wall clock. Medians over the rounds.
 
 Every loop is bounded in count and time. Targets (issue 6): p50 ≤ 2 ms, p99 ≤ 10 ms at
 10k samples/s background; 10,000 clients within 250 ms; ≥ 100k samples/s ingested.
@@ -25,25 +33,45 @@ import asyncio
 import contextlib
 import json
 import logging
-import resource
+import math
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import structlog
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._report import Deadline, parse_arguments
+from bench._fanout_worker import raise_open_files_limit
+from bench._report import (
+    Deadline,
+    MachineLoad,
+    Target,
+    median,
+    parse_arguments,
+    render_table,
+    write_json,
+)
 from gateway.config import TocsinConfig
 from gateway.system import AlertSystem
 from messages import MetricSample
 
+ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "bench-token-0123456789"
 OPEN_TIMEOUT = 60.0
+WORKERS = 2
+"""Fan-out subscriber processes: the clients, not the server, are the bottleneck in one."""
+FANOUT_MATCHER = 'alertname="fanout"'
+CLIENT_METHOD = (
+    "fan-out subscribers: bench._lean_client.LeanSubscriber (asyncio.Protocol; websockets"
+    " Sans-I/O ClientProtocol for the handshake, frames read by hand after the snapshot,"
+    " json.loads per event) in worker processes; other clients: websockets.asyncio.client"
+)
 
 
 def bench_config() -> TocsinConfig:
@@ -98,11 +126,32 @@ def samples(name: str, count: int, offset: int = 0, value: float = 1.0) -> list[
     ]
 
 
+@contextlib.asynccontextmanager
+async def draining(ws: ClientConnection) -> AsyncIterator[None]:
+    """Read and drop ``ws``'s frames meanwhile, then close it.
+
+    A client that leaves its replies unread stops reading the socket once websockets'
+    queue is full, and then cannot see the server's close frame either.
+    """
+
+    async def drain() -> None:
+        with contextlib.suppress(ConnectionClosed):
+            async for _ in ws:
+                pass
+
+    reader = asyncio.create_task(drain())
+    try:
+        yield
+    finally:
+        await ws.close()
+        await reader
+
+
 async def background(url: str, rate: float, stop: asyncio.Event) -> int:
     """Ingest ``rate`` samples/s in frames of 100 until ``stop``; return how many."""
     ws = await client(url)
     sent = 0
-    try:
+    async with draining(ws):
         start = time.perf_counter()
         while not stop.is_set():
             due = int((time.perf_counter() - start) * rate)
@@ -115,15 +164,13 @@ async def background(url: str, rate: float, stop: asyncio.Event) -> int:
                 sent += 100
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.005)
-    finally:
-        await ws.close()
     return sent
 
 
 async def sample_to_client(url: str, probes: int, deadline: Deadline) -> list[float]:
     """Return the latencies (ms) of ``probes`` samples each opening an alert."""
     feeder, watcher = await client(url), await client(url)
-    try:
+    async with draining(feeder):
         await subscribe(watcher, "probe")
         latencies: list[float] = []
         for n in range(probes):
@@ -142,10 +189,8 @@ async def sample_to_client(url: str, probes: int, deadline: Deadline) -> list[fl
                 if message["type"] == "event" and message["event"]["kind"] == "alert_opened":
                     break
             latencies.append((time.perf_counter() - start) * 1000)
-        return latencies
-    finally:
-        await feeder.close()
         await watcher.close()
+        return latencies
 
 
 async def ingest_rate(url: str, connections: int, seconds: float) -> float:
@@ -179,79 +224,187 @@ async def ingest_rate(url: str, connections: int, seconds: float) -> float:
             await ws.close()
 
 
-async def fanout_worker(url: str, count: int) -> None:
-    """In a worker process: connect ``count`` subscribers, say ready, time the event."""
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    sockets: list[ClientConnection] = []
-    gate = asyncio.Semaphore(200)
+class FanoutWorkers:
+    """Subscribers spread over worker processes (``bench._fanout_worker``), over pipes."""
 
-    async def one() -> None:
-        async with gate:
-            ws = await client(url)
-            await subscribe(ws, "fanout")
-            sockets.append(ws)
+    def __init__(self, workers: list[asyncio.subprocess.Process]) -> None:
+        self._workers = workers
 
-    async with asyncio.TaskGroup() as group:
-        for _ in range(count):
-            group.create_task(one())
-    print("ready", flush=True)
-    arrivals: list[float] = []
+    @classmethod
+    async def start(cls, url: str, count: int) -> FanoutWorkers:
+        """Start ``count`` worker processes with no subscribers yet."""
+        pipe = asyncio.subprocess.PIPE
+        command = (sys.executable, "-m", "bench._fanout_worker", url, TOKEN, FANOUT_MATCHER)
+        return cls(
+            [
+                await asyncio.create_subprocess_exec(*command, stdin=pipe, stdout=pipe, cwd=ROOT)
+                for _ in range(count)
+            ]
+        )
 
-    async def wait_event(ws: ClientConnection) -> None:
-        while json.loads(await ws.recv())["type"] != "event":
-            pass
-        arrivals.append(time.monotonic())
+    async def _tell(self, commands: Sequence[str]) -> None:
+        for worker, command in zip(self._workers, commands, strict=True):
+            assert worker.stdin is not None
+            worker.stdin.write(command.encode() + b"\n")
+            await worker.stdin.drain()
 
-    try:
-        async with asyncio.timeout(60), asyncio.TaskGroup() as group:
-            for ws in sockets:
-                group.create_task(wait_event(ws))
-    except TimeoutError:
-        pass
-    print(json.dumps({"received": len(arrivals), "last": max(arrivals, default=0.0)}), flush=True)
-    await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+    async def _answers(self, timeout: float) -> list[Any]:
+        async def one(worker: asyncio.subprocess.Process) -> Any:
+            assert worker.stdout is not None
+            line = await worker.stdout.readline()
+            if not line:
+                raise RuntimeError(f"fan-out worker {worker.pid} ended")
+            return json.loads(line)
 
+        async with asyncio.timeout(timeout):
+            return await asyncio.gather(*(one(worker) for worker in self._workers))
 
-async def fanout(system: AlertSystem, count: int, n: int) -> float | None:
-    """Return ms until the last of ``count`` clients has the event of one new alert.
+    async def grow(self, total: int) -> None:
+        """Have ``total`` subscribers open across the workers; RuntimeError if not."""
+        share, extra = divmod(total, len(self._workers))
+        await self._tell([f"grow {share + (index < extra)}" for index in range(len(self._workers))])
+        answers = await self._answers(600)
+        opened = sum(answer["open"] for answer in answers)
+        if opened < total:
+            errors = [answer["error"] for answer in answers if answer["failed"]]
+            raise RuntimeError(f"only {opened} of {total} subscribers connected: {errors}")
 
-    None if it could not be measured (the reason goes to stderr).
-    """
-    assert system.url is not None
-    worker = await asyncio.create_subprocess_exec(
-        sys.executable, __file__, "--fanout-worker", system.url, str(count),
-        stdout=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    assert worker.stdout is not None
-    try:
-        # Connecting is the slow part: thousands of handshakes and snapshots.
-        async with asyncio.timeout(300):
-            ready = await worker.stdout.readline()
-        if ready.strip() != b"ready":
-            raise RuntimeError(f"fan-out worker failed: {ready!r}")
-        start = time.monotonic()
+    async def round(self, system: AlertSystem, n: int) -> FanoutRound | None:
+        """Open one alert with a sample; time it until the first and the last subscriber.
+
+        None if some subscriber did not receive it within the workers' round timeout.
+        """
+        await self._tell(["arm"] * len(self._workers))
+        if any(answer != "armed" for answer in await self._answers(60)):
+            raise RuntimeError("a fan-out worker did not arm")
         sample = MetricSample(
             name="bench_fanout", value=1.0, labels={"n": str(n)}, timestamp=time.time()
         )
+        cpu = time.process_time()
+        start = time.monotonic()
         await system.ingest([sample])
-        async with asyncio.timeout(120):
-            result = json.loads(await worker.stdout.readline())
-        if result["received"] < count:
-            print(f"  fan-out {count}: only {result['received']} received", file=sys.stderr)
+        answers = await self._answers(120)
+        server_cpu = time.process_time() - cpu
+        if not all(answer["received"] for answer in answers):
             return None
-        return float(result["last"] - start) * 1000
-    except (TimeoutError, RuntimeError) as exc:
-        print(f"  fan-out {count}: not measured ({exc!r})", file=sys.stderr)
-        return None
-    finally:
-        if worker.returncode is None:
+        return FanoutRound(
+            first_ms=(min(answer["first"] for answer in answers) - start) * 1000,
+            last_ms=(max(answer["last"] for answer in answers) - start) * 1000,
+            server_cpu_ms=server_cpu * 1000,
+            clients_cpu_ms=sum(answer["cpu"] for answer in answers) * 1000,
+        )
+
+    async def stop(self) -> None:
+        """Close the workers' connections and wait for them to exit (kill after 60 s)."""
+        for worker in self._workers:
+            if worker.stdin is not None and not worker.stdin.is_closing():
+                worker.stdin.close()
+        for worker in self._workers:
             try:
                 async with asyncio.timeout(60):
                     await worker.wait()
             except TimeoutError:
                 worker.kill()
                 await worker.wait()
+
+
+@dataclass(frozen=True, slots=True)
+class FanoutRound:
+    """One alert fanned out: when the first and the last subscriber had it, and the CPU.
+
+    Times run from the sample's ingest (``AlertSystem.ingest``) to the moment a client
+    has received and parsed the event. ``server_cpu_ms``: the CPU this process (the
+    whole AlertSystem) spent meanwhile; ``clients_cpu_ms``: the workers' CPU. On a busy
+    machine the CPU is steadier than the wall-clock times.
+    """
+
+    first_ms: float
+    last_ms: float
+    server_cpu_ms: float
+    clients_cpu_ms: float
+
+
+def fanout_key(size: int) -> str:
+    """Return the figures' prefix for ``size`` subscribers: ``fanout_10k``, ``fanout_50``."""
+    return f"fanout_{size // 1000}k" if size >= 1000 and size % 1000 == 0 else f"fanout_{size}"
+
+
+async def fanout(system: AlertSystem, sizes: Sizes) -> dict[str, float | None]:
+    """Return the medians over rounds of ``FanoutRound``'s figures for each fan-out size.
+
+    Subscribers are added to reach each size in turn; a figure is None when it could not
+    be measured (the reason goes to stderr).
+    """
+    figures: dict[str, float | None] = {}
+    for size in sizes.fanout:
+        for name in ("first_ms", "last_ms", "server_cpu_ms", "clients_cpu_ms"):
+            figures[f"{fanout_key(size)}_{name}"] = None
+    assert system.url is not None
+    pool = await FanoutWorkers.start(system.url, sizes.workers)
+    try:
+        for size in sizes.fanout:
+            key = fanout_key(size)
+            try:
+                await pool.grow(size)
+                phase(f"connect {size} subscribers")
+                measured = [await pool.round(system, size * 100 + n) for n in range(sizes.rounds)]
+            except (TimeoutError, RuntimeError) as exc:
+                print(f"  fan-out {size}: not measured ({exc!r})", file=sys.stderr)
+                break
+            rounds = [one for one in measured if one is not None]
+            if len(rounds) < len(measured):
+                print(f"  fan-out {size}: some subscriber missed an event", file=sys.stderr)
+                continue
+            for name in ("first_ms", "last_ms", "server_cpu_ms", "clients_cpu_ms"):
+                figures[f"{key}_{name}"] = median([getattr(one, name) for one in rounds])
+            figures[f"{key}_rounds"] = len(rounds)
+            phase(f"fan-out {size}")
+    finally:
+        await pool.stop()
+    return figures
+
+
+@dataclass(frozen=True, slots=True)
+class Sizes:
+    """How much each part of the benchmark does; every loop is also bounded in time."""
+
+    probes: int
+    probe_seconds: float
+    fanout: tuple[int, ...]
+    rounds: int
+    workers: int
+    ingest_seconds: float
+    ingest_rounds: int
+
+
+FULL = Sizes(
+    probes=2000,
+    probe_seconds=60,
+    fanout=(1_000, 10_000),
+    rounds=7,
+    workers=WORKERS,
+    ingest_seconds=5,
+    ingest_rounds=3,
+)
+QUICK = Sizes(
+    probes=200,
+    probe_seconds=5,
+    fanout=(1_000, 10_000),
+    rounds=3,
+    workers=WORKERS,
+    ingest_seconds=2,
+    ingest_rounds=1,
+)
+TINY = Sizes(
+    probes=5,
+    probe_seconds=5,
+    fanout=(20, 50),
+    rounds=1,
+    workers=2,
+    ingest_seconds=0.3,
+    ingest_rounds=1,
+)
+"""For the smoke test: every figure, at a size that says nothing about speed."""
 
 
 _PHASE = [0.0]
@@ -264,12 +417,14 @@ def phase(name: str) -> None:
     _PHASE[0] = now
 
 
-def percentile(values: Sequence[float], fraction: float) -> float:
+def nearest_rank(values: Sequence[float], fraction: float) -> float:
+    """Return the nearest-rank percentile (``fraction`` of 1); NaN when empty."""
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else math.nan
 
 
-async def run(quick: bool) -> dict[str, float | None]:
+async def run(sizes: Sizes) -> dict[str, float | None]:
+    """Run every part against one AlertSystem; return the figures (None: not measured)."""
     figures: dict[str, float | None] = {}
     _PHASE[0] = time.perf_counter()
     async with AlertSystem(bench_config()) as system:
@@ -279,54 +434,89 @@ async def run(quick: bool) -> dict[str, float | None]:
         load = asyncio.create_task(background(url, 10_000, stop))
         load_started = time.perf_counter()
         try:
-            latencies = await sample_to_client(
-                url, 200 if quick else 2000, Deadline(5 if quick else 60)
-            )
+            latencies = await sample_to_client(url, sizes.probes, Deadline(sizes.probe_seconds))
         finally:
             stop.set()
             load_seconds = time.perf_counter() - load_started
             background_sent = await load
-        figures["sample_to_client_p50_ms"] = percentile(latencies, 0.5)
-        figures["sample_to_client_p99_ms"] = percentile(latencies, 0.99)
+        figures["sample_to_client_p50_ms"] = nearest_rank(latencies, 0.5)
+        figures["sample_to_client_p99_ms"] = nearest_rank(latencies, 0.99)
         figures["sample_to_client_probes"] = len(latencies)
         # What the background connection achieved: the server's backpressure may hold it
         # under the 10k samples/s it aims at.
         figures["background_samples_per_s"] = background_sent / load_seconds
         phase("sample to client")
-        # Connecting 10,000 clients takes longer than --quick's budget on 2 cores: quick
-        # measures 1,000 and reports the 10,000 figure as null (not measured).
-        sizes = [(1_000, "fanout_1k_last_ms")]
-        if not quick:
-            sizes.append((10_000, "fanout_10k_last_ms"))
-        else:
-            figures["fanout_10k_last_ms"] = None
-        for count, key in sizes:
-            figures[key] = await fanout(system, count, count)
-            phase(f"fan-out {count}")
-        seconds = 2.0 if quick else 10.0
-        figures["ws_ingest_samples_per_s"] = await ingest_rate(url, 1, seconds)
-        figures["ws_ingest_10_connections_samples_per_s"] = await ingest_rate(url, 10, seconds)
+        # Ingest before the fan-out: thousands of idle subscribers are not what it measures.
+        for key, connections in (
+            ("ws_ingest_samples_per_s", 1),
+            ("ws_ingest_10_connections_samples_per_s", 10),
+        ):
+            figures[key] = median(
+                [
+                    await ingest_rate(url, connections, sizes.ingest_seconds)
+                    for _ in range(sizes.ingest_rounds)
+                ]
+            )
         phase("ingest")
+        figures.update(await fanout(system, sizes))
+    return figures
+
+
+def targets(figures: dict[str, float | None]) -> list[Target]:
+    """Return issue 6's targets against ``figures`` (a figure not measured misses)."""
+
+    def value(key: str, missing: float) -> float:
+        measured = figures.get(key)
+        return missing if measured is None or math.isnan(measured) else measured
+
+    inf = math.inf
+    return [
+        Target.at_most(value("sample_to_client_p50_ms", inf), 2, "sample → client p50 ≤ 2 ms"),
+        Target.at_most(value("sample_to_client_p99_ms", inf), 10, "sample → client p99 ≤ 10 ms"),
+        Target.at_most(value("fanout_10k_last_ms", inf), 250, "10,000 clients within 250 ms"),
+        Target.at_least(value("ws_ingest_samples_per_s", 0), 100_000, "≥ 100k samples/s (1 conn)"),
+        Target.at_least(
+            value("ws_ingest_10_connections_samples_per_s", 0),
+            100_000,
+            "≥ 100k samples/s (10 conns)",
+        ),
+    ]
+
+
+def render(figures: dict[str, Any]) -> str:
+    """Return the figures, the targets and the machine's load as a plain-text table."""
+    rows = []
+    for key, value in figures.items():
+        if isinstance(value, float | int) or value is None:
+            shown = "not measured" if value is None or math.isnan(value) else f"{value:,.2f}"
+            rows.append([key, shown])
+    lines = [render_table(["figure", "value"], rows), ""]
+    lines += [f"{target.mark}  {target.text}" for target in targets(figures)]
+    if "machine" in figures:
+        lines.append(MachineLoad.describe(figures["machine"]))
+    return "\n".join(lines)
+
+
+async def measure(sizes: Sizes) -> dict[str, Any]:
+    """Return ``run``'s figures with the targets, the machine's load and the client method."""
+    load = MachineLoad()
+    figures: dict[str, Any] = dict(await run(sizes))
+    figures["machine"] = load.summary()
+    figures["targets"] = [target.as_json() for target in targets(figures)]
+    figures["client_method"] = CLIENT_METHOD
     return figures
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["--fanout-worker"]:
-        asyncio.run(fanout_worker(argv[1], int(argv[2])))
-        return 0
+    """Run the benchmark at FULL sizes (``--quick``: QUICK); print the table, write JSON."""
     args = parse_arguments(__doc__ or "", argv)
+    raise_open_files_limit()
     logging.disable(logging.CRITICAL)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL))
-    started = time.perf_counter()
-    figures = asyncio.run(run(args.quick))
-    print(f"{'figure':44} {'value':>14}")
-    for key, value in figures.items():
-        shown = "not measured" if value is None else f"{value:.2f}"
-        print(f"{key:44} {shown:>14}")
-    print(f"(took {time.perf_counter() - started:.1f} s)")
+    figures = asyncio.run(measure(QUICK if args.quick else FULL))
+    print(render(figures))
     if args.json is not None:
-        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+        write_json(args.json, figures)
     return 0
 
 
