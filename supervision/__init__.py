@@ -19,6 +19,7 @@ from supervision._errors import (
     RestartIntensityExceeded,
     SystemFailed,
 )
+from supervision._faults import CrashOrder, FaultInjectionDisabled, InjectedFault
 from supervision._intensity import RestartIntensity
 from supervision._logging import configure_logging
 from supervision._messages import Terminated
@@ -52,9 +53,12 @@ __all__ = [
     "ChildInfo",
     "ChildSpec",
     "Clock",
+    "CrashOrder",
     "DeadLetter",
     "DeadLetters",
     "FakeClock",
+    "FaultInjectionDisabled",
+    "InjectedFault",
     "MailboxFull",
     "PykkaActorDied",
     "PykkaBridge",

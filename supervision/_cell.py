@@ -15,6 +15,7 @@ import structlog
 from supervision._actor import Actor
 from supervision._deadletters import DeadLetter
 from supervision._errors import ActorCrashed, ActorDead, ActorStartError, ChildExists, MailboxFull
+from supervision._faults import CrashOrder, InjectedFault
 from supervision._messages import Terminated
 from supervision._ref import ActorRef, _Ask
 from supervision._timers import _Timed
@@ -385,6 +386,9 @@ class ActorCell:
             else:
                 if message.__class__ is _Timed:
                     message = message.message
+                elif message.__class__ is CrashOrder:
+                    # ActorSystem.inject_crash: a real crash, handled as a raising handler.
+                    return InjectedFault(self.path), message
                 try:
                     await receive(message)
                 except BaseException as error:
@@ -432,6 +436,7 @@ class ActorCell:
             message = message.message
         if not _is_fatal(error):
             self.log.error("actor crashed", message_type=type(message).__name__, exc_info=error)
+            self.system.failures[self.path] += 1
         self.dead_letter(message, "crashed", error)
 
     def _stopped(self, instance: Actor | None) -> None:

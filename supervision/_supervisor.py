@@ -210,6 +210,7 @@ class Supervisor(Actor):
             await child.terminate(error)
             return
         if self.intensity.record(self.clock.now()):
+            self.system.escalations[self.path] += 1
             self.log.error(
                 "restart intensity exceeded, escalating",
                 child=child.name,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Callable, Sequence
 from types import TracebackType
 
@@ -13,7 +14,8 @@ from supervision._backoff import Backoff
 from supervision._cell import ActorCell, CellState
 from supervision._clock import Clock, RealClock
 from supervision._deadletters import DeadLetters
-from supervision._errors import ActorNotFound, SystemFailed
+from supervision._errors import ActorDead, ActorNotFound, SystemFailed
+from supervision._faults import CrashOrder, FaultInjectionDisabled
 from supervision._ref import ActorRef
 from supervision._strategy import Restart, Strategy
 from supervision._supervisor import ChildInfo, ChildSpec, StartChild, Supervisor, TerminateChild
@@ -31,6 +33,11 @@ class ActorSystem:
     fails (its restart intensity is exceeded) or an actor raises ``KeyboardInterrupt`` or
     ``SystemExit``, the system shuts itself down and ``wait_terminated`` raises
     ``SystemFailed`` from that error.
+
+    What went wrong so far is counted for health checks and metrics: ``failures`` (actor
+    path → crashes), ``escalations`` (supervisor path → times it exceeded its restart
+    intensity), ``restart_counts()`` and ``not_running()``. ``fault_injection=True``
+    (tests only) enables ``inject_crash``.
     """
 
     def __init__(
@@ -44,11 +51,15 @@ class ActorSystem:
         period: float = 5.0,
         backoff: Backoff | None = None,
         dead_letters_kept: int = 1000,
+        fault_injection: bool = False,
     ) -> None:
         self.name = name
         self.clock: Clock = clock or RealClock()
         self.dead_letters = DeadLetters(dead_letters_kept)
         self.failure: BaseException | None = None
+        self.failures: Counter[str] = Counter()
+        self.escalations: Counter[str] = Counter()
+        self.fault_injection = fault_injection
         self._children = tuple(children)
         self._root_options = (strategy, intensity, period, backoff)
         self._registry: dict[str, ActorCell] = {}
@@ -222,6 +233,46 @@ class ActorSystem:
             detail = path_or_name if not found else f"{path_or_name} (ambiguous: {len(found)})"
             raise ActorNotFound(detail)
         return found[0].ref
+
+    def restart_counts(self) -> dict[str, int]:
+        """Return live actor path → times it was restarted (actors never restarted left out).
+
+        A child restarted along with its supervisor counts too: its instance was replaced.
+        """
+        return {
+            path: cell.incarnation - 1
+            for path, cell in self._registry.items()
+            if cell.incarnation > 1
+        }
+
+    def not_running(self) -> list[str]:
+        """Return the paths of live actors that are not running now, in start order.
+
+        An actor stopped by a crash and waiting for its restart (a backoff, or its
+        supervisor still busy) is here; a health check reports the tree as degraded.
+        """
+        return [
+            path for path, cell in self._registry.items() if cell.state is not CellState.RUNNING
+        ]
+
+    def inject_crash(self, target: ActorRef | str) -> None:
+        """Make ``target`` crash when it reaches this order in its mailbox (tests only).
+
+        The actor crashes for real (``InjectedFault``): dead letter, ``on_failure``,
+        ``on_stop``, then its supervisor restarts it or escalates. Messages queued before
+        the order are handled first; those after it wait for the new instance. Raises
+        ``FaultInjectionDisabled`` unless the system was built with
+        ``fault_injection=True``, ``ActorNotFound`` or ``ActorDead`` for a missing actor.
+        """
+        if not self.fault_injection:
+            raise FaultInjectionDisabled(
+                f"actor system {self.name} was built without fault_injection=True"
+            )
+        ref = self.lookup(target) if isinstance(target, str) else target
+        cell = ref._cell
+        if not cell.accepting:
+            raise ActorDead(cell.path)
+        cell.tell_system(CrashOrder())
 
     def paths(self) -> list[str]:
         """Return the paths of every live actor."""
