@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -39,6 +39,9 @@ class MetricsProviders:
       targets, which it measures itself).
     - ``samples_ingested``: source → samples so far, for sources other than the gateway's
       WebSocket (``websocket`` is counted by the gateway).
+    - ``actor_crashes``: actor path → crashes so far (a restart follows unless escalated).
+    - ``escalations``: supervisor path → times it exceeded its restart intensity.
+    - ``dead_letters``: reason → messages that reached no handler so far.
     """
 
     alerts_by_state: Provider[Mapping[str, float]] | None = None
@@ -46,6 +49,9 @@ class MetricsProviders:
     actor_restarts: Provider[Mapping[str, float]] | None = None
     mailbox_depths: Provider[Mapping[str, float]] | None = None
     samples_ingested: Provider[Mapping[str, float]] | None = None
+    actor_crashes: Provider[Mapping[str, float]] | None = None
+    escalations: Provider[Mapping[str, float]] | None = None
+    dead_letters: Provider[Mapping[str, float]] | None = None
 
 
 @dataclass(slots=True)
@@ -61,6 +67,10 @@ class Scrape:
     events_pushed: float = 0
     notifications_pushed: float = 0
     resumes: Mapping[str, float] = field(default_factory=dict)
+    actor_crashes: Mapping[str, float] = field(default_factory=dict)
+    escalations: Mapping[str, float] = field(default_factory=dict)
+    dead_letters: Mapping[str, float] = field(default_factory=dict)
+    tasks: float = 0
 
 
 class _ScrapeCollector(Collector):
@@ -98,6 +108,30 @@ class _ScrapeCollector(Collector):
             "Restarts of each actor.",
             ["actor"],
             {(k,): v for k, v in scrape.actor_restarts.items()},
+        )
+        yield _family(
+            CounterMetricFamily,
+            "tocsin_actor_crashes",
+            "Crashes of each actor (its handler raised).",
+            ["actor"],
+            {(k,): v for k, v in scrape.actor_crashes.items()},
+        )
+        yield _family(
+            CounterMetricFamily,
+            "tocsin_supervisor_escalations",
+            "Times each supervisor exceeded its restart intensity and failed to its parent.",
+            ["supervisor"],
+            {(k,): v for k, v in scrape.escalations.items()},
+        )
+        yield _family(
+            CounterMetricFamily,
+            "tocsin_dead_letters",
+            "Messages that reached no handler, by reason.",
+            ["reason"],
+            {(k,): v for k, v in scrape.dead_letters.items()},
+        )
+        yield GaugeMetricFamily(
+            "tocsin_asyncio_tasks", "Unfinished asyncio tasks in the process.", value=scrape.tasks
         )
         yield _family(
             GaugeMetricFamily,
@@ -192,6 +226,8 @@ class GatewayMetrics:
             registry=r,
         )
         self.websocket_samples = 0
+        # process_resident_memory_bytes, process_open_fds, CPU seconds (Linux /proc).
+        ProcessCollector(registry=r)
         self._collector = _ScrapeCollector()
         r.register(self._collector)
 

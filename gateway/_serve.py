@@ -80,6 +80,8 @@ async def run_server(
     connection with 1001, the alert manager flushes to the store, the store closes.
     ``demo``: also run the demo's feed (one cycle every ``demo_period`` seconds; pass
     the same period to ``demo_config``) and log every transition.
+    Raises ``SystemFailed`` if the tree failed on its own (its root supervisor exceeded
+    its restart intensity).
     """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -113,6 +115,13 @@ async def run_server(
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await task
+            if ended.done() and not ended.cancelled():
+                failed = ended.exception()
+                if failed is not None:
+                    # The root supervisor gave up (escalation reached the top): exit non-zero
+                    # so that systemd or Kubernetes restarts the process.
+                    log.error("tocsin failed: the supervision tree gave up", error=str(failed))
+                    raise failed
             log.info("tocsin stopping")
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import ssl
 from collections.abc import Mapping
@@ -189,6 +190,10 @@ class Gateway:
             samples_ingested=await metrics.provided(
                 "samples_ingested", providers.samples_ingested, none
             ),
+            actor_crashes=await metrics.provided("actor_crashes", providers.actor_crashes, none),
+            escalations=await metrics.provided("escalations", providers.escalations, none),
+            dead_letters=await metrics.provided("dead_letters", providers.dead_letters, none),
+            tasks=len(asyncio.all_tasks()),
         )
         if stats is not None:
             scrape.alerts_by_state = getattr(stats, "alerts_by_state", {})

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from gateway.config import ConfigInvalid, TocsinConfig, load_config
-from supervision import ActorStartError, configure_logging
+from supervision import ActorStartError, SystemFailed, configure_logging
 
 __all__ = ["json_logs", "main"]
 
@@ -172,6 +172,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             while isinstance(cause, ActorStartError) and cause.__cause__ is not None:
                 cause = cause.__cause__
             print(f"tocsin {args.command}: cannot start: {cause}", file=sys.stderr)
+            return 1
+        except SystemFailed as exc:
+            print(f"tocsin {args.command}: failed: {exc}", file=sys.stderr)
             return 1
         except KeyboardInterrupt:  # before the signal handlers are in place
             return 130

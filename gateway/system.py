@@ -105,6 +105,7 @@ from supervision import (
     Actor,
     ActorRef,
     ActorSystem,
+    Backoff,
     ChildSpec,
     Clock,
     Restart,
@@ -120,6 +121,15 @@ ROUTER_PATH = f"/alerting/rules/{ROUTER}"
 RULE_SET_PATH = f"/alerting/rules/{RULE_SET}"
 REGISTRY_PATH = f"/edge/{CONNECTION_REGISTRY}"
 GATEWAY_PATH = f"/edge/{GATEWAY}"
+
+
+ROOT_BACKOFF = Backoff(min=0.5, max=10.0, reset_after=30.0)
+"""The root's restart delay for a subtree that escalated (exceeded its own intensity).
+
+A subtree that crash-looped fast enough to give up is not restarted at once: it waits
+0.5 s, then 1, 2... up to 10 s while it keeps failing (readiness says "restarting"
+meanwhile), so a failing dependency does not turn into a busy loop of restarts.
+"""
 
 
 class AlertSystemNotRunning(RuntimeError):
@@ -176,7 +186,12 @@ class AlertSystem:
     ``store`` overrides ``config.store`` (pass a ``MemoryStore`` in tests); ``clock``
     drives every timer (pass a ``FakeClock`` in tests); ``extra_tokens`` are accepted by
     the gateway in addition to ``config.auth`` (``tocsin serve`` adds its admin token);
-    ``channel_factory`` builds notifier channels (default: the real ones).
+    ``channel_factory`` builds notifier channels (default: the real ones);
+    ``fault_injection=True`` (tests only) enables ``inject_crash``.
+
+    ``/metrics`` reports the runtime: restarts, crashes and escalations by actor, dead
+    letters by reason, asyncio tasks, and the process (RSS, CPU, open files). ``/readyz``
+    is unready while an actor waits for its restart.
     """
 
     def __init__(
@@ -187,6 +202,7 @@ class AlertSystem:
         clock: Clock | None = None,
         extra_tokens: Sequence[TokenConfig] = (),
         channel_factory: ChannelFactory = default_channel,
+        fault_injection: bool = False,
     ) -> None:
         self.config = config or TocsinConfig()
         self._data_file: Path | None = None
@@ -199,12 +215,16 @@ class AlertSystem:
         self._system: ActorSystem | None = None
         self._subscribers = itertools.count(1)
         self._api_samples = 0
+        self._fault_injection = fault_injection
         self.metrics = GatewayMetrics(
             MetricsProviders(
                 notifications=self._notification_counts,
                 actor_restarts=self._actor_restarts,
                 mailbox_depths=self._mailbox_depths,
                 samples_ingested=self._samples_ingested,
+                actor_crashes=self._crash_counts,
+                escalations=self._escalation_counts,
+                dead_letters=self._dead_letter_counts,
             )
         )
         self.address: GatewayAddress | None = None
@@ -233,7 +253,14 @@ class AlertSystem:
             raise RuntimeError("the AlertSystem is already started")
         if self._data_file is not None:
             self._data_file.parent.mkdir(parents=True, exist_ok=True)
-        system = ActorSystem(self._tree(), clock=self._clock, intensity=3, period=5.0)
+        system = ActorSystem(
+            self._tree(),
+            clock=self._clock,
+            intensity=3,
+            period=5.0,
+            backoff=ROOT_BACKOFF,
+            fault_injection=self._fault_injection,
+        )
         self._system = system
         try:
             await system.start()
@@ -338,7 +365,14 @@ class AlertSystem:
     async def _readiness(self) -> Readiness:
         checks: dict[str, bool | str] = {}
         system = self._system
-        checks["tree"] = True if system is not None and system.running else "the tree is down"
+        if system is None or not system.running:
+            checks["tree"] = "the tree is down"
+        elif down := system.not_running():
+            # A crashed actor waiting for its restart (a subtree that escalated waits for
+            # ROOT_BACKOFF): the server cannot do all of its work until it is back.
+            checks["tree"] = "restarting: " + ", ".join(down)
+        else:
+            checks["tree"] = True
         try:
             checks["store"] = True if await self.store.healthy() else "the store is not writable"
         except Exception as exc:
@@ -375,6 +409,25 @@ class AlertSystem:
 
     async def _samples_ingested(self) -> dict[str, float]:
         return {"api": self._api_samples}
+
+    async def _crash_counts(self) -> dict[str, float]:
+        system = self._system
+        return {} if system is None else dict(system.failures)
+
+    async def _escalation_counts(self) -> dict[str, float]:
+        system = self._system
+        return {} if system is None else dict(system.escalations)
+
+    async def _dead_letter_counts(self) -> dict[str, float]:
+        system = self._system
+        return {} if system is None else dict(system.dead_letters.by_reason)
+
+    def inject_crash(self, path: str) -> None:
+        """Crash the actor at ``path`` on a poison message (tests: ``fault_injection=True``).
+
+        See ``ActorSystem.inject_crash``; raises ``FaultInjectionDisabled`` otherwise.
+        """
+        self.system.inject_crash(path)
 
     async def _apply_configuration(self) -> None:
         rules = self.config.rules
