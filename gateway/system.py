@@ -131,6 +131,12 @@ A subtree that crash-looped fast enough to give up is not restarted at once: it 
 meanwhile), so a failing dependency does not turn into a busy loop of restarts.
 """
 
+ROOT_INTENSITY, ROOT_PERIOD = 3, 60.0
+"""More than 3 escalations within a minute and the root gives up: the tree stops and
+``tocsin serve`` exits 1, for systemd or Kubernetes to start a fresh process. (The
+period is long enough that a crash loop, slowed by ``ROOT_BACKOFF``, still reaches it:
+escalations 0.5, 1 and 2 s apart.)"""
+
 
 class AlertSystemNotRunning(RuntimeError):
     """The ``AlertSystem`` was used outside ``async with`` (or after it ended)."""
@@ -256,8 +262,8 @@ class AlertSystem:
         system = ActorSystem(
             self._tree(),
             clock=self._clock,
-            intensity=3,
-            period=5.0,
+            intensity=ROOT_INTENSITY,
+            period=ROOT_PERIOD,
             backoff=ROOT_BACKOFF,
             fault_injection=self._fault_injection,
         )

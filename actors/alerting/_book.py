@@ -219,6 +219,16 @@ class AlertBook(BookState):
         """Return the open alerts, oldest first."""
         return sorted(self._open.values(), key=lambda alert: alert.number)
 
+    def resolved_since(self, since: float) -> list[Alert]:
+        """Return the kept resolved alerts with ``resolved_at >= since``, oldest first."""
+        recent = (self._alerts[alert_id] for alert_id in reversed(self._resolved))
+        found: list[Alert] = []
+        for alert in recent:
+            if alert.resolved_at is None or alert.resolved_at < since:
+                break
+            found.append(alert)
+        return found[::-1]
+
     def firing(self, rule_id: str) -> list[Alert]:
         """Return the alerts of ``rule_id`` that its evaluator still considers firing.
 

@@ -18,6 +18,9 @@ ESCALATIONS = "escalations"
 """The store collection of escalation positions, keyed by alert id."""
 
 # The alert's state (as operators see it) -> its state in a notification group.
+RESTART_SLACK = 30.0
+"""Seconds a restart may take, added to the window of resolutions notified again."""
+
 _GROUP_STATE = {
     AlertState.ACTIVE.value: FIRING,
     AlertState.ACKNOWLEDGED.value: AlertState.ACKNOWLEDGED.value,
@@ -77,9 +80,49 @@ class NotificationPlanner:
             self.escalations.restore(documents, now)
 
     def refeed(self, alerts: Sequence[Alert], now: float) -> None:
-        """Put restored open alerts back in their groups (they re-notify: same keys)."""
+        """Put restored open alerts back in their groups (they re-notify: same keys).
+
+        They are marked restored in their groups: one that resolves before its group's
+        next flush still notifies the resolution (the receiver may have heard it fire
+        before the restart), where a new alert would be dropped unnotified.
+        """
         for alert in alerts:
             self.committed(alert.alert_id, alert.fingerprint, alert.match_labels, alert.state, now)
+            if self._tree is not None:
+                for route, key in self.routes(alert.fingerprint, alert.match_labels):
+                    self.groups.restored(route.id, key, alert.alert_id)
+
+    def resolution_window(self) -> float:
+        """Return how far back a resolution may still wait for its group's flush.
+
+        The longest ``group_wait + group_interval`` of the routes, plus
+        ``RESTART_SLACK`` for the time a restart itself takes.
+        """
+        if self._tree is None:
+            return 0.0
+        longest = max(r.group_wait + r.group_interval for r in self._tree.routes())
+        return longest + RESTART_SLACK
+
+    def refeed_resolved(self, alerts: Sequence[Alert], now: float) -> None:
+        """Notify again the resolutions of ``alerts`` (resolved just before a restart).
+
+        A resolution committed before a crash whose group had not flushed yet would be
+        lost with the old instance's groups: the receiver, told the alert fires, would
+        never hear it ended. Each is put back as a restored member that resolved, so
+        its group tells the resolution (same idempotency key: a receiver that already
+        had it drops the repeat).
+        """
+        if self._tree is None:
+            return
+        for alert in alerts:
+            labels = alert.match_labels
+            for route, key in self.routes(alert.fingerprint, labels):
+                self.groups.alert_changed(route, alert.alert_id, labels, FIRING, now, group_key=key)
+                self.groups.restored(route.id, key, alert.alert_id)
+                self.groups.alert_changed(
+                    route, alert.alert_id, labels, RESOLVED, now, group_key=key
+                )
+            self._routes.pop(alert.fingerprint, None)
 
     def routes(self, fingerprint: str, labels: Mapping[str, str]) -> list[tuple[Route, str]]:
         """Return (route, group key) for every route the alert's match labels take.

@@ -134,12 +134,14 @@ class Flush(NamedTuple):
 
 
 class _Member:
-    __slots__ = ("labels", "reported", "state")
+    __slots__ = ("labels", "reported", "restored", "state")
 
     def __init__(self, labels: Mapping[str, str], state: str) -> None:
         self.labels = labels
         self.state = state
         self.reported: str | None = None  # the state the last flush told, None if never
+        # Re-fed after a restart: the receiver may have been told before it (unknown).
+        self.restored = False
 
 
 class _Group:
@@ -283,6 +285,19 @@ class GroupScheduler:
         if group.deadline is None or tick < group.deadline:
             self._schedule(group, tick)
 
+    def restored(self, route_id: str, group_key: str, alert_key: str) -> None:
+        """Mark a member re-fed after a restart: its resolution is told even unflushed.
+
+        A member never reported is normally dropped when it resolves (the receiver never
+        knew it); one restored from before a restart may have been reported then, so its
+        resolution is sent (at least once: a receiver may hear of an end it never saw
+        begin, never miss one).
+        """
+        group = self._groups.get((route_id, group_key))
+        member = None if group is None else group.members.get(alert_key)
+        if member is not None and member.reported is None:
+            member.restored = True
+
     def due(self, now: float) -> list[Flush]:
         """Decide every tick due at or before ``now``; return the flushes to send.
 
@@ -349,9 +364,13 @@ class GroupScheduler:
             if state == member.reported:
                 continue
             if member.reported is None and state != FIRING:
-                if state == RESOLVED:
+                if state != RESOLVED:
+                    continue
+                if not member.restored:
                     del members[key]  # never reported: the receiver never knew it
-                continue
+                    continue
+                # Restored and resolved before its first flush: the receiver may have
+                # been told it fires before the restart, so tell it that it ended.
             alert = GroupedAlert(key, member.labels, state)
             changed.append(alert)
             if state == FIRING:

@@ -156,7 +156,11 @@ class AlertManager(Actor):
             self._journal.request_checkpoint()
         self._journal.start()
         if self._planner.enabled:
-            self._planner.refeed(self._book.open_alerts(), now)
+            planner = self._planner
+            planner.refeed_resolved(
+                self._book.resolved_since(now - planner.resolution_window()), now
+            )
+            planner.refeed(self._book.open_alerts(), now)
         self._record(self._book.reconcile(now), now)
         for subscriber in self._subscriptions.resume():
             self.watch(subscriber.ref)
