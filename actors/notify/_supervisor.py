@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import random
 from collections.abc import Callable, Mapping, Sequence
@@ -295,8 +296,14 @@ class NotifierSupervisor(Supervisor):
 
     async def _stop_notifier(self, factory: _NotifierFactory) -> None:
         name = factory.receiver.name
-        self._routes.pop(name, None)
+        ref = self._routes.pop(name, None)
         self._factories.pop(name, None)
+        if ref is not None:
+            # An ask is handled after every notification queued before it: once it is
+            # answered they are all in the durable outbox, which the next notifier of
+            # this name reloads; terminating first would drop them as dead letters.
+            with contextlib.suppress(Exception):
+                await ref.ask(GetNotifierStatus(name), timeout=self._notifier_shutdown)
         child = (self._cell.children or {}).get(notifier_name(factory.receiver))
         if child is not None:
             await child.terminate()

@@ -15,8 +15,9 @@ from actors.notify import (
     WebhookReceiverConfig,
 )
 from gateway.system import AlertSystem
-from messages import ErrorFrame, MetricSample, ReplyFrame
+from messages import ErrorFrame, MetricSample, Notification, ReplyFrame
 from tests.gateway.harness import READ_TIMEOUT
+from tests.notify.builders import notification
 from tests.notify.http_server import HttpServer
 from tests.notify.smtp_server import SmtpServer
 from tests.system.test_end_to_end import client, config, disk
@@ -213,3 +214,25 @@ async def test_the_embedded_api_replaces_a_receiver_and_routes_reach_the_new_one
         async with asyncio.timeout(READ_TIMEOUT):
             [request] = await http_server.wait_requests(1)
         assert request.headers["x-moved"] == "yes"
+
+
+async def test_notifications_queued_for_a_receiver_being_replaced_reach_it_after_all(
+    http_server: HttpServer,
+) -> None:
+    receivers = {
+        "websocket": {},
+        "webhook": [{"name": "ops-hook", "url": "http://127.0.0.1:9/", "trust_env": False}],
+    }
+    async with AlertSystem(config(receivers=receivers, server={"enabled": False})) as system:
+        notifiers = system.system.lookup("/alerting/notifiers")
+        keys = {f"k{n}" for n in range(5)}
+        # Routed to the old notifier's mailbox, and the replacement right behind them.
+        for key in sorted(keys):
+            notifiers.tell(notification(receiver="ops-hook", key=key, host=key))
+        moved = WebhookReceiverConfig.model_validate(
+            {"name": "ops-hook", "url": http_server.url, "trust_env": False}
+        )
+        await system.put_receiver(moved)
+        await http_server.until(lambda: {r.idempotency_key for r in http_server.requests} >= keys)
+        letters = system.system.dead_letters.recent()
+        assert not [d for d in letters if isinstance(d.message, Notification)]
