@@ -231,12 +231,13 @@ class Notifier(Actor):
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         wake = scheduler.wake_at(now)
-        if wake != self._wake_at:
+        armed = self._wake_at
+        # Re-arm only for an earlier wake-up: one that comes too early just pumps (and
+        # arms the right one), and re-arming at each send (the oldest deadline moves on
+        # with every delivery) cost more than all the scheduling decisions.
+        if wake is not None and (armed is None or wake < armed):
             self._wake_at = wake
-            if wake is None:
-                self.timers.cancel(_WAKE)
-            else:
-                self.timers.send_after(max(0.0, wake - now), _Wake(self._incarnation), _WAKE)
+            self.timers.send_after(max(0.0, wake - now), _Wake(self._incarnation), _WAKE)
 
     async def _send(self, send: Send, incarnation: object) -> None:
         error: DeliveryError | None = None

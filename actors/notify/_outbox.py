@@ -17,6 +17,7 @@ from typing import Any
 
 import structlog
 
+from actors.notify._payloads import notification_document
 from actors.store import Snapshot, StateWrite, Store, StoreUnavailable
 from messages import Notification
 from supervision import Clock
@@ -67,7 +68,7 @@ class OutboxRecord:
         """Return the JSON document stored for this record."""
         return {
             "receiver": self.receiver,
-            "notification": self.notification.model_dump(mode="json"),
+            "notification": notification_document(self.notification),
             "recorded_at": self.recorded_at,
             "order": self.order,
             "attempts": self.attempts,

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from actors.notify import alertmanager_payload, parse_retry_after, sign, tocsin_payload
+from actors.notify._payloads import notification_document
 from messages import NotificationKind
 from tests.notify.builders import T0, notification
 
@@ -104,6 +105,20 @@ def test_the_tocsin_payload_carries_the_alert_start() -> None:
     item = notification(receiver="ops", starts_at=T0 - 5)
     [entry] = tocsin_payload([item], "ops", ["s"])["notifications"]
     assert (entry["starts_at"], entry["created_at"]) == (T0 - 5, T0)
+
+
+@pytest.mark.parametrize("starts_at", [None, T0 - 5])
+@pytest.mark.parametrize("kind", list(NotificationKind))
+def test_the_direct_notification_document_is_exactly_pydantics_dump(
+    kind: NotificationKind, starts_at: float | None
+) -> None:
+    item = notification(
+        kind, annotations={"summary": "é ☃", "d": ""}, starts_at=starts_at, created_at=T0 + 0.1
+    )
+    document = notification_document(item)
+    assert document == item.model_dump(mode="json")
+    assert list(document) == list(item.model_dump(mode="json"))  # the same order, too
+    assert document["labels"] is not item.labels  # a copy: the message stays untouched
 
 
 def test_the_tocsin_payload_is_resolved_only_when_every_notification_is() -> None:
