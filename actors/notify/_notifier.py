@@ -43,10 +43,10 @@ class _Written:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class _SendResult:
+class _SendResults:
+    """Sends finished: their outcomes wait in the instance's ``_results``."""
+
     incarnation: object
-    send: Send
-    error: DeliveryError | None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -104,7 +104,7 @@ class Notifier(Actor):
         self._handlers: dict[type, Any] = {
             Notification: self._accept,
             _Written: self._on_written,
-            _SendResult: self._on_result,
+            _SendResults: self._on_results,
             _Wake: self._on_wake,
             ListDeadLetters: self._list_dead_letters,
             ReplayDeadLetter: self._replay,
@@ -120,6 +120,7 @@ class Notifier(Actor):
         self._records: dict[str, OutboxRecord] = {}
         self._dead: dict[str, OutboxRecord] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._results: list[tuple[Send, DeliveryError | None]] = []
         self._wake_at: float | None = None
         self._delivered = 0
         self._failed_attempts = 0
@@ -248,26 +249,32 @@ class Notifier(Actor):
         except Exception as bug:
             self._log.exception("channel raised an unexpected error", attempt=send.attempt)
             error = DeliveryError(f"channel error: {bug!r}", retryable=False)
-        self.ref.tell(_SendResult(incarnation, send, error))
+        # Sends that end together are one message and one pump: a mailbox message
+        # and a scheduling pass per send cost more than the outcome itself.
+        if incarnation is self._incarnation:
+            self._results.append((send, error))
+            if len(self._results) == 1:
+                self.ref.tell(_SendResults(incarnation))
 
-    def _on_result(self, message: _SendResult) -> None:
+    def _on_results(self, message: _SendResults) -> None:
         if message.incarnation is not self._incarnation:
             return
+        results, self._results = self._results, []
         now = self.clock.now()
-        error = message.error
-        if error is None:
-            for delivery in self._scheduler.completed(message.send, now):
-                self._delivered += 1
-                self._records.pop(delivery.key, None)
-                self._writer.write(None, delivery.key)
-                self._receipt(delivery, DeliveryOutcome.DELIVERED, None)
-        else:
-            self._failed_attempts += 1
-            outcome = self._scheduler.failed(message.send, error, now)
-            if isinstance(outcome, Retrying):
-                self._retrying(outcome)
+        for send, error in results:
+            if error is None:
+                for delivery in self._scheduler.completed(send, now):
+                    self._delivered += 1
+                    self._records.pop(delivery.key, None)
+                    self._writer.write(None, delivery.key)
+                    self._receipt(delivery, DeliveryOutcome.DELIVERED, None)
             else:
-                self._dead_letter(outcome)
+                self._failed_attempts += 1
+                outcome = self._scheduler.failed(send, error, now)
+                if isinstance(outcome, Retrying):
+                    self._retrying(outcome)
+                else:
+                    self._dead_letter(outcome)
         self._pump()
 
     def _retrying(self, outcome: Retrying) -> None:

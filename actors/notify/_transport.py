@@ -277,17 +277,21 @@ class _Connection(asyncio.Protocol):
             if self._paused is not None:
                 await self._drain(timeouts.write)
             read = timeouts.read
+            self._read_timeout = read
             if read is not None and not waiter.done():
-                self._read_timeout = read
-                self._last_read = loop.time()
-                self._timer = loop.call_at(self._last_read + read, self._check_read)
+                self._last_read = now = loop.time()
+                # One timer outlives the exchanges: armed once per read timeout rather
+                # than made and cancelled for every request (it re-arms itself while an
+                # exchange is waiting, and lapses once the connection is idle).
+                timer = self._timer
+                if timer is None or timer.when() > now + read:
+                    if timer is not None:
+                        timer.cancel()
+                    self._timer = loop.call_at(now + read, self._check_read)
             response = await waiter
             done = True
             return response
         finally:
-            timer, self._timer = self._timer, None
-            if timer is not None:
-                timer.cancel()
             self._waiter = None
             self._parser = None
             self._chunks = []
@@ -337,6 +341,9 @@ class _Connection(asyncio.Protocol):
 
     def close(self) -> None:
         self.dirty = True
+        timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
         if self.transport is not None:
             self.transport.close()
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime
 import email.utils
+import json
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from actors.notify import alertmanager_payload, parse_retry_after, sign, tocsin_payload
-from actors.notify._payloads import notification_document
+from actors.notify._payloads import encode, notification_document
 from messages import NotificationKind
 from tests.notify.builders import T0, notification
 
@@ -105,6 +106,27 @@ def test_the_tocsin_payload_carries_the_alert_start() -> None:
     item = notification(receiver="ops", starts_at=T0 - 5)
     [entry] = tocsin_payload([item], "ops", ["s"])["notifications"]
     assert (entry["starts_at"], entry["created_at"]) == (T0 - 5, T0)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    summary=st.text(max_size=30),
+    label=st.text(max_size=30),
+    created=st.floats(min_value=1.0, max_value=9e10, allow_nan=False),
+)
+def test_the_body_is_what_compact_json_dumps_gives(
+    summary: str, label: str, created: float
+) -> None:
+    item = notification(
+        annotations={"summary": summary}, created_at=created, starts_at=created, host=label
+    )
+    for payload in (
+        tocsin_payload([item], "ops", [summary]),
+        alertmanager_payload([item], "ops", external_url=label),
+    ):
+        body = encode(payload)
+        assert body == json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+        assert json.loads(body) == payload
 
 
 @pytest.mark.parametrize("starts_at", [None, T0 - 5])
