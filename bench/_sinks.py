@@ -2,8 +2,9 @@
 
 ``python bench/_sinks.py webhook`` serves HTTP/1.1 on 127.0.0.1: every POST is answered
 ``200`` and counted under its path (with the number of alerts or notifications its
-JSON body carries); ``GET /count?path=/x&at_least=N`` answers, once ``/x`` has had N
-requests (or after ``wait`` seconds, default 60), ``{"requests": r, "items": i}``.
+JSON body carries, and its size); ``GET /count?path=/x&at_least=N`` answers, once ``/x``
+has had N requests (or after ``wait`` seconds, default 60),
+``{"requests": r, "items": i, "bytes": b}`` (``bytes``: the bodies' total).
 
 ``python bench/_sinks.py smtp`` serves SMTP (aiosmtpd) on 127.0.0.1 and accepts every
 message.
@@ -32,11 +33,13 @@ class _Counts:
     def __init__(self) -> None:
         self.requests: defaultdict[str, int] = defaultdict(int)
         self.items: defaultdict[str, int] = defaultdict(int)
+        self.bytes: defaultdict[str, int] = defaultdict(int)
         self._waiters: list[tuple[str, int, asyncio.Future[None]]] = []
 
-    def add(self, path: str, items: int) -> None:
+    def add(self, path: str, items: int, size: int) -> None:
         self.requests[path] += 1
         self.items[path] += items
+        self.bytes[path] += size
         if self._waiters:
             for waiter in [w for w in self._waiters if self.requests[w[0]] >= w[1]]:
                 self._waiters.remove(waiter)
@@ -52,7 +55,9 @@ class _Counts:
         try:
             await asyncio.wait_for(reached, seconds)
         except TimeoutError:
-            self._waiters.remove(waiter)
+            # add() may have taken it off the list just as the wait ran out.
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
 
 
 def _items(body: bytes) -> int:
@@ -111,7 +116,7 @@ class _HttpConnection(asyncio.Protocol):
                 self.tasks.add(task)
                 task.add_done_callback(self.tasks.discard)
             else:
-                self.counts.add(url.path, _items(body) if body else 1)
+                self.counts.add(url.path, _items(body) if body else 1, len(body))
                 self.transport.write(_OK)
 
     async def _count(self, query: str) -> None:
@@ -120,7 +125,11 @@ class _HttpConnection(asyncio.Protocol):
         at_least = int(arguments.get("at_least", ["0"])[0])
         await self.counts.wait(path, at_least, float(arguments.get("wait", ["60"])[0]))
         body = json.dumps(
-            {"requests": self.counts.requests[path], "items": self.counts.items[path]}
+            {
+                "requests": self.counts.requests[path],
+                "items": self.counts.items[path],
+                "bytes": self.counts.bytes[path],
+            }
         ).encode()
         head = f"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {len(body)}"
         if self.transport is not None:

@@ -23,6 +23,29 @@ in count and time:
   ``EmailChannel`` to an aiosmtpd server in a separate process, one message each over
   one SMTP connection; the clock runs to the M-th ``delivered`` receipt.
 
+How the webhook comparison is kept fair:
+
+- the same receiver: one sink process serves both, on the same HTTP/1.1 keep-alive
+  server code, counting each side's requests under its own path; both rates are
+  requests arrived per second of wall time;
+- the same work: N alerts with distinct names on each side, so N one-alert
+  notifications each: Alertmanager makes N one-alert groups (grouped by alertname,
+  group_wait 0s); Tocsin's default webhook policy has no rate limit, so it never
+  batches. The sink counts the alerts each request carries and the JSON reports
+  ``alerts_per_request`` per side (1.0 both, or the comparison is void);
+- the same payload size class: Tocsin's default JSON payload and Alertmanager's
+  version-4 payload for one alert with the same labels and annotation are both a few
+  hundred bytes; the JSON reports the mean ``request_bytes`` per side;
+- the same run and the same machine: each round runs Alertmanager then Tocsin, back to
+  back, so both see the same load; ``load_average`` (1, 5, 15 minutes) is recorded at
+  the start and the end;
+- durability on Tocsin's side only: each notification is committed (fsynced) to the
+  outbox before its first attempt and deleted once delivered, while Alertmanager keeps
+  alerts in memory. Tocsin's notifications are told in-process (its alert manager is
+  measured by bench/alert_manager.py), while Alertmanager's alerts come over its HTTP
+  API in batches of 100, as a Prometheus server sends them: that ingest is part of its
+  pipeline, as the alert manager is part of Tocsin's.
+
 The table says which Tocsin path was measured. The benchmark installs nothing: without
 the ``prometheus-alertmanager`` binary it prints how to install it and reports the
 Alertmanager figures as missing (null in the JSON).
@@ -33,6 +56,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import math
+import os
 import shutil
 import subprocess
 import sys
@@ -89,8 +113,8 @@ WEBHOOK_RECEIVER = "bench-webhook"
 EMAIL_RECEIVER = "bench-mail"
 TOCSIN_WEBHOOK_PATH = (
     "NotifierSupervisor → Notifier (durable SQLite outbox, synchronous=full; default webhook "
-    "policy: 4 in flight) → WebhookChannel (httpx.Request/Response over Http1Transport: h11 on "
-    "asyncio streams, keep-alive pool)"
+    "policy: 4 in flight) → WebhookChannel (Http1Transport: request bytes, httptools' "
+    "parser on asyncio protocols, keep-alive pool)"
 )
 TOCSIN_EMAIL_PATH = (
     "NotifierSupervisor → Notifier (durable SQLite outbox) → EmailChannel (aiosmtplib, "
@@ -117,7 +141,7 @@ class Sizes:
 
 
 QUICK = Sizes(
-    notifications=300, emails=100, rounds=2, budget=3.0, webhook_seconds=14.0, email_seconds=6.0
+    notifications=1000, emails=100, rounds=5, budget=3.0, webhook_seconds=14.0, email_seconds=4.0
 )
 FULL = Sizes(
     notifications=3000,
@@ -190,6 +214,26 @@ async def received(
     response.raise_for_status()
     count: int = response.json()["requests"]
     return count
+
+
+async def sink_counts(client: httpx.AsyncClient, sink: Sink, path: str) -> dict[str, int]:
+    """Return ``path``'s ``requests``, ``items`` (alerts carried) and ``bytes`` so far."""
+    response = await client.get(
+        f"{sink.url}/count", params={"path": path, "at_least": 0, "wait": 0}, timeout=10.0
+    )
+    response.raise_for_status()
+    counts: dict[str, int] = response.json()
+    return counts
+
+
+def _shape(counts: dict[str, int]) -> dict[str, float]:
+    requests = counts["requests"]
+    if not requests:
+        return {"alerts_per_request": math.nan, "request_bytes": math.nan}
+    return {
+        "alerts_per_request": counts["items"] / requests,
+        "request_bytes": counts["bytes"] / requests,
+    }
 
 
 def _free_port() -> int:
@@ -500,7 +544,10 @@ async def webhook_rounds(
                 done = await tocsin.delivered(WEBHOOK_RECEIVER, done + n, budget())
             except AskTimeout:
                 break
-    return {"path": TOCSIN_WEBHOOK_PATH, "ours": ours, "theirs": theirs}
+        shapes = {"tocsin": _shape(await sink_counts(client, sink, TOCSIN_PATH))}
+        if alertmanager is not None:
+            shapes["alertmanager"] = _shape(await sink_counts(client, sink, ALERTMANAGER_PATH))
+    return {"path": TOCSIN_WEBHOOK_PATH, "ours": ours, "theirs": theirs, "shapes": shapes}
 
 
 async def _arrivals(
@@ -561,6 +608,7 @@ def run(sizes: Sizes, *, quick: bool = False, alertmanager: bool = True) -> dict
 
 
 async def _run(sizes: Sizes, quick: bool, binary: str | None) -> dict[str, Any]:
+    load_start = os.getloadavg()
     with (
         tempfile.TemporaryDirectory(prefix="tocsin-bench-notifiers-") as name,
         Sink("webhook") as webhook_sink,
@@ -575,9 +623,13 @@ async def _run(sizes: Sizes, quick: bool, binary: str | None) -> dict[str, Any]:
                 with Alertmanager(binary, url + ALERTMANAGER_PATH, directory) as alertmanager:
                     webhook = await webhook_rounds(sizes, webhook_sink, tocsin, alertmanager)
             email = await email_rounds(sizes, tocsin)
+    load_end = os.getloadavg()
     ours = median(webhook["ours"])
     theirs = median(webhook["theirs"])
     ratio = ours / theirs if theirs > 0 else math.nan
+    paired = [a / b for a, b in zip(webhook["ours"], webhook["theirs"], strict=False) if b > 0]
+    shapes = webhook["shapes"]
+    missing = {"alerts_per_request": math.nan, "request_bytes": math.nan}
     figures: dict[str, Any] = {
         "webhook_per_s": ours,
         "alertmanager_webhook_per_s": theirs,
@@ -585,6 +637,16 @@ async def _run(sizes: Sizes, quick: bool, binary: str | None) -> dict[str, Any]:
         "email_per_s": median(email["rates"]),
         "webhook_path": webhook["path"],
         "email_path": email["path"],
+        "round_ratios": paired,
+        "alerts_per_request": {
+            "tocsin": shapes["tocsin"]["alerts_per_request"],
+            "alertmanager": shapes.get("alertmanager", missing)["alerts_per_request"],
+        },
+        "request_bytes": {
+            "tocsin": shapes["tocsin"]["request_bytes"],
+            "alertmanager": shapes.get("alertmanager", missing)["request_bytes"],
+        },
+        "load_average": {"start": list(load_start), "end": list(load_end)},
         "rounds": {
             "webhook_per_s": webhook["ours"],
             "alertmanager_webhook_per_s": webhook["theirs"],
@@ -628,6 +690,10 @@ def render(figures: dict[str, Any]) -> str:
     notes = [
         f"Tocsin webhook path: {figures['webhook_path']}.",
         f"Tocsin email path: {figures['email_path']}.",
+        f"Alerts per request (Tocsin, Alertmanager): {_pair(figures['alerts_per_request'])}; "
+        f"mean request body bytes: {_pair(figures['request_bytes'], '.0f')}; "
+        f"load average (1, 5, 15 min) at start {_loads(figures['load_average']['start'])}, "
+        f"at end {_loads(figures['load_average']['end'])}.",
         f"Medians of {len(figures['rounds']['webhook_per_s'])} webhook and "
         f"{len(figures['rounds']['email_per_s'])} email rounds (of {sizes.rounds}; a round "
         f"counts what arrived within {sizes.budget:g} s); receivers are separate processes "
@@ -636,6 +702,17 @@ def render(figures: dict[str, Any]) -> str:
     if missing:
         notes.append(INSTALL_HINT)
     return table + "\n" + "\n".join(notes)
+
+
+def _pair(values: dict[str, float], spec: str = ".2f") -> str:
+    return ", ".join(
+        "n/a" if math.isnan(values[side]) else format(values[side], spec)
+        for side in ("tocsin", "alertmanager")
+    )
+
+
+def _loads(values: Sequence[float]) -> str:
+    return " ".join(f"{value:.2f}" for value in values)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
