@@ -11,7 +11,8 @@ rule they run, and pushes the full route table to the router again.
 
 Route updates go to the router with ``tell_system``: past its mailbox bound, in order
 with the samples.  A router whose bounded mailbox producers keep full (ingest
-backpressure) must neither refuse nor delay a rule change's routes.
+backpressure) must neither refuse a rule change's routes nor keep the rule set waiting
+for room.
 """
 
 from __future__ import annotations
