@@ -9,13 +9,20 @@ from typing import Any
 import pytest
 
 from actors.notify import (
+    DeleteReceiver,
+    ListReceivers,
+    NotifiersConfig,
+    NotifierSupervisor,
+    PutReceiver,
     ReceiverChanged,
     ReceiverInUse,
     UnknownReceiver,
     WebhookReceiverConfig,
 )
+from actors.store import MemoryStore
 from gateway.system import AlertSystem
 from messages import ErrorFrame, MetricSample, Notification, ReplyFrame
+from supervision import Actor, ActorRef, ActorSystem, ChildSpec, FakeClock, Strategy, Supervisor
 from tests.gateway.harness import READ_TIMEOUT
 from tests.notify.builders import notification
 from tests.notify.http_server import HttpServer
@@ -236,3 +243,46 @@ async def test_notifications_queued_for_a_receiver_being_replaced_reach_it_after
         await http_server.until(lambda: {r.idempotency_key for r in http_server.requests} >= keys)
         letters = system.system.dead_letters.recent()
         assert not [d for d in letters if isinstance(d.message, Notification)]
+
+
+class Crasher(Actor):
+    """Crash on any message: its one_for_all supervisor then restarts its siblings too."""
+
+    async def on_receive(self, message: Any) -> Any:
+        raise RuntimeError("crash on purpose")
+
+
+async def test_receivers_changed_at_run_time_survive_a_restart_of_the_notifier_supervisor() -> None:
+    store = MemoryStore()
+    await store.open()
+    notifiers = NotifiersConfig.model_validate(
+        {"websocket": {}, "webhook": [{"name": "old", "url": "http://127.0.0.1:9/"}]}
+    )
+    children = [
+        ChildSpec("notifiers", lambda: NotifierSupervisor(notifiers, store)),
+        ChildSpec("crasher", Crasher),
+    ]
+    tree = [ChildSpec("alerting", lambda: Supervisor(children, strategy=Strategy.ONE_FOR_ALL))]
+    async with ActorSystem(tree, clock=FakeClock()) as system:
+        ref = system.lookup("/alerting/notifiers")
+        added = WebhookReceiverConfig.model_validate({"name": "new", "url": "http://127.0.0.1:9/"})
+        await ref.ask(PutReceiver(added))
+        await ref.ask(DeleteReceiver("old"))
+
+        system.lookup("/alerting/crasher").tell("crash")
+        await until_restarted(ref)
+
+        listed = await ref.ask(ListReceivers())
+        assert [info.name for info in listed] == ["websocket", "new"]
+        assert [child.name for child in await system.which_children(ref)] == [
+            "notifier:websocket",
+            "notifier:webhook:new",
+        ]
+    await store.close()
+
+
+async def until_restarted(ref: ActorRef) -> None:
+    """Ask until the restarted supervisor answers (asks queue while it restarts)."""
+    async with asyncio.timeout(READ_TIMEOUT):
+        while ref.restarts() == 0:
+            await ref.ask(ListReceivers())
