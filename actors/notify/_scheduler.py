@@ -144,6 +144,8 @@ class DeliveryScheduler:
         self._deadlines: list[tuple[float, int, _Unit]] = []
         self.in_flight = 0
         """Sends started and not yet reported."""
+        self.resume_at = -math.inf
+        """Nothing starts before this: the receiver's last ``Retry-After`` asked it."""
 
     def __len__(self) -> int:
         """Return how many deliveries are queued (waiting or in flight)."""
@@ -197,6 +199,8 @@ class DeliveryScheduler:
         sends: list[Send] = []
         bucket = self.bucket
         breaker = self.breaker
+        if now < self.resume_at:
+            return sends
         while self._ready_live and self.in_flight < self.max_in_flight:
             if bucket is not None and bucket.wait_time(now) > 0:
                 break
@@ -274,6 +278,11 @@ class DeliveryScheduler:
             self.breaker.record_failure(now)
         else:
             self.breaker.record_success(now)
+        if error.retry_after is not None:
+            # A Retry-After (Slack's 429, a 503) speaks for the receiver, not for one
+            # notification: nothing else goes before it either, or every queued
+            # notification would hit the same limit at once (a request storm).
+            self.resume_at = max(self.resume_at, now + max(0.0, error.retry_after))
         decision = self.policy.decide(error, unit.attempts, now - unit.since)
         if isinstance(decision, GiveUp):
             self._finish(unit, now)
@@ -290,6 +299,8 @@ class DeliveryScheduler:
         # open the way (every slot taken, or the half-open probe is out).
         if self.in_flight >= self.max_in_flight:
             return None
+        if now < self.resume_at:
+            return self.resume_at
         probe_at = self.breaker.probe_at()
         if probe_at is not None:
             return max(now, probe_at)

@@ -280,6 +280,32 @@ def test_a_failed_probe_opens_the_circuit_for_another_cool_down() -> None:
     assert s.wake_at(31.0) == 61.0
 
 
+def test_a_retry_after_holds_every_notification_of_the_receiver_not_only_the_refused_one() -> None:
+    s = scheduler(max_in_flight=1)
+    add(s, alert("a"), alert("b"), alert("c"))
+    [first] = s.due(0.0)
+    s.failed(first, DeliveryError("HTTP 429", retryable=True, retry_after=5.0), 1.0)
+    # b and c are about other alerts, and ready: they still wait, or each would meet the
+    # same rate limit (fault scenario 3 counted the requests).
+    assert s.due(1.0) == []
+    assert s.due(5.999) == []
+    assert s.wake_at(1.0) == 6.0
+    [retry] = s.due(6.0)
+    assert [item.notification.id for item in retry.items] == [alert("a").id]
+    s.completed(retry, 6.1)
+    assert len(s.due(6.1)) == 1
+
+
+def test_a_shorter_retry_after_never_shortens_a_longer_one_still_running() -> None:
+    s = scheduler(max_in_flight=2)
+    add(s, alert("a"), alert("b"), alert("c"))
+    first, second = s.due(0.0)
+    s.failed(first, DeliveryError("HTTP 429", retryable=True, retry_after=10.0), 0.0)
+    s.failed(second, DeliveryError("HTTP 503", retryable=True, retry_after=1.0), 0.5)
+    assert s.due(5.0) == []
+    assert s.wake_at(5.0) == 10.0
+
+
 def test_failures_with_retry_after_or_permanent_ones_never_open_the_circuit() -> None:
     s = scheduler(threshold=1, max_attempts=10)
     add(s, alert("a"), alert("b"))
