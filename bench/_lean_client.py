@@ -88,8 +88,7 @@ class LeanSubscriber(asyncio.Protocol):
     # -- asyncio.Protocol ------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = transport  # type: ignore[assignment]  # a stream transport
         request = self.protocol.connect()
         request.headers["Authorization"] = f"Bearer {self.token}"
         self.protocol.send_request(request)

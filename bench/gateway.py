@@ -14,8 +14,10 @@ Run from the repository root in the project's environment::
   loopback in ``WORKERS`` other processes (``bench._fanout_worker``). Each is a
   ``bench._lean_client.LeanSubscriber``: an ``asyncio.Protocol`` that uses websockets'
   Sans-I/O ``ClientProtocol`` for the handshake and the frames up to its snapshot, then
-  reads the server's frames by hand and ``json.loads`` each event: websockets' asyncio
-  client (a task and a queue per connection) would make the clients the bottleneck.
+  reads the server's frames by hand and ``json.loads`` each event; the workers run on
+  uvloop. websockets' asyncio client (a task and a queue per connection) on asyncio's
+  loop would make the clients, not the server, the bottleneck on 2 cores. The server
+  runs on asyncio's own loop, as ``tocsin serve`` does.
   For each size, a few rounds each open one alert with a sample given to
   ``AlertSystem.ingest``; a round's time runs from that call until the first and the
   last subscriber has received and parsed the event, on the system-wide monotonic
@@ -70,7 +72,8 @@ FANOUT_MATCHER = 'alertname="fanout"'
 CLIENT_METHOD = (
     "fan-out subscribers: bench._lean_client.LeanSubscriber (asyncio.Protocol; websockets"
     " Sans-I/O ClientProtocol for the handshake, frames read by hand after the snapshot,"
-    " json.loads per event) in worker processes; other clients: websockets.asyncio.client"
+    " json.loads per event) in worker processes on uvloop; other clients:"
+    " websockets.asyncio.client in the server's process; server: asyncio's own loop"
 )
 
 
