@@ -8,12 +8,12 @@ its own small queue is full, and TCP slows the client down.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
 from pydantic import BaseModel, ValidationError
+from pydantic_core import from_json
 from websockets.exceptions import ConnectionClosed
 
 from actors import RuleApplyFailed, RuleNotFound
@@ -77,9 +77,14 @@ def _error(
 
 
 def _frame_id(raw: str | bytes) -> str | None:
-    """Return the ``id`` of a frame that failed validation, if it has a usable one."""
+    """Return the ``id`` of a frame that failed validation, if it has a usable one.
+
+    Parsed by the parser that validated the frame (pydantic's, not ``json``): what it
+    refuses (lone surrogates, nesting past its recursion limit) has no usable id, so the
+    error echoes only a string it can send back.
+    """
     try:
-        data = json.loads(raw)
+        data = from_json(raw)
     except ValueError:
         return None
     frame_id = data.get("id") if isinstance(data, dict) else None
@@ -236,7 +241,11 @@ class Session:
         try:
             answer = await self._ask(rules, frame.to_command(), "the rule set")
         except RuleInvalid as error:
-            return _error(frame.id, "invalid", str(error), error.field)
+            # The rule set names fields within the rule; the client sent them under "rule".
+            field = error.field
+            if isinstance(frame, PutRuleFrame):
+                field = f"rule.{field}" if field else "rule"
+            return _error(frame.id, "invalid", str(error), field)
         except RuleNotFound as error:
             return _error(frame.id, "not_found", str(error), "rule_id")
         except RuleApplyFailed as error:

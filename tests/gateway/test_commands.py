@@ -98,7 +98,11 @@ async def test_admins_put_list_and_delete_rules() -> None:
         bad = {**rule, "annotations": {"summary": "{{ unclosed"}}
         invalid = await admin.request({"type": "put_rule", "rule": bad})
         assert isinstance(invalid, ErrorFrame)
-        assert invalid.code == "invalid"
+        # The field is named as the client sent it: inside the frame's "rule".
+        assert (invalid.code, invalid.field) == ("invalid", "rule.annotations.summary")
+        still = await admin.request({"type": "list_rules"})
+        assert isinstance(still, ReplyFrame)
+        assert still.data == []
         await admin.close()
 
 

@@ -36,6 +36,9 @@ SAMPLE = {"name": "up", "value": 1.0, "timestamp": 1_700_000_000.0}
             "valid number",
         ),
         (json.dumps({"type": "ingest", "id": "i", "samples": []}), "i", "samples", "at least 1"),
+        ("[" * 5000, None, None, "recursion limit"),
+        ('{"type": "ping", "id": "\\ud800"}', None, None, "Invalid JSON"),
+        ('{"type": NaN, "id": "j"}', "j", "type", "'nan'"),
     ],
     ids=[
         "invalid-json",
@@ -51,6 +54,9 @@ SAMPLE = {"name": "up", "value": 1.0, "timestamp": 1_700_000_000.0}
         "bad-matcher",
         "bad-sample",
         "empty-batch",
+        "nested-past-the-recursion-limit",
+        "lone-surrogate-id",
+        "nan-type",
     ],
 )
 async def test_every_bad_frame_gets_a_typed_error_naming_the_field_and_the_connection_survives(
