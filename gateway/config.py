@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from actors import check_rules
 from actors.alerting import AlertManagerConfig, EscalationPolicy, InhibitRule, RouteConfig
 from actors.notify import NotifiersConfig, WebSocketReceiverConfig
 from gateway._config import GatewayConfig, RegistryConfig, TokenConfig
@@ -317,6 +318,15 @@ def _problems(error: ValidationError) -> list[tuple[str, str]]:
     ]
 
 
+def _rule_problem(exc: Exception) -> str:
+    """Return ``exc`` with the position of the rule in its list, if it does not say it."""
+    index = getattr(exc, "index", None)
+    text = str(exc)
+    if index is None or f"rules[{index}]" in text:
+        return text
+    return f"rules[{index}]: {text}"
+
+
 def parse_config(
     data: Mapping[str, Any], *, source: str = "config", base: Path | None = None
 ) -> TocsinConfig:
@@ -332,13 +342,19 @@ def parse_config(
     if base is not None:
         config = _relative_to(config, base)
     problems: list[tuple[str, str]] = []
+    # What the rule set checks beyond the models (templates compile, ids unique) is checked
+    # here too, so a bad rule stops the start before anything runs, naming its field.
+    try:
+        check_rules(config.rules.inline)
+    except RuleInvalid as exc:
+        problems.append((f"rules.inline.{exc.index}", _rule_problem(exc)))
     for index, path in enumerate(config.rules.files):
         try:
-            parse_rules_toml(path.read_text(encoding="utf-8"))
+            check_rules(parse_rules_toml(path.read_text(encoding="utf-8")))
         except OSError as exc:
             problems.append((f"rules.files.{index}", f"cannot read {path}: {exc.strerror}"))
         except (RuleInvalid, tomllib.TOMLDecodeError) as exc:
-            problems.append((f"rules.files.{index}", f"{path}: {exc}"))
+            problems.append((f"rules.files.{index}", f"{path}: {_rule_problem(exc)}"))
     for name, pem in (
         ("server.tls_cert", config.server.tls_cert),
         ("server.tls_key", config.server.tls_key),
