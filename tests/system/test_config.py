@@ -161,3 +161,36 @@ def test_the_full_example_in_docs_configuration_is_valid(monkeypatch: pytest.Mon
         "oncall-mail",
         "ops-slack",
     }
+
+
+def test_the_ingest_limits_reach_the_gateway_and_the_router_bound_stays_with_the_tree() -> None:
+    config = parse_config({"limits": {"router_mailbox": 32, "ingest_timeout": 2.5}})
+    assert config.limits.router_mailbox == 32
+    gateway = config.gateway_config()
+    assert gateway.ingest_timeout == 2.5
+    assert not hasattr(gateway, "router_mailbox")
+    with pytest.raises(ConfigInvalid) as caught:
+        parse_config({"limits": {"router_mailbox": 0, "ingest_timeout": -1}})
+    assert [field for field, _ in caught.value.problems] == [
+        "limits.ingest_timeout",
+        "limits.router_mailbox",
+    ]
+
+
+def test_receiver_users_name_the_route_and_the_escalation_policies() -> None:
+    config = parse_config(
+        {
+            "receivers": {
+                "websocket": {},
+                "webhook": [{"name": "pager", "url": "http://127.0.0.1:9/"}],
+            },
+            "escalation_policies": [
+                {"name": "night", "levels": [{"after": 0, "receivers": ["pager"]}]}
+            ],
+            "route": {"receiver": "websocket", "escalation": "night"},
+        }
+    )
+    assert config.receiver_users() == {
+        "websocket": ("the route",),
+        "pager": ("escalation policy 'night'",),
+    }
