@@ -15,7 +15,12 @@ from actors._evaluator import (
     RuleEvaluator,
 )
 from actors._firing_alerts import FiringAlerts, FiringAlertsQuery
-from actors._host_collector import HostCollector, read_host_samples
+from actors._host_collector import (
+    HostCollector,
+    HostCollectorStats,
+    HostCollectorStatsQuery,
+    read_host_samples,
+)
 from actors._ledger import AlertLedger, AlertRecord, LedgerStats, LedgerStatsQuery
 from actors._router import (
     EvaluatorRoute,
@@ -52,6 +57,8 @@ __all__ = [
     "FiringAlerts",
     "FiringAlertsQuery",
     "HostCollector",
+    "HostCollectorStats",
+    "HostCollectorStatsQuery",
     "LedgerStats",
     "LedgerStatsQuery",
     "LoadRuleFile",

@@ -30,7 +30,7 @@ from actors._addressing import resolve
 from messages import MetricSample, SampleBatch
 from supervision import Actor, ActorDead, ActorRef, MailboxFull
 
-__all__ = ["HostCollector", "read_host_samples"]
+__all__ = ["HostCollector", "HostCollectorStats", "HostCollectorStatsQuery", "read_host_samples"]
 
 
 def read_host_samples(
@@ -70,6 +70,19 @@ def read_host_samples(
         MetricSample(name=name, value=value, labels=labels, timestamp=timestamp)
         for name, value, labels in readings
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class HostCollectorStatsQuery:
+    """Ask a ``HostCollector`` for its ``HostCollectorStats``."""
+
+
+@dataclass(frozen=True, slots=True)
+class HostCollectorStats:
+    """Collections made so far, and the batches of them dropped (no room, no router)."""
+
+    collections: int
+    dropped: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,4 +143,6 @@ class HostCollector(Actor):
                 self.dropped += 1
                 self.log.warning("host samples dropped", error=str(error))
             return None
+        if isinstance(message, HostCollectorStatsQuery):
+            return HostCollectorStats(self.collections, self.dropped)
         return await super().on_receive(message)

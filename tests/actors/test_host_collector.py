@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 
-from actors import HostCollector, read_host_samples
+from actors import HostCollector, HostCollectorStats, HostCollectorStatsQuery, read_host_samples
 from messages import SampleBatch
-from supervision import ActorSystem, ChildSpec, FakeClock
+from supervision import ActorSystem, Cancellable, ChildSpec, FakeClock
 from tests.actors.harness import EPOCH, Log, Recorder
 
 
@@ -64,3 +68,81 @@ async def test_the_collector_tells_the_router_a_batch_every_interval() -> None:
 def test_a_collector_needs_a_positive_interval() -> None:
     with pytest.raises(ValueError, match="interval"):
         HostCollector("/router", interval=0)
+
+
+async def test_a_collector_whose_router_is_gone_drops_the_batch_counts_it_and_carries_on() -> None:
+    log = Log()
+    clock = FakeClock(epoch=EPOCH)
+    specs = [
+        ChildSpec("router", lambda: Recorder(log)),
+        ChildSpec("collector", lambda: HostCollector("/router", interval=10.0, host="box")),
+    ]
+    async with ActorSystem(specs, clock=clock) as system:
+        collector = system.lookup("/collector")
+        await system.terminate_child("router")
+        clock.advance(10.0)
+        # Asked after the tick: answered once that collection is over.
+        stats = await collector.ask(HostCollectorStatsQuery(), timeout=30.0)
+        assert stats == HostCollectorStats(collections=1, dropped=1)
+        assert collector.is_alive()
+        assert collector.restarts() == 0
+
+
+async def test_a_collector_waits_for_room_in_a_bounded_router_instead_of_dropping() -> None:
+    log = Log()
+    clock = TimerSignals(epoch=EPOCH)
+    gate, holding = asyncio.Event(), asyncio.Event()
+    specs = [
+        ChildSpec("router", lambda: HeldRecorder(log, gate, holding), mailbox_size=1),
+        ChildSpec("collector", lambda: HostCollector("/router", interval=10.0, host="box")),
+    ]
+    async with ActorSystem(specs, clock=clock) as system:
+        router, collector = system.lookup("/router"), system.lookup("/collector")
+        router.tell("hold")
+        await asyncio.wait_for(holding.wait(), timeout=30.0)
+        router.tell("filler")
+        clock.advance(10.0)  # the tick; its periodic timer re-arms at once
+        # The collector reads the host in a thread, then waits for room with a timeout
+        # (a timer): release the router only once it waits, so a plain tell would drop.
+        await asyncio.wait_for(clock.until_timers(2), timeout=30.0)
+        asking = asyncio.create_task(collector.ask(HostCollectorStatsQuery(), timeout=None))
+        gate.set()
+        stats = await asyncio.wait_for(asking, timeout=30.0)
+        assert stats == HostCollectorStats(collections=1, dropped=0)
+        assert system.dead_letters.count == 0
+        await asyncio.wait_for(log.until(lambda: len(log.of(SampleBatch)) == 1), timeout=30.0)
+
+
+class TimerSignals(FakeClock):
+    """A ``FakeClock`` that tells a test when timers are set."""
+
+    def __init__(self, epoch: float) -> None:
+        super().__init__(epoch=epoch)
+        self._changed = asyncio.Event()
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> Cancellable:
+        handle = super().call_later(delay, callback)
+        self._changed.set()
+        return handle
+
+    async def until_timers(self, count: int) -> None:
+        """Wait until ``count`` timers are pending."""
+        while self.pending() < count:
+            self._changed.clear()
+            await self._changed.wait()
+
+
+class HeldRecorder(Recorder):
+    """A ``Recorder`` that sets ``holding`` and waits for ``gate`` when told "hold"."""
+
+    def __init__(self, log: Log, gate: asyncio.Event, holding: asyncio.Event) -> None:
+        super().__init__(log)
+        self.gate = gate
+        self.holding = holding
+
+    async def on_receive(self, message: Any) -> Any:
+        if message == "hold":
+            self.holding.set()
+            await self.gate.wait()
+            return None
+        return await super().on_receive(message)
