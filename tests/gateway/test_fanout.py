@@ -5,15 +5,20 @@ from __future__ import annotations
 from typing import Any
 from unittest.mock import MagicMock
 
+import pytest
+from websockets.asyncio.client import connect
+from websockets.asyncio.server import ServerConnection, serve
 from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from gateway._audience import Audiences
-from gateway._connection import text_frame
+from gateway._auth import Identity
+from gateway._connection import Connection, text_frame
 from gateway._filters import Facts
 from gateway._subscription import Subscription
 from messages import EventFrame, Severity, SnapshotFrame, SubscribeFrame
+from supervision import RealClock
 from tests.alerting.builders import firing
 from tests.gateway.harness import Client, serving
 
@@ -75,6 +80,29 @@ def test_a_text_frame_is_byte_for_byte_what_websockets_sends_for_the_payload() -
     assert text_frame(payload) == parsed.serialize(mask=False, extensions=[])
     big = b"x" * 70_000  # a 64-bit length header
     assert text_frame(big)[:2] == b"\x81\x7f"
+
+
+async def test_a_connection_that_negotiated_compression_is_refused_by_name() -> None:
+    refused: list[ValueError] = []
+
+    async def handler(ws: ServerConnection) -> None:
+        with pytest.raises(ValueError, match="compression=None") as error:
+            Connection(
+                ws,
+                "c1",
+                Identity(user="ann", roles=frozenset()),
+                max_pending_bytes=1024,
+                close_timeout=5,
+                clock=RealClock(),
+            )
+        refused.append(error.value)
+
+    async with serve(handler, "127.0.0.1", 0, compression="deflate") as server:
+        port = server.sockets[0].getsockname()[1]
+        async with connect(f"ws://127.0.0.1:{port}", proxy=None) as ws:
+            assert ws.protocol.extensions  # permessage-deflate was negotiated
+            await ws.wait_closed()
+    assert len(refused) == 1
 
 
 async def test_each_client_gets_each_event_its_filter_selects_once_from_one_frame() -> None:
