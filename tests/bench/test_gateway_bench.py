@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from pathlib import Path
 
+from websockets.asyncio.server import ServerConnection, serve
+
+from bench._lean_client import LeanSubscriber, SubscriberGroup
 from bench._report import write_json
 from bench.gateway import FULL, QUICK, TINY, fanout_key, measure, render
 
@@ -54,3 +58,40 @@ async def test_a_tiny_run_measures_every_figure_and_writes_them_as_json(tmp_path
     for name in MEASURED_AT_ANY_SIZE:
         assert math.isfinite(written[name]), name
     assert written[f"{fanout_key(TINY.fanout[-1])}_last_ms"] > 0
+
+
+async def test_a_lean_subscriber_reads_frames_of_every_length_answers_pings_and_closes() -> None:
+    pad = {"pad": "x" * 70_000}  # a 64-bit length; the snapshot's 16-bit; the welcome's 7-bit
+    done = asyncio.Event()
+    closed: list[int | None] = []
+
+    async def handler(ws: ServerConnection) -> None:
+        assert ws.request is not None
+        assert ws.request.headers["Authorization"] == "Bearer secret"
+        await ws.send(json.dumps({"type": "welcome"}))
+        subscribe = json.loads(await ws.recv())
+        assert subscribe == {"type": "subscribe", "id": "s", "matchers": ['alertname="x"']}
+        await ws.send(json.dumps({"type": "snapshot", "alerts": ["a" * 200]}))
+        await done.wait()
+        pong = await ws.ping(b"are you there")
+        await asyncio.wait_for(pong, 30)
+        await ws.send(json.dumps({"type": "event", "event": {"kind": "alert_opened", **pad}}))
+        await ws.wait_closed()
+        closed.append(ws.close_code)
+
+    async with serve(handler, "127.0.0.1", 0, compression=None, max_size=None) as server:
+        port = server.sockets[0].getsockname()[1]
+        url = f"ws://127.0.0.1:{port}/ws"
+        group = SubscriberGroup()
+        subscriber = LeanSubscriber(url, "secret", ['alertname="x"'], group)
+        loop = asyncio.get_running_loop()
+        await loop.create_connection(lambda: subscriber, "127.0.0.1", port)
+        await asyncio.wait_for(subscriber.ready, 30)
+        group.subscribers.append(subscriber)
+        group.arm()
+        done.set()
+        await asyncio.wait_for(group.done.wait(), 30)
+        assert len(group.arrivals) == 1
+        subscriber.close()
+        await asyncio.wait_for(subscriber.closed, 30)
+    assert closed == [1000]
