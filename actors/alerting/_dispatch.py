@@ -84,13 +84,21 @@ class NotificationPlanner:
 
         They are marked restored in their groups: one that resolves before its group's
         next flush still notifies the resolution (the receiver may have heard it fire
-        before the restart), where a new alert would be dropped unnotified.
+        before the restart), where a new alert would be dropped unnotified. One
+        acknowledged within ``resolution_window`` is notified acknowledged again: its
+        flush may not have happened before the restart (same idempotency key).
         """
+        recent = now - self.resolution_window()
         for alert in alerts:
             self.committed(alert.alert_id, alert.fingerprint, alert.match_labels, alert.state, now)
             if self._tree is not None:
+                acked = alert.state is AlertState.ACKNOWLEDGED and (
+                    alert.acknowledged_at is not None and alert.acknowledged_at >= recent
+                )
                 for route, key in self.routes(alert.fingerprint, alert.match_labels):
                     self.groups.restored(route.id, key, alert.alert_id)
+                    if acked:
+                        self.groups.told_firing(route.id, key, alert.alert_id)
 
     def resolution_window(self) -> float:
         """Return how far back a resolution may still wait for its group's flush.

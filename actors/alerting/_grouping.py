@@ -298,6 +298,17 @@ class GroupScheduler:
         if member is not None and member.reported is None:
             member.restored = True
 
+    def told_firing(self, route_id: str, group_key: str, alert_key: str) -> None:
+        """Mark a member re-fed after a restart as told it fires (before the restart).
+
+        Its current state, if it is not firing, is then told at the next flush: the
+        acknowledgement committed just before a crash, whose flush never happened.
+        """
+        group = self._groups.get((route_id, group_key))
+        member = None if group is None else group.members.get(alert_key)
+        if member is not None and member.reported is None and member.state != FIRING:
+            member.reported = FIRING
+
     def due(self, now: float) -> list[Flush]:
         """Decide every tick due at or before ``now``; return the flushes to send.
 
@@ -376,9 +387,8 @@ class GroupScheduler:
             if state == FIRING:
                 firing[key] = alert
                 log.append((key, alert))
-            elif member.reported == FIRING:
-                del firing[key]
-                log.append((key, None))
+            elif member.reported == FIRING and firing.pop(key, None) is not None:
+                log.append((key, None))  # (one ``told_firing`` marked was never in the set)
             member.reported = state
             if state == RESOLVED:
                 del members[key]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from actors.alerting import AlertManagerConfig
-from actors.store import EventQuery
+from actors.store import EventQuery, MemoryStore
 from messages import (
     Acknowledge,
     AlertDetail,
@@ -252,3 +252,43 @@ async def test_updates_that_keep_the_severity_do_not_restart_a_finished_escalati
         assert (await run.status()).escalations == 0
         escalated = [r for r, kind, _ in sent(run) if kind is NotificationKind.ESCALATED]
         assert escalated == ["oncall", "lead"]
+
+
+async def test_an_acknowledged_alert_restored_by_a_restart_notifies_its_resolution() -> None:
+    store = MemoryStore()
+    await store.open()
+    async with running(store, config=CONFIG) as run:
+        run.manager.tell(firing())
+        await advance(run, 0)
+        await run.manager.ask(Acknowledge(alert_id="alert-1", by="ann"))
+        await advance(run, 10)
+        assert [kind for _, kind, _ in sent(run)] == [
+            NotificationKind.FIRING,
+            NotificationKind.ACKNOWLEDGED,
+        ]
+        await advance(run, 300)  # long before the restart: not notified again
+        clock = run.clock
+    async with running(store, config=CONFIG, clock=clock) as run:  # a new process
+        await advance(run, 10)
+        assert sent(run) == []  # what the receiver was told is not told again
+        run.manager.tell(resolved())
+        await advance(run, 10)
+        assert sent(run) == [("team", NotificationKind.RESOLVED, "alert-1/team/resolved")]
+
+
+async def test_an_acknowledgement_just_before_a_restart_is_notified_after_it() -> None:
+    store = MemoryStore()
+    await store.open()
+    async with running(store, config=CONFIG) as run:
+        run.manager.tell(firing())
+        await advance(run, 0)
+        await run.manager.ask(Acknowledge(alert_id="alert-1", by="ann"))
+        await run.settle()  # durable, but the group's next flush is 10 s away: a crash now
+        assert [kind for _, kind, _ in sent(run)] == [NotificationKind.FIRING]
+        clock = run.clock
+    async with running(store, config=CONFIG, clock=clock) as run:
+        await advance(run, 10)
+        assert sent(run) == [("team", NotificationKind.ACKNOWLEDGED, "alert-1/team/acknowledged")]
+        run.manager.tell(resolved())
+        await advance(run, 10)
+        assert sent(run)[1:] == [("team", NotificationKind.RESOLVED, "alert-1/team/resolved")]

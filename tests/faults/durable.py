@@ -41,3 +41,11 @@ async def last_seq(server: ServerProcess) -> int:
         answer = await client.request({"type": "subscribe", "id": "last"})
         assert not isinstance(answer, ErrorFrame), answer
         return int(answer.seq)
+
+
+def last_durable_seq(database: Path) -> int:
+    """Return the seq of the last event in a stopped server's store (0 if none)."""
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as conn:
+        (seq,) = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()
+    conn.close()
+    return int(seq)

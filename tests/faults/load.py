@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -155,6 +156,8 @@ class Viewer:
     events: dict[int, tuple[str, str | None]] = field(default_factory=dict)
     alert_ids: dict[str, str] = field(default_factory=dict)
     """host -> alert id, from the ``alert_opened`` events"""
+    resolved: set[str] = field(default_factory=set)
+    """alert ids of the ``alert_resolved`` events"""
     last_seq: int = 0
     resumes: int = 0
     out_of_order: list[tuple[int, int]] = field(default_factory=list)
@@ -188,10 +191,16 @@ class Viewer:
         self.events[frame.seq] = (event.kind.value, event.alert_id)
         if event.kind.value == "alert_opened" and event.alert_id is not None:
             self.alert_ids[host_of(event.payload)] = event.alert_id
+        if event.kind.value == "alert_resolved" and event.alert_id is not None:
+            self.resolved.add(event.alert_id)
         self._seen.set()
 
     async def caught_up(self, seq: int) -> None:
         """Wait until the viewer has seen ``seq`` (the caller bounds the wait)."""
-        while self.last_seq < seq:
+        await self.until(lambda: self.last_seq >= seq)
+
+    async def until(self, condition: Callable[[], bool]) -> None:
+        """Wait until ``condition()`` holds, checked after each event (the caller bounds it)."""
+        while not condition():
             self._seen.clear()
             await self._seen.wait()
