@@ -38,6 +38,19 @@ def test_a_valid_notification_round_trips_through_json() -> None:
     assert Notification.model_validate_json(notification.model_dump_json()) == notification
 
 
+def test_a_notification_carries_when_its_alert_started() -> None:
+    notification = Notification.model_validate(notification_data(starts_at=1_699_999_400.0))
+    assert notification.starts_at == notification.alert_started_at == 1_699_999_400.0
+    assert Notification.model_validate_json(notification.model_dump_json()) == notification
+
+
+def test_a_notification_stored_before_starts_at_existed_still_loads() -> None:
+    # notification_data() has no starts_at: the JSON an older Tocsin wrote.
+    notification = Notification.model_validate(notification_data())
+    assert notification.starts_at is None
+    assert notification.alert_started_at == notification.created_at
+
+
 @pytest.mark.parametrize("kind", ["firing", "acknowledged", "escalated", "resolved"])
 def test_every_notification_kind_is_accepted(kind: str) -> None:
     assert Notification.model_validate(notification_data(kind=kind)).kind.value == kind
@@ -51,6 +64,9 @@ def test_every_notification_kind_is_accepted(kind: str) -> None:
         ({"receiver": ""}, "receiver", "at least 1"),
         ({"fingerprint": "abc"}, "fingerprint", "pattern"),
         ({"created_at": 0}, "created_at", "seconds since the Unix epoch"),
+        ({"starts_at": -1.0}, "starts_at", "seconds since the Unix epoch"),
+        ({"starts_at": 1_700_000_000_000}, "starts_at", "milliseconds are not accepted"),
+        ({"starts_at": "soon"}, "starts_at", "seconds since the Unix epoch"),
     ],
 )
 def test_invalid_notifications_name_the_field_and_reason(
