@@ -69,6 +69,9 @@ OPEN_TIMEOUT = 60.0
 WORKERS = 2
 """Fan-out subscriber processes: the clients, not the server, are the bottleneck in one."""
 FANOUT_MATCHER = 'alertname="fanout"'
+CONNECT_TIMEOUT = 1200.0
+"""Seconds the workers may take to add a size's subscribers: ~1 ms of server CPU each,
+and on a machine shared 8 ways the server gets a fifth of a core."""
 CLIENT_METHOD = (
     "fan-out subscribers: bench._lean_client.LeanSubscriber (asyncio.Protocol; websockets"
     " Sans-I/O ClientProtocol for the handshake, frames read by hand after the snapshot,"
@@ -267,7 +270,7 @@ class FanoutWorkers:
         """Have ``total`` subscribers open across the workers; RuntimeError if not."""
         share, extra = divmod(total, len(self._workers))
         await self._tell([f"grow {share + (index < extra)}" for index in range(len(self._workers))])
-        answers = await self._answers(600)
+        answers = await self._answers(CONNECT_TIMEOUT)
         opened = sum(answer["open"] for answer in answers)
         if opened < total:
             errors = [answer["error"] for answer in answers if answer["failed"]]
