@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from actors.store import NewEvent
+from actors.store import NewEvent, encode_payload
 from messages import AlertDetail, AlertState, AlertSummary, Severity, TransitionKind
 
 __all__ = ["KIND", "SEVERITY", "STATE", "Alert", "alert_event", "match_labels"]
@@ -15,6 +15,12 @@ __all__ = ["KIND", "SEVERITY", "STATE", "Alert", "alert_event", "match_labels"]
 KIND: dict[TransitionKind, str] = {kind: kind.value for kind in TransitionKind}
 SEVERITY: dict[Severity, str] = {severity: severity.value for severity in Severity}
 STATE: dict[AlertState, str] = {state: state.value for state in AlertState}
+# Enum members as module constants: ``AlertState.RESOLVED`` is a class attribute lookup
+# through the enum's metaclass, several times dearer than a global.
+_ACTIVE = AlertState.ACTIVE
+_RESOLVED = AlertState.RESOLVED
+_SUPPRESSED = AlertState.SUPPRESSED
+_NOTHING: frozenset[str] = frozenset()
 
 
 @dataclass(slots=True, eq=False)
@@ -55,8 +61,8 @@ class Alert:
     resolve_comment: str | None = None
     resolution: int | None = None
     held: bool = False
-    silenced_by: frozenset[str] = field(default_factory=frozenset)
-    inhibited_by: frozenset[str] = field(default_factory=frozenset)
+    silenced_by: frozenset[str] = _NOTHING
+    inhibited_by: frozenset[str] = _NOTHING
     escalation_level: int | None = None
     previous_alert_id: str | None = None
     match_labels: dict[str, str] = field(init=False, repr=False)
@@ -71,26 +77,24 @@ class Alert:
     @property
     def is_open(self) -> bool:
         """Return True until the alert is resolved."""
-        return self.status is not AlertState.RESOLVED
+        return self.status is not _RESOLVED
 
     @property
     def is_suppressed(self) -> bool:
         """Return True while a silence or an inhibiting alert mutes this open alert."""
-        return self.status is not AlertState.RESOLVED and bool(
-            self.silenced_by or self.inhibited_by
-        )
+        return self.status is not _RESOLVED and bool(self.silenced_by or self.inhibited_by)
 
     @property
     def state(self) -> AlertState:
         """Return the state operators see: SUPPRESSED over ACTIVE and ACKNOWLEDGED."""
-        return AlertState.SUPPRESSED if self.is_suppressed else self.status
+        status = self.status
+        if status is not _RESOLVED and (self.silenced_by or self.inhibited_by):
+            return _SUPPRESSED
+        return status
 
     def event_payload(self, **extra: Any) -> dict[str, Any]:
         """Return the payload every alert event carries, plus ``extra``."""
-        extra["labels"] = self.labels
-        extra["severity"] = SEVERITY[self.severity]
-        extra["state"] = STATE[self.state]
-        return extra
+        return _complete(self, extra)
 
     def summary(self) -> AlertSummary:
         """Return the alert as ``AlertSummary`` (the answer to queries)."""
@@ -152,7 +156,7 @@ class Alert:
             document["no_data"] = True
         if self.updates:
             document["updates"] = self.updates
-        if self.status is not AlertState.ACTIVE:
+        if self.status is not _ACTIVE:
             document["acknowledged_by"] = self.acknowledged_by
             document["acknowledged_at"] = self.acknowledged_at
             document["acknowledge_comment"] = self.acknowledge_comment
@@ -207,14 +211,26 @@ class Alert:
 
 def alert_event(kind: TransitionKind, alert: Alert, now: float, **extra: Any) -> NewEvent:
     """Return the history event ``kind`` of ``alert`` at ``now``, ``extra`` in its payload."""
+    payload = _complete(alert, extra)
     return NewEvent(
-        kind=KIND[kind],
-        at=now,
-        payload=alert.event_payload(**extra),
-        alert_id=alert.alert_id,
-        fingerprint=alert.fingerprint,
-        rule_id=alert.rule_id,
+        KIND[kind],
+        now,
+        payload,
+        alert.alert_id,
+        alert.fingerprint,
+        alert.rule_id,
+        # Encoded once, here, from JSON types only (validated messages, our own fields).
+        encode_payload(payload),
     )
+
+
+def _complete(alert: Alert, payload: dict[str, Any]) -> dict[str, Any]:
+    # What every alert event's payload ends with; in place: ``payload`` is a fresh
+    # keyword dict of the caller's, built once per event on the hot path.
+    payload["labels"] = alert.labels
+    payload["severity"] = SEVERITY[alert.severity]
+    payload["state"] = STATE[alert.state]
+    return payload
 
 
 def match_labels(labels: dict[str, str], severity: str) -> dict[str, str]:

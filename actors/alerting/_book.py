@@ -23,6 +23,10 @@ from messages import (
 __all__ = ["ALERTS", "META", "META_KEY", "SILENCES", "AlertBook", "checkpoint_seq"]
 
 _K = TransitionKind
+# Enum members as globals: attribute access on an enum class is slow, and these are
+# used once per transition.
+_OPENED = _K.ALERT_OPENED
+_UPDATED = _K.ALERT_UPDATED
 
 
 class AlertBook(BookState):
@@ -59,8 +63,9 @@ class AlertBook(BookState):
             if relabel:  # what silences, inhibition and routes match changed
                 alert.severity = event.severity
                 alert.refresh_match_labels()
-            extra = {"value": event.value, "annotations": event.annotations}
-            events = [alert_event(_K.ALERT_UPDATED, alert, now, **extra)]
+            events = [
+                alert_event(_UPDATED, alert, now, value=event.value, annotations=event.annotations)
+            ]
             if relabel:
                 self._muting.relabel(alert, now, events)
             return events
@@ -71,38 +76,50 @@ class AlertBook(BookState):
             previous.held = False
             self._dirty[previous.alert_id] = previous
         number = self._next_alert
-        self._next_alert += 1
+        self._next_alert = number + 1
         self._meta_dirty = True
-        alert = Alert(
-            alert_id=f"alert-{number}",
-            number=number,
-            fingerprint=event.fingerprint,
-            rule_id=event.rule_id,
-            labels=event.labels,
-            annotations=event.annotations,
-            severity=event.severity,
-            value=event.value,
-            no_data=event.no_data,
-            starts_at=event.starts_at,
-            opened_at=now,
-            last_seen_at=now,
-            previous_alert_id=None if previous is None else previous.alert_id,
+        alert_id = f"alert-{number}"
+        fingerprint = event.fingerprint
+        value, annotations, starts_at, no_data = (
+            event.value,
+            event.annotations,
+            event.starts_at,
+            event.no_data,
         )
-        self._alerts[alert.alert_id] = alert
-        self._open[alert.fingerprint] = alert
-        self._last[alert.fingerprint] = alert
-        self._dirty[alert.alert_id] = alert
+        # Positional: Alert has 26 fields, and matching keywords to them costs more
+        # than the rest of its construction (this runs once per new alert).
+        alert = Alert(
+            alert_id,
+            number,
+            fingerprint,
+            event.rule_id,
+            event.labels,
+            annotations,
+            event.severity,
+            value,
+            no_data,
+            starts_at,
+            now,
+            now,
+        )
+        previous_id = None
+        if previous is not None:
+            alert.previous_alert_id = previous_id = previous.alert_id
+        self._alerts[alert_id] = alert
+        self._open[fingerprint] = alert
+        self._last[fingerprint] = alert
+        self._dirty[alert_id] = alert
         affected = self._muting.admit(alert)
         events = [
             alert_event(
-                _K.ALERT_OPENED,
+                _OPENED,
                 alert,
                 now,
-                value=alert.value,
-                annotations=alert.annotations,
-                starts_at=alert.starts_at,
-                no_data=alert.no_data,
-                previous_alert_id=alert.previous_alert_id,
+                value=value,
+                annotations=annotations,
+                starts_at=starts_at,
+                no_data=no_data,
+                previous_alert_id=previous_id,
                 silenced_by=sorted(alert.silenced_by) if alert.silenced_by else [],
                 inhibited_by=sorted(alert.inhibited_by) if alert.inhibited_by else [],
             )

@@ -13,6 +13,7 @@ from actors.store._api import (
     StoreUnavailable,
     StoreVersionError,
 )
+from actors.store._encoding import encode_payload
 from actors.store._memory import MemoryStore
 from actors.store._sqlite import SqliteStore
 
@@ -30,4 +31,5 @@ __all__ = [
     "StoreUnavailable",
     "StoreVersionError",
     "StoredEvent",
+    "encode_payload",
 ]
