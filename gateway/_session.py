@@ -60,7 +60,7 @@ from messages import (
 )
 from supervision import ActorDead, ActorRef, AskTimeout, Clock, MailboxFull
 
-__all__ = ["FLOODING", "MAX_ERROR_MESSAGE", "Session"]
+__all__ = ["FLOODING", "MAX_ERROR_MESSAGE", "Session", "invalid_frame_error"]
 
 FLOODING = "too many frames: the rate limit was exceeded repeatedly"
 
@@ -89,6 +89,20 @@ def _frame_id(raw: str | bytes) -> str | None:
         return None
     frame_id = data.get("id") if isinstance(data, dict) else None
     return frame_id if isinstance(frame_id, str) and 1 <= len(frame_id) <= 128 else None
+
+
+def invalid_frame_error(raw: str, exc: ValidationError) -> ErrorFrame:
+    """Return the ``invalid`` error answering ``raw``, which failed validation with ``exc``.
+
+    It names the first bad field, lists the problems up to about ``MAX_ERROR_MESSAGE``
+    characters, and echoes the frame's id when it has a usable one.
+    """
+    reply = ErrorReply.from_validation_error(exc, tagged=True)
+    if len(reply.message) > MAX_ERROR_MESSAGE:
+        cut = reply.message[:MAX_ERROR_MESSAGE].rsplit("; ", 1)[0]
+        more = f"; ... ({exc.error_count()} problems in all)"
+        reply = reply.model_copy(update={"message": cut + more})
+    return ErrorFrame.from_reply(_frame_id(raw), reply)
 
 
 def _json(value: Any) -> Any:
@@ -171,12 +185,7 @@ class Session:
             frame = CLIENT_FRAME_ADAPTER.validate_json(raw)
         except ValidationError as exc:
             self._metrics.frames.labels("invalid").inc()
-            reply = ErrorReply.from_validation_error(exc, tagged=True)
-            if len(reply.message) > MAX_ERROR_MESSAGE:
-                cut = reply.message[:MAX_ERROR_MESSAGE].rsplit("; ", 1)[0]
-                more = f"; ... ({exc.error_count()} problems in all)"
-                reply = reply.model_copy(update={"message": cut + more})
-            return ErrorFrame.from_reply(_frame_id(raw), reply)
+            return invalid_frame_error(raw, exc)
         self._metrics.frames.labels(frame.type).inc()
         if verdict is Verdict.LIMITED:
             rate = self._config.rate

@@ -323,10 +323,13 @@ def closing_frame(kind: str, max_frame_bytes: int) -> tuple[str | bytes, int]:
 
     ``oversized``: a text frame one byte over ``max_frame_bytes`` (1009).
     ``bad_utf8``: a text frame that is not UTF-8 (1007, from websockets itself).
+    ``bad_token``: any frame, on a connection whose token is refused (1008).
     """
     if kind == "oversized":
         filler = "x" * max_frame_bytes
         return json.dumps({"type": "ping", "id": "big", "pad": filler}), 1009
     if kind == "bad_utf8":
         return b'{"type": "ping", "id": "\xff\xfe"}', 1007
+    if kind == "bad_token":  # sent on a connection whose token is refused
+        return json.dumps({"type": "ingest", "id": "sneak", "samples": []}), 1008
     raise ValueError(f"unknown closing frame kind {kind!r}")

@@ -27,11 +27,22 @@ from typing import Any
 
 import psutil
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from messages import SERVER_FRAME_ADAPTER, ErrorFrame, EventFrame, ReplyFrame, SnapshotFrame
-from tests.faults.bad_frames import BadFrame, BadFrames, Known, closing_frame
+from gateway._session import MAX_ERROR_MESSAGE, invalid_frame_error
+from messages import (
+    CLIENT_FRAME_ADAPTER,
+    SERVER_FRAME_ADAPTER,
+    ErrorFrame,
+    EventFrame,
+    ReplyFrame,
+    SnapshotFrame,
+)
+from tests.faults.bad_frames import ALL_TYPES, BadFrame, BadFrames, Known, closing_frame
 from tests.faults.server import ADMIN_TOKEN, BOUND, ServerProcess
 from tests.gateway.harness import Client
 
@@ -238,23 +249,21 @@ def _points_at(field: str | None, expected: str | None) -> bool:
 
 async def _closing_connection(server: ServerProcess, kind: str, tally: FuzzTally) -> None:
     payload, _ = closing_frame(kind, MAX_FRAME_BYTES)
+    token = "not-a-token-at-all" if kind == "bad_token" else TOKENS["viewer"]
     ws: ClientConnection = await connect(
-        f"{server.url}?token={TOKENS['viewer']}", proxy=None, open_timeout=BOUND
+        f"{server.url}?token={token}", proxy=None, open_timeout=BOUND
     )
+    tally.sent += 1
     try:
-        await ws.recv()  # the welcome
-        if isinstance(payload, bytes):
+        async with asyncio.timeout(BOUND):
+            if kind != "bad_token":
+                await ws.recv()  # the welcome
             await ws.send(payload, text=True)
-        else:
-            await ws.send(payload)
-        tally.sent += 1
-        try:
-            async with asyncio.timeout(BOUND):
-                extra = await ws.recv()
-            tally.unexpected.append(f"{kind}: answered {extra!r}"[:300])
-        except ConnectionClosed as closed:
-            received = closed.rcvd.code if closed.rcvd is not None else None
-            tally.closes[kind, received] += 1
+            extra = await ws.recv()
+        tally.unexpected.append(f"{kind}: answered {extra!r}"[:300])
+    except ConnectionClosed as closed:
+        received = closed.rcvd.code if closed.rcvd is not None else None
+        tally.closes[kind, received] += 1
     finally:
         await ws.close()
 
@@ -285,7 +294,7 @@ async def test_a_hundred_thousand_bad_frames_get_typed_errors_and_change_no_stor
         ]
         closers = [
             _closing_connection(server, kind, tally)
-            for kind in ("oversized", "bad_utf8")
+            for kind in ("oversized", "bad_utf8", "bad_token")
             for _ in range(CLOSING)
         ]
         semaphore = asyncio.Semaphore(8)
@@ -314,7 +323,7 @@ async def test_a_hundred_thousand_bad_frames_get_typed_errors_and_change_no_stor
     print(
         f"\nscenario 5: {tally.sent} bad frames in {elapsed:.1f}s "
         f"({tally.sent / elapsed:.0f}/s) over {len(ROLES) * PER_ROLE} connections "
-        f"+ {2 * CLOSING} closed ones; seed {SEED}"
+        f"+ {3 * CLOSING} closed ones; seed {SEED}"
     )
     server_seconds = server_cpu.user + server_cpu.system
     print(f"  cpu: server {server_seconds:.1f}s, fuzzer {own_cpu.user + own_cpu.system:.1f}s")
@@ -328,7 +337,11 @@ async def test_a_hundred_thousand_bad_frames_get_typed_errors_and_change_no_stor
     assert tally.unexpected == []
     assert tally.received == tally.expected, _diff(tally.expected, tally.received)
     assert tally.wrong_field == []
-    assert tally.closes == {("oversized", 1009): CLOSING, ("bad_utf8", 1007): CLOSING}
+    assert tally.closes == {
+        ("oversized", 1009): CLOSING,
+        ("bad_utf8", 1007): CLOSING,
+        ("bad_token", 1008): CLOSING,
+    }
     assert after == before
     assert stored_after == stored_before
     assert "Traceback" not in server.stderr()
@@ -340,3 +353,33 @@ def _diff(
     missing = list((expected - received).items())[:10]
     extra = list((received - expected).items())[:10]
     return json.dumps({"missing": missing, "extra": extra}, default=str)
+
+
+_SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
+_JSON = _SCALARS | st.lists(_SCALARS, max_size=4) | st.dictionaries(st.text(max_size=8), _SCALARS)
+_FIELDS = ("subscription", "alert_id", "comment", "matchers", "limit", "samples", "rule", "states")
+_FRAMES = st.one_of(
+    st.text(max_size=200),
+    _JSON.map(json.dumps),
+    st.fixed_dictionaries(
+        {"type": st.sampled_from([*ALL_TYPES, "launch"]), "id": _JSON | st.text(max_size=140)},
+        optional=dict.fromkeys(_FIELDS, _JSON),
+    ).map(json.dumps),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_FRAMES)
+def test_any_text_frame_validates_or_gets_an_invalid_error_the_server_can_send(raw: str) -> None:
+    try:
+        CLIENT_FRAME_ADAPTER.validate_json(raw)
+    except ValidationError as exc:
+        error = invalid_frame_error(raw, exc)
+    else:
+        return
+    assert error.code == "invalid"
+    assert len(error.message) <= MAX_ERROR_MESSAGE + 100
+    assert SERVER_FRAME_ADAPTER.validate_json(error.model_dump_json()) == error
+    if error.id is not None:
+        data = json.loads(raw)
+        assert data["id"] == error.id
