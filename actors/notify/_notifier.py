@@ -13,7 +13,13 @@ from typing import Any
 
 from actors.notify._channel import Channel, DeliveryError
 from actors.notify._config import DeliveryPolicy
-from actors.notify._outbox import OutboxRecord, OutboxWriter, load_outbox, outbox_key
+from actors.notify._outbox import (
+    OutboxRecord,
+    OutboxWriter,
+    load_delivered,
+    load_outbox,
+    outbox_key,
+)
 from actors.notify._receipts import ReceiptSink, ReceiptsTarget
 from actors.notify._requests import (
     DeadLetterInfo,
@@ -61,8 +67,9 @@ class Notifier(Actor):
     only sent once that is durable; then it goes out when the rate limit, the circuit
     breaker and its alert's order allow, and is retried on retryable failures with
     backoff (the actor's timers, so the injected clock drives it). Delivered: its
-    document is deleted. Given up on: it stays in the outbox as a dead letter, which
-    ``ListDeadLetters`` lists and ``ReplayDeadLetter`` sends again. Every outcome is a
+    document is deleted and its key remembered (below). Given up on: it stays in the
+    outbox as a dead letter, which ``ListDeadLetters`` lists and ``ReplayDeadLetter``
+    sends again. Every outcome is a
     ``DeliveryReceipt`` told to ``receipts`` (a ref, or a path/name looked up when
     needed; None: no receipts): ``failed`` after each failed attempt that will be
     retried, then ``delivered`` or ``dead_lettered``.
@@ -76,7 +83,12 @@ class Notifier(Actor):
     At least once: on start (first start, restart, or a new process) it reloads its
     undelivered outbox documents and sends them again, with the same idempotency key.
     A notification whose id is already queued is ignored (a duplicate); one whose id
-    is a dead letter replaces it. The ``store`` must be open while the actor runs. A
+    is a dead letter replaces it. The keys of the last ``remember_delivered``
+    deliveries are kept in the store too (collection ``delivered``), and a notification
+    whose id was delivered is ignored: a restarted alert manager that re-sends what it
+    cannot know was sent (firing of open alerts, recent acknowledgements and
+    resolutions) does not reach the receiver twice; only a delivery in flight at a
+    crash (sent, not yet recorded) can. The ``store`` must be open while the actor runs. A
     channel that raises anything but ``DeliveryError`` is a bug: logged, and treated
     as a permanent failure (dead letter), so one poisonous notification cannot make
     the notifier crash in a loop. ``rng`` is the backoff jitter's source (seed it in
@@ -93,7 +105,11 @@ class Notifier(Actor):
         receipts: ReceiptsTarget = None,
         rng: random.Random | None = None,
         store_retry_for: float = 10.0,
+        remember_delivered: int = 10_000,
     ) -> None:
+        if remember_delivered < 0:
+            raise ValueError(f"remember_delivered must be >= 0, not {remember_delivered}")
+        self._remember_delivered = remember_delivered
         self.receiver = receiver
         self.channel = channel
         self._store = store
@@ -131,6 +147,7 @@ class Notifier(Actor):
         except BaseException:
             await self.channel.close()
             raise
+        self._delivered_keys = load_delivered(snapshot, self.receiver)
         records, problems = load_outbox(snapshot, self.receiver)
         for problem in problems:
             self._log.error("unreadable outbox document skipped", problem=problem)
@@ -160,6 +177,7 @@ class Notifier(Actor):
             log=self._log,
         )
         self._writer.start()
+        self._forget_old_deliveries()
         if self._records or self._dead:
             self._log.info(
                 "outbox reloaded", undelivered=len(self._records), dead_letters=len(self._dead)
@@ -188,6 +206,9 @@ class Notifier(Actor):
 
     def _accept(self, notification: Notification) -> None:
         key = outbox_key(self.receiver, notification.id)
+        if key in self._delivered_keys:
+            self._log.debug("delivered notification ignored", notification_id=notification.id)
+            return
         if key in self._scheduler:
             self._log.debug("duplicate notification ignored", notification_id=notification.id)
             return
@@ -266,7 +287,7 @@ class Notifier(Actor):
                 for delivery in self._scheduler.completed(send, now):
                     self._delivered += 1
                     self._records.pop(delivery.key, None)
-                    self._writer.write(None, delivery.key)
+                    self._remember(delivery.key)
                     self._receipt(delivery, DeliveryOutcome.DELIVERED, None)
             else:
                 self._failed_attempts += 1
@@ -276,6 +297,22 @@ class Notifier(Actor):
                 else:
                     self._dead_letter(outcome)
         self._pump()
+
+    def _remember(self, key: str) -> None:
+        if self._remember_delivered == 0:
+            self._writer.write(None, key)
+            return
+        self._delivered_keys.pop(key, None)
+        self._delivered_keys[key] = self.clock.time()
+        self._writer.delivered(key, self._delivered_keys[key])
+        self._forget_old_deliveries()
+
+    def _forget_old_deliveries(self) -> None:
+        keys = self._delivered_keys
+        while len(keys) > self._remember_delivered:
+            oldest = next(iter(keys))
+            del keys[oldest]
+            self._writer.forget_delivered(oldest)
 
     def _retrying(self, outcome: Retrying) -> None:
         reason = _clip(str(outcome.error))

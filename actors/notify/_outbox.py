@@ -22,10 +22,21 @@ from actors.store import Snapshot, StateWrite, Store, StoreUnavailable
 from messages import Notification
 from supervision import Clock
 
-__all__ = ["OUTBOX", "OutboxRecord", "OutboxWriter", "load_outbox", "outbox_key"]
+__all__ = [
+    "DELIVERED",
+    "OUTBOX",
+    "OutboxRecord",
+    "OutboxWriter",
+    "load_delivered",
+    "load_outbox",
+    "outbox_key",
+]
 
 OUTBOX = "outbox"
 """The store collection of outbox documents."""
+
+DELIVERED = "delivered"
+"""The store collection of delivered notifications' keys (``{"at": epoch seconds}``)."""
 
 _FIRST_RETRY_DELAY = 0.05
 _MAX_RETRY_DELAY = 1.0
@@ -118,6 +129,18 @@ def load_outbox(snapshot: Snapshot, receiver: str) -> tuple[list[OutboxRecord], 
     return records, problems
 
 
+def load_delivered(snapshot: Snapshot, receiver: str) -> dict[str, float]:
+    """Return key -> delivery time of ``receiver``'s remembered deliveries, oldest first."""
+    prefix = receiver + "/"
+    found: list[tuple[float, str]] = []
+    for key, document in snapshot.documents.get(DELIVERED, {}).items():
+        if key.startswith(prefix):
+            at = document.get("at")
+            found.append((float(at) if isinstance(at, int | float) else 0.0, key))
+    found.sort()
+    return {key: at for at, key in found}
+
+
 class OutboxWriter:
     """Persist outbox documents through a ``Store`` in order, one append at a time.
 
@@ -163,7 +186,19 @@ class OutboxWriter:
     def write(self, record: OutboxRecord | None, key: str, token: Any = None) -> None:
         """Queue ``record``'s document under ``key`` (None: delete it)."""
         value = None if record is None else record.document()
-        self._pending.append((StateWrite(OUTBOX, key, value), token))
+        self._queue(StateWrite(OUTBOX, key, value), token)
+
+    def delivered(self, key: str, at: float) -> None:
+        """Queue the delete of ``key``'s document and the record that it was delivered."""
+        self._queue(StateWrite(OUTBOX, key, None), None)
+        self._queue(StateWrite(DELIVERED, key, {"at": at}), None)
+
+    def forget_delivered(self, key: str) -> None:
+        """Queue the delete of the record that ``key`` was delivered."""
+        self._queue(StateWrite(DELIVERED, key, None), None)
+
+    def _queue(self, write: StateWrite, token: Any) -> None:
+        self._pending.append((write, token))
         self._idle.clear()
         self._wakeup.set()
 

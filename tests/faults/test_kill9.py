@@ -14,8 +14,7 @@ history (replayed from seq 0):
 - every notification a transition called for reached the receiver, and each one that was
   not confirmed at a kill reached it after that kill with the same idempotency key;
 - a notification reached the receiver twice only if it was in flight at a kill (received,
-  but not yet confirmed in the outbox), or if the restart sent it again because it cannot
-  know whether its group flushed before the kill (``judge`` says which); both counted.
+  but not yet confirmed in the outbox); those are counted and reported.
 """
 
 from __future__ import annotations
@@ -172,7 +171,6 @@ async def test_kill9_under_load_loses_no_acknowledged_command_event_or_notificat
         "deliveries": len(keys),
         "unconfirmed_at_kills": [len(kill.unconfirmed) for kill in kills],
         "duplicates_in_flight": report.duplicates_in_flight,
-        "duplicates_resent": report.duplicates_resent,
         "lost": len(report.lost),
         "restart_s": [round(kill.restart_s, 2) for kill in kills],
         "ready_s": [round(kill.ready_s, 2) for kill in kills],
@@ -212,20 +210,18 @@ class Judgement:
     lost: list[str]
     duplicates_unexplained: list[str]
     duplicates_in_flight: int = 0
-    duplicates_resent: int = 0
 
 
 def judge(events: list[EventFrame], kills: list[Kill], keys: list[str]) -> Judgement:
-    """Find the lost notifications, and sort every duplicate into what explains it.
+    """Find the lost notifications, and the duplicates no crash explains.
 
     Every transition that notifies (opened, acknowledged, resolved) calls for one
-    notification, keyed ``<alert>/hook/<kind>``. A duplicate is explained if it was in
-    flight at a kill (in the outbox, not confirmed, though perhaps received: the
-    receiver may read a request the dead process sent only after the kill returned),
-    or if a restart sent it again: its transition was durable before a kill (a restart
-    re-notifies the open alerts' firing, and the acknowledgements and resolutions of
-    the last ``group_wait + group_interval + 30`` seconds, whose flush it cannot know
-    happened). Any other duplicate had no crash to excuse it.
+    notification, keyed ``<alert>/hook/<kind>``. A duplicate is explained only if it was
+    in flight at a kill: in the outbox, not confirmed (though perhaps received: the
+    receiver may read a request of the dead process after the kill returned). What a
+    restart re-sends because it cannot know it was sent (the firing of open alerts, the
+    last acknowledgements and resolutions) the notifier drops: it remembers the keys it
+    delivered.
     """
     expected: dict[str, int] = {}
     for frame in events:
@@ -238,8 +234,6 @@ def judge(events: list[EventFrame], kills: list[Kill], keys: list[str]) -> Judge
         for _ in range(count - 1):
             if any(key in kill.unconfirmed for kill in kills):
                 judgement.duplicates_in_flight += 1
-            elif any(expected.get(key, 1 << 62) <= kill.last_seq for kill in kills):
-                judgement.duplicates_resent += 1
             else:
                 judgement.duplicates_unexplained.append(key)
     return judgement
