@@ -15,6 +15,7 @@ from actors._evaluator import (
     RuleEvaluator,
 )
 from actors._firing_alerts import FiringAlerts, FiringAlertsQuery
+from actors._gc_policy import GC_THRESHOLDS, GcPolicy, apply_gc_policy
 from actors._host_collector import (
     HostCollector,
     HostCollectorStats,
@@ -45,6 +46,7 @@ from actors._rules_supervisor import ROUTER, RULE_SET, RulesSupervisor
 
 __all__ = [
     "EVALUATOR_PREFIX",
+    "GC_THRESHOLDS",
     "ROUTER",
     "RULE_SET",
     "AlertLedger",
@@ -56,6 +58,7 @@ __all__ = [
     "EvaluatorStatsQuery",
     "FiringAlerts",
     "FiringAlertsQuery",
+    "GcPolicy",
     "HostCollector",
     "HostCollectorStats",
     "HostCollectorStatsQuery",
@@ -77,6 +80,7 @@ __all__ = [
     "RulePlan",
     "RuleSet",
     "RulesSupervisor",
+    "apply_gc_policy",
     "check_rules",
     "plan_changes",
     "read_host_samples",
