@@ -137,7 +137,18 @@ class CompositeJudge:
         return [make_window(aggregation) for aggregation in self._aggregations]
 
     def __call__(self, series: Series, timestamp: float, value: float) -> bool:
-        aggregates = [window.push(timestamp, value) for window in series.windows]
+        # One or two windows (the usual composite: a short average and a long extreme)
+        # are pushed without building a list; more take the loop.
+        windows = series.windows
+        count = len(windows)
+        if count == 0:
+            aggregates: tuple[float, ...] | list[float] = ()
+        elif count == 1:
+            aggregates = (windows[0].push(timestamp, value),)
+        elif count == 2:
+            aggregates = (windows[0].push(timestamp, value), windows[1].push(timestamp, value))
+        else:
+            aggregates = [window.push(timestamp, value) for window in windows]
         firing = series.state is _FIRING
         combine_all = self._all
         # Not firing: ``all`` fires when every condition holds, ``any`` when one does.

@@ -28,7 +28,13 @@ from dataclasses import dataclass
 from typing import cast
 
 from actors.evaluation._alert_events import AlertEvent, AlertEventBuilder
-from actors.evaluation._conditions import ConditionFailed, Judge, ThresholdJudge, compile_judge
+from actors.evaluation._conditions import (
+    ConditionFailed,
+    Judge,
+    ThresholdCheck,
+    ThresholdJudge,
+    compile_judge,
+)
 from actors.evaluation._deadlines import DeadlineQueue, SilenceWatch
 from actors.evaluation._series import (
     Series,
@@ -49,6 +55,7 @@ from messages import (
 __all__ = ["EvaluationStats", "RuleEvaluation", "series_key"]
 
 _FIRING = SeriesState.FIRING
+_PENDING = SeriesState.PENDING
 _INACTIVE = SeriesState.INACTIVE
 _RESOLVED = SeriesState.RESOLVED
 _FIRED = Transition.FIRED
@@ -94,6 +101,9 @@ class RuleEvaluation:
     raw template text as the annotation.
     """
 
+    fast_paths = True
+    """Whether ``apply`` may use its specialised loops (tests compare it with False)."""
+
     def __init__(self, rule: AnyRule, *, future_tolerance: float = 600.0) -> None:
         self.rule = rule
         self.future_tolerance = future_tolerance
@@ -137,13 +147,127 @@ class RuleEvaluation:
         now = self._advance(now)
         events: list[AlertEvent] = []
         self._expire(now, events)
+        pairs: Iterable[tuple[SeriesKey, MetricSample]]
+        if keys is None:
+            pairs = ((series_key(sample.labels), sample) for sample in samples)
+        else:
+            pairs = zip(keys, samples, strict=True)
+        horizon = now + self.future_tolerance
+        # How samples are judged, decided once per batch.  A threshold on the raw value
+        # or on one aggregate, for a rule without no-data alerts and with nothing left
+        # to recover, has a loop of its own that does only that (a Python call or a
+        # branch per sample costs as much as the rest of the work); everything else
+        # takes the general loop.  Both give the same events (a property test checks).
+        judge = self._threshold_judge
+        if (
+            judge is None
+            or not self.fast_paths
+            or self._silence is not None
+            or self._restored_no_data
+            or self._unclaimed
+            or self._unclaimed_fingerprints
+        ):
+            dropped = self._apply_general(pairs, now, horizon, events)
+        elif judge.aggregation is None:
+            dropped = self._apply_threshold(pairs, now, horizon, events, judge.check)
+        else:
+            dropped = self._apply_windowed(pairs, now, horizon, events, judge.check)
+        self._samples += len(samples) - dropped
+        return events
+
+    def _apply_threshold(
+        self,
+        pairs: Iterable[tuple[SeriesKey, MetricSample]],
+        now: float,
+        horizon: float,
+        events: list[AlertEvent],
+        check: ThresholdCheck,
+    ) -> int:
+        """``apply`` for a threshold on the raw value; return how many samples were dropped."""
+        get = self._series.get
+        compare, threshold, resolve_limit = check.compare, check.threshold, check.resolve_limit
+        dropped = 0
+        for key, sample in pairs:
+            series = get(key)
+            if series is None:
+                series = self._new_series(key, sample.labels)
+            timestamp = sample.timestamp
+            if timestamp <= series.newest or timestamp > horizon:
+                self._count_dropped(series, timestamp, horizon)
+                dropped += 1
+                continue
+            series.newest = timestamp
+            value = sample.value
+            # ThresholdCheck.verdict inlined, with the two outcomes of nearly every
+            # sample (firing and still active; quiet and still quiet) decided first.
+            state = series.state
+            if state is _FIRING:
+                if compare(value, resolve_limit):
+                    series.deadline = None
+                    continue
+                active = False
+            elif compare(value, threshold):
+                active = True
+            elif state is _PENDING:
+                active = False
+            else:
+                continue
+            series.value = value  # only a transition (or a countdown) reports it
+            self._observe(series, active, now, events)
+        return dropped
+
+    def _apply_windowed(
+        self,
+        pairs: Iterable[tuple[SeriesKey, MetricSample]],
+        now: float,
+        horizon: float,
+        events: list[AlertEvent],
+        check: ThresholdCheck,
+    ) -> int:
+        """``apply`` for a threshold on one aggregate; return how many samples were dropped."""
+        get = self._series.get
+        compare, threshold, resolve_limit = check.compare, check.threshold, check.resolve_limit
+        dropped = 0
+        for key, sample in pairs:
+            series = get(key)
+            if series is None:
+                series = self._new_series(key, sample.labels)
+            timestamp = sample.timestamp
+            if timestamp <= series.newest or timestamp > horizon:
+                self._count_dropped(series, timestamp, horizon)
+                dropped += 1
+                continue
+            series.newest = timestamp
+            value = series.windows[0].push(timestamp, sample.value)
+            # As in _apply_threshold; an undefined aggregate (NaN) never fires and never
+            # resolves: a firing series stays active, any other is not active.
+            state = series.state
+            if state is _FIRING:
+                if value != value or compare(value, resolve_limit):
+                    series.deadline = None
+                    continue
+                active = False
+            elif value == value and compare(value, threshold):
+                active = True
+            elif state is _PENDING:
+                active = False
+            else:
+                continue
+            series.value = value
+            self._observe(series, active, now, events)
+        return dropped
+
+    def _apply_general(
+        self,
+        pairs: Iterable[tuple[SeriesKey, MetricSample]],
+        now: float,
+        horizon: float,
+        events: list[AlertEvent],
+    ) -> int:
+        """``apply`` for any rule and state; return how many samples were dropped."""
         table = self._series
         silence = self._silence
         unclaimed = self._unclaimed
-        horizon = now + self.future_tolerance
-        # How a sample is judged, decided once per batch: a threshold on the raw value
-        # or on one aggregate is applied inline (a Python call per sample costs as much
-        # as the rest of the work); composite and Python conditions are called.
         threshold_judge = self._threshold_judge
         judge = cast(Judge, self._judge)
         # A no-data alert can fire only with a timeout, or if one was restored.
@@ -153,11 +277,6 @@ class RuleEvaluation:
             check = threshold_judge.check
             compare, threshold, resolve_limit = check.compare, check.threshold, check.resolve_limit
         dropped = 0
-        pairs: Iterable[tuple[SeriesKey, MetricSample]]
-        if keys is None:
-            pairs = ((series_key(sample.labels), sample) for sample in samples)
-        else:
-            pairs = zip(keys, samples, strict=True)
         for key, sample in pairs:
             series = table.get(key)
             if series is None:
@@ -208,8 +327,7 @@ class RuleEvaluation:
                 # Only a transition (or a countdown) reports the value: store it now.
                 series.value = value
             self._observe(series, active, now, events)
-        self._samples += len(samples) - dropped
-        return events
+        return dropped
 
     def tick(self, now: float) -> list[AlertEvent]:
         """Perform every transition due by ``now``; return the events."""

@@ -99,12 +99,76 @@ async def test_each_evaluator_gets_one_message_per_batch_with_the_series_keys() 
     async with router_with(SELECTORS) as harness:
         for _ in range(3):
             harness.router.tell(SampleBatch(samples=tuple(batch)))
-        await harness.settle()
+            await harness.settle()
         for name in SELECTORS:
             messages = harness.received(name)
             assert len(messages) == (0 if name == "mem" else 3), name
             for message in messages:
                 assert message.keys == [series_key(s.labels) for s in message.samples]
+
+
+async def test_batches_queued_back_to_back_reach_each_evaluator_as_one_message_in_order() -> None:
+    batches = [samples_for(LABEL_SETS[i : i + 6]) for i in range(0, len(LABEL_SETS), 6)]
+    async with router_with(SELECTORS) as harness:
+        for batch in batches:
+            harness.router.tell(SampleBatch(samples=tuple(batch)))
+        await harness.settle()
+        for name, text in SELECTORS.items():
+            selector = parse_selector(text)
+            messages = harness.received(name)
+            expected = [s for batch in batches for s in batch if selector.matches(s)]
+            assert len(messages) == (1 if expected else 0), name
+            got = [s for message in messages for s in message.samples]
+            assert got == expected, name
+            keys = [k for message in messages for k in message.keys]
+            assert keys == [series_key(s.labels) for s in expected]
+
+
+async def test_coalescing_stops_at_max_coalesced_samples() -> None:
+    log = Log()
+    specs = [
+        ChildSpec("evaluator", lambda: Recorder(log)),
+        ChildSpec("router", lambda: MetricRouter(max_coalesced_samples=10)),
+    ]
+    async with ActorSystem(specs, clock=FakeClock(epoch=EPOCH)) as system:
+        router = system.lookup("/router")
+        route = EvaluatorRoute("e", parse_selector("cpu"), system.lookup("/evaluator"))
+        router.tell(RouteUpdate(put=(route,)))
+        batches = [samples_for(LABEL_SETS[i : i + 4]) for i in range(0, 24, 4)]
+        for batch in batches:
+            router.tell(SampleBatch(samples=tuple(batch)))
+        await router.ask(RouterStatsQuery())
+        await system.lookup("/evaluator").ask("sync")
+        sizes = [len(message.samples) for message in log.of(RoutedSamples)]
+        # 4 + 4 + 4 reaches 10: sent; then again.
+        assert sizes == [12, 12]
+        got = [s for message in log.of(RoutedSamples) for s in message.samples]
+        assert got == [s for batch in batches for s in batch]
+
+
+async def test_samples_queued_before_a_route_change_go_where_the_old_routes_said() -> None:
+    async with router_with({"a": "cpu", "b": "mem"}) as harness:
+        b_ref = harness.system.lookup("/b")
+        first = samples_for(LABEL_SETS[:3])
+        second = samples_for(LABEL_SETS[3:6])
+        harness.router.tell(SampleBatch(samples=tuple(first)))
+        harness.router.tell(RouteUpdate(removed=("a",)))
+        harness.router.tell(RouteUpdate(put=(EvaluatorRoute("b", parse_selector("cpu"), b_ref),)))
+        harness.router.tell(SampleBatch(samples=tuple(second)))
+        await harness.settle()
+        assert [s for m in harness.received("a") for s in m.samples] == first
+        assert [s for m in harness.received("b") for s in m.samples] == second
+
+
+async def test_a_stats_query_queued_behind_batches_counts_every_delivery_sent() -> None:
+    async with router_with({"a": "cpu"}) as harness:
+        batch = samples_for(LABEL_SETS)
+        harness.router.tell(SampleBatch(samples=tuple(batch)))
+        harness.router.tell(SampleBatch(samples=tuple(batch)))
+        stats = await harness.router.ask(RouterStatsQuery())
+        assert stats.deliveries == 2 * len(batch)
+        await harness.system.lookup("/a").ask("sync")
+        assert sum(len(m.samples) for m in harness.received("a")) == 2 * len(batch)
 
 
 async def test_a_label_set_in_another_order_is_the_same_series() -> None:
@@ -197,3 +261,32 @@ async def test_the_series_cache_is_bounded_and_routing_stays_right_past_the_boun
         got = [s for message in log.of(RoutedSamples) for s in message.samples]
         expected = [s for s in batch if s.labels.get("env") == "prod"]
         assert got == expected + expected
+
+
+async def test_cached_series_follow_a_route_added_replaced_or_removed_on_their_metric() -> None:
+    batch = samples_for(LABEL_SETS)
+    prod = [s for s in batch if s.labels.get("env") == "prod"]
+    dev = [s for s in batch if s.labels.get("env") == "dev"]
+    async with router_with({"a": 'cpu{env="prod"}', "b": "cpu"}) as harness:
+        a_ref, b_ref = harness.system.lookup("/a"), harness.system.lookup("/b")
+
+        async def send() -> tuple[list[MetricSample], list[MetricSample]]:
+            before_a, before_b = len(harness.received("a")), len(harness.received("b"))
+            harness.router.tell(SampleBatch(samples=tuple(batch)))
+            await harness.settle()
+            return (
+                [s for m in harness.received("a")[before_a:] for s in m.samples],
+                [s for m in harness.received("b")[before_b:] for s in m.samples],
+            )
+
+        assert await send() == (prod, batch)  # every series now cached
+        harness.router.tell(
+            RouteUpdate(put=(EvaluatorRoute("a", parse_selector('cpu{env="dev"}'), a_ref),))
+        )
+        assert await send() == (dev, batch)  # replaced on the same metric
+        harness.router.tell(RouteUpdate(removed=("b",)))
+        assert await send() == (dev, [])  # removed
+        harness.router.tell(
+            RouteUpdate(put=(EvaluatorRoute("b", parse_selector('cpu{env="prod"}'), b_ref),))
+        )
+        assert await send() == (dev, prod)  # added

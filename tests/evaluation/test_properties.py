@@ -215,3 +215,49 @@ def test_composite_verdicts_agree_with_the_rule_definition(
     values = [math.nan if c.aggregation else value for c in rule.conditions]
     expected = not rule.resolves_on(values) if firing else rule.fires_on(values)
     assert judge(series, 1000.0, value) is expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(rule=rules(), program=st.lists(steps, min_size=1, max_size=40))
+def test_the_specialised_loops_give_exactly_what_the_general_loop_gives(
+    rule: ThresholdRule, program: list[Samples | Tick | Restart]
+) -> None:
+    # apply has loops specialised for plain and windowed thresholds; the general loop
+    # is the reference.  Same program, same events, same counters, same states.
+    fast, general = RuleEvaluation(rule), RuleEvaluation(rule)
+    general.fast_paths = False
+    open_alerts: dict[str, AlertFiring] = {}
+    now = 1000.0
+    newest = {host: 1000.0 for host in HOSTS}
+    for step in program:
+        now += step.advance
+        if isinstance(step, Samples):
+            batch: list[MetricSample] = []
+            for host, value, offset in step.points:
+                if offset > 0:
+                    newest[host] += offset
+                    timestamp = newest[host]
+                else:
+                    timestamp = newest[host] + offset
+                batch.append(sample(value, timestamp, host=host))
+            events = fast.apply(batch, now)
+            assert events == general.apply(batch, now)
+        elif isinstance(step, Tick):
+            events = fast.tick(now)
+            assert events == general.tick(now)
+        else:
+            fast, general = RuleEvaluation(rule), RuleEvaluation(rule)
+            general.fast_paths = False
+            assert fast.restore(open_alerts.values(), now) == general.restore(
+                open_alerts.values(), now
+            )
+            events = []
+        for event in events:
+            if isinstance(event, AlertFiring):
+                open_alerts[event.fingerprint] = event
+            elif isinstance(event, AlertResolved):
+                open_alerts.pop(event.fingerprint, None)
+        assert fast.stats() == general.stats()
+        assert fast.next_deadline() == general.next_deadline()
+        for host in HOSTS:
+            assert fast.state_of({"host": host}) == general.state_of({"host": host})
