@@ -126,7 +126,7 @@ class RuleEvaluator(Actor):
         evaluation = self._evaluation
         if message.__class__ is RoutedSamples:
             if evaluation is not None:
-                self._emit(evaluation.apply(message.samples, self._time(), message.keys))
+                self._emit(evaluation.apply_entries(message.entries, self._time()))
                 self._schedule(evaluation)
             return None
         if message is _DEADLINE_DUE:

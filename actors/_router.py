@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from actors._addressing import resolve
-from actors.evaluation import SeriesKey
+from actors.evaluation import SampleEntry, SeriesKey
 from messages import MetricSample, SampleBatch, Selector
 from supervision import Actor, ActorRef
 
@@ -74,10 +74,23 @@ class RoutesWanted:
 
 @dataclass(slots=True)
 class RoutedSamples:
-    """Samples for one evaluator, from one batch, with their series keys (same order)."""
+    """Samples for one evaluator, in arrival order, as ``SampleEntry`` tuples.
 
-    keys: list[SeriesKey]
-    samples: list[MetricSample]
+    Each entry is ``(series key, timestamp, value, sample)``: the router reads a
+    sample's fields once, for every evaluator it feeds (see ``SampleEntry``).
+    """
+
+    entries: list[SampleEntry]
+
+    @property
+    def keys(self) -> list[SeriesKey]:
+        """Return the samples' series keys, in order."""
+        return [entry[0] for entry in self.entries]
+
+    @property
+    def samples(self) -> list[MetricSample]:
+        """Return the samples, in order."""
+        return [entry[3] for entry in self.entries]
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,24 +117,22 @@ class RouterStats:
 
 
 class _Outbox:
-    """The samples of the current batch bound for one evaluator.
+    """The entries of the current batch (or backlog) bound for one evaluator.
 
-    Its lists live as long as the route, so the per-series cache can hold their
-    ``append`` methods: each delivery is two calls, no lookup.  They are copied into
-    the message and cleared when the batch is sent.
+    Its list lives as long as the route, so the per-series cache can hold its
+    ``append`` method: each delivery is one call, no lookup.  The list is copied into
+    the message and cleared when it is sent.
     """
 
-    __slots__ = ("appends", "keys", "route", "samples")
+    __slots__ = ("append", "entries", "route")
 
     def __init__(self, route: EvaluatorRoute) -> None:
         self.route = route
-        self.keys: list[SeriesKey] = []
-        self.samples: list[MetricSample] = []
-        self.appends = (self.keys.append, self.samples.append)
+        self.entries: list[SampleEntry] = []
+        self.append = self.entries.append
 
 
-_Appends = tuple[Callable[[SeriesKey], None], Callable[[MetricSample], None]]
-_CacheEntry = tuple[SeriesKey, tuple[_Appends, ...]]
+_CacheEntry = tuple[SeriesKey, tuple[Callable[[SampleEntry], None], ...]]
 
 
 class MetricRouter(Actor):
@@ -217,7 +228,10 @@ class MetricRouter(Actor):
         last_name: str | None = None
         entries: dict[object, _CacheEntry] | None = None
         for sample in samples:
-            name = sample.name
+            # One read of the model's fields (its __dict__: reading attributes of a
+            # Pydantic model one by one costs several times more).
+            fields = sample.__dict__
+            name = fields["name"]
             if name != last_name:
                 last_name = name
                 entries = cache.get(name)
@@ -228,7 +242,7 @@ class MetricRouter(Actor):
             if entries is None:
                 unrouted += 1
                 continue
-            labels = sample.labels
+            labels = fields["labels"]
             # Cached by the labels in arrival order first (names then values: cheap to
             # build and unambiguous); a new order of a known label set finds the same
             # entry through its frozen key.
@@ -239,9 +253,10 @@ class MetricRouter(Actor):
             key, appends = entry
             if not appends:
                 unrouted += 1
-            for append_key, append_sample in appends:
-                append_key(key)
-                append_sample(sample)
+                continue
+            routed = (key, fields["timestamp"], fields["value"], sample)
+            for append in appends:
+                append(routed)
         self._pending.update(seen)
         self._pending_samples += len(samples) - unrouted
         self._batches += 1
@@ -257,11 +272,10 @@ class MetricRouter(Actor):
         deliveries = 0
         for name in pending:
             for outbox in index.get(name, ()):
-                if outbox.samples:
-                    deliveries += len(outbox.samples)
-                    outbox.route.ref.tell(RoutedSamples(outbox.keys.copy(), outbox.samples.copy()))
-                    outbox.keys.clear()
-                    outbox.samples.clear()
+                if outbox.entries:
+                    deliveries += len(outbox.entries)
+                    outbox.route.ref.tell(RoutedSamples(outbox.entries.copy()))
+                    outbox.entries.clear()
         pending.clear()
         self._pending_samples = 0
         self._deliveries += deliveries
@@ -282,7 +296,7 @@ class MetricRouter(Actor):
                 cached = 0
             self._cached_series[name] = cached + 1
             appends = tuple(
-                outbox.appends
+                outbox.append
                 for outbox in self._index.get(name, ())
                 if outbox.route.selector.matches_labels(labels)
             )

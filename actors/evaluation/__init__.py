@@ -24,7 +24,13 @@ from actors.evaluation._conditions import (
     compile_judge,
 )
 from actors.evaluation._deadlines import DeadlineQueue, SilenceWatch
-from actors.evaluation._evaluation import EvaluationStats, RuleEvaluation, series_key
+from actors.evaluation._evaluation import (
+    EvaluationStats,
+    RuleEvaluation,
+    SampleEntry,
+    sample_entry,
+    series_key,
+)
 from actors.evaluation._series import Series, SeriesKey, SeriesState, Transition, expire, observe
 from actors.evaluation._windows import (
     ExtremumWindow,
@@ -50,6 +56,7 @@ __all__ = [
     "Judge",
     "RateWindow",
     "RuleEvaluation",
+    "SampleEntry",
     "SampleWindow",
     "Series",
     "SeriesKey",
@@ -65,5 +72,6 @@ __all__ = [
     "expire",
     "make_window",
     "observe",
+    "sample_entry",
     "series_key",
 ]

@@ -52,7 +52,7 @@ from messages import (
     MetricSample,
 )
 
-__all__ = ["EvaluationStats", "RuleEvaluation", "series_key"]
+__all__ = ["EvaluationStats", "RuleEvaluation", "SampleEntry", "sample_entry", "series_key"]
 
 _FIRING = SeriesState.FIRING
 _PENDING = SeriesState.PENDING
@@ -65,6 +65,25 @@ _RESOLVED_NOW = Transition.RESOLVED
 def series_key(labels: Mapping[str, str]) -> SeriesKey:
     """Return the identity of the series with ``labels`` (within one metric)."""
     return frozenset(labels.items())
+
+
+SampleEntry = tuple[SeriesKey, float, float, MetricSample]
+"""A sample as the hot path carries it: ``(series key, timestamp, value, sample)``.
+
+Reading a field of a Pydantic model costs several times a tuple item (its class has a
+``__getattr__``, which CPython cannot specialise), so the router reads each sample's
+fields once and every evaluator it feeds gets them as plain tuple items.
+"""
+
+
+def sample_entry(sample: MetricSample, key: SeriesKey | None = None) -> SampleEntry:
+    """Return the ``SampleEntry`` of ``sample`` (its ``series_key`` unless ``key`` is given)."""
+    return (
+        series_key(sample.labels) if key is None else key,
+        sample.timestamp,
+        sample.value,
+        sample,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,14 +163,23 @@ class RuleEvaluation:
         (the router computes them once per series).  Deadlines due by ``now`` are
         performed first.
         """
+        if keys is None:
+            entries = [sample_entry(sample) for sample in samples]
+        else:
+            entries = [
+                (key, sample.timestamp, sample.value, sample)
+                for key, sample in zip(keys, samples, strict=True)
+            ]
+        return self.apply_entries(entries, now)
+
+    def apply_entries(self, entries: Sequence[SampleEntry], now: float) -> list[AlertEvent]:
+        """Evaluate ``entries`` (see ``SampleEntry``) in order at ``now``, as ``apply``.
+
+        This is the hot path the ``RuleEvaluator`` takes with what the router sends.
+        """
         now = self._advance(now)
         events: list[AlertEvent] = []
         self._expire(now, events)
-        pairs: Iterable[tuple[SeriesKey, MetricSample]]
-        if keys is None:
-            pairs = ((series_key(sample.labels), sample) for sample in samples)
-        else:
-            pairs = zip(keys, samples, strict=True)
         horizon = now + self.future_tolerance
         # How samples are judged, decided once per batch.  A threshold on the raw value
         # or on one aggregate, for a rule without no-data alerts and with nothing left
@@ -167,17 +195,17 @@ class RuleEvaluation:
             or self._unclaimed
             or self._unclaimed_fingerprints
         ):
-            dropped = self._apply_general(pairs, now, horizon, events)
+            dropped = self._apply_general(entries, now, horizon, events)
         elif judge.aggregation is None:
-            dropped = self._apply_threshold(pairs, now, horizon, events, judge.check)
+            dropped = self._apply_threshold(entries, now, horizon, events, judge.check)
         else:
-            dropped = self._apply_windowed(pairs, now, horizon, events, judge.check)
-        self._samples += len(samples) - dropped
+            dropped = self._apply_windowed(entries, now, horizon, events, judge.check)
+        self._samples += len(entries) - dropped
         return events
 
     def _apply_threshold(
         self,
-        pairs: Iterable[tuple[SeriesKey, MetricSample]],
+        entries: Sequence[SampleEntry],
         now: float,
         horizon: float,
         events: list[AlertEvent],
@@ -187,17 +215,15 @@ class RuleEvaluation:
         get = self._series.get
         compare, threshold, resolve_limit = check.compare, check.threshold, check.resolve_limit
         dropped = 0
-        for key, sample in pairs:
+        for key, timestamp, value, sample in entries:
             series = get(key)
             if series is None:
                 series = self._new_series(key, sample.labels)
-            timestamp = sample.timestamp
             if timestamp <= series.newest or timestamp > horizon:
                 self._count_dropped(series, timestamp, horizon)
                 dropped += 1
                 continue
             series.newest = timestamp
-            value = sample.value
             # ThresholdCheck.verdict inlined, with the two outcomes of nearly every
             # sample (firing and still active; quiet and still quiet) decided first.
             state = series.state
@@ -218,7 +244,7 @@ class RuleEvaluation:
 
     def _apply_windowed(
         self,
-        pairs: Iterable[tuple[SeriesKey, MetricSample]],
+        entries: Sequence[SampleEntry],
         now: float,
         horizon: float,
         events: list[AlertEvent],
@@ -228,17 +254,16 @@ class RuleEvaluation:
         get = self._series.get
         compare, threshold, resolve_limit = check.compare, check.threshold, check.resolve_limit
         dropped = 0
-        for key, sample in pairs:
+        for key, timestamp, value, sample in entries:
             series = get(key)
             if series is None:
                 series = self._new_series(key, sample.labels)
-            timestamp = sample.timestamp
             if timestamp <= series.newest or timestamp > horizon:
                 self._count_dropped(series, timestamp, horizon)
                 dropped += 1
                 continue
             series.newest = timestamp
-            value = series.windows[0].push(timestamp, sample.value)
+            value = series.windows[0].push(timestamp, value)
             # As in _apply_threshold; an undefined aggregate (NaN) never fires and never
             # resolves: a firing series stays active, any other is not active.
             state = series.state
@@ -259,7 +284,7 @@ class RuleEvaluation:
 
     def _apply_general(
         self,
-        pairs: Iterable[tuple[SeriesKey, MetricSample]],
+        entries: Sequence[SampleEntry],
         now: float,
         horizon: float,
         events: list[AlertEvent],
@@ -277,19 +302,17 @@ class RuleEvaluation:
             check = threshold_judge.check
             compare, threshold, resolve_limit = check.compare, check.threshold, check.resolve_limit
         dropped = 0
-        for key, sample in pairs:
+        for key, timestamp, value, sample in entries:
             series = table.get(key)
             if series is None:
                 series = self._add_series(key, sample.labels)
             elif unclaimed and key in unclaimed:
                 self._claim(series)
-            timestamp = sample.timestamp
             if timestamp <= series.newest or timestamp > horizon:
                 self._count_dropped(series, timestamp, horizon)
                 dropped += 1
                 continue
             series.newest = timestamp
-            value = sample.value
             if no_data_possible:
                 series.last_sample = value  # the value a no-data alert reports
                 if series.no_data:
