@@ -32,10 +32,12 @@ __all__ = [
 
 METRIC_NAME_PATTERN = r"^[a-zA-Z_:][a-zA-Z0-9_:]*$"
 LABEL_NAME_PATTERN = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
-# The regex crate behind pydantic-core has no look-ahead, so "does not start with __"
-# is spelled out: a first character other than "_", or "_" followed by another
-# character than "_" or by the end.
-_NOT_RESERVED_PATTERN = r"^(?:[^_]|_(?:[^_]|$))"
+# The label-name check as one pattern, for validation: a valid name that does not start
+# with "__".  The regex crate behind pydantic-core has no look-ahead, so "does not start
+# with __" is spelled out: a letter, or "_" followed by a letter or digit, or "_" alone.
+# One pattern rather than a chain of two checks: label names are validated for every
+# sample of every batch, and the chain cost a quarter of a sample's validation.
+_LABEL_NAME_NOT_RESERVED_PATTERN = r"^(?:[a-zA-Z]|_[a-zA-Z0-9]|_$)[a-zA-Z0-9_]*$"
 # 1e11 seconds is the year 5138: anything larger is almost surely milliseconds.
 _MAX_TIMESTAMP = 1e11
 
@@ -67,19 +69,13 @@ def _metric_name_schema(_source: Any, _handler: Any) -> CoreSchema:
 
 
 def _label_name_schema(_source: Any, _handler: Any) -> CoreSchema:
-    return cs.chain_schema(
-        [
-            cs.custom_error_schema(
-                cs.str_schema(pattern=LABEL_NAME_PATTERN),
-                custom_error_type="label_name",
-                custom_error_message="label names must be strings matching [a-zA-Z_][a-zA-Z0-9_]*",
-            ),
-            cs.custom_error_schema(
-                cs.str_schema(pattern=_NOT_RESERVED_PATTERN),
-                custom_error_type="label_name_reserved",
-                custom_error_message="label names starting with '__' are reserved",
-            ),
-        ]
+    return cs.custom_error_schema(
+        cs.str_schema(pattern=_LABEL_NAME_NOT_RESERVED_PATTERN),
+        custom_error_type="label_name",
+        custom_error_message=(
+            "label names must be strings matching [a-zA-Z_][a-zA-Z0-9_]*;"
+            " names starting with '__' are reserved"
+        ),
     )
 
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 
 import pytest
@@ -179,3 +180,19 @@ def test_any_valid_sample_round_trips_through_json(sample: MetricSample) -> None
 def test_any_valid_batch_round_trips_through_json(samples: list[MetricSample]) -> None:
     batch = SampleBatch(samples=tuple(samples))
     assert SampleBatch.model_validate_json(batch.model_dump_json()) == batch
+
+
+@no_deadline
+@given(name=st.text(alphabet="_aZ09-. é", max_size=6))
+def test_a_label_name_is_accepted_exactly_when_it_is_valid_and_not_reserved(name: str) -> None:
+    # Validation checks both rules with one pattern: it must agree with the two rules.
+    valid = re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_]*", name) is not None
+    if valid and not name.startswith("__"):
+        assert MetricSample.model_validate(sample_data(labels={name: "x"})).labels == {name: "x"}
+        return
+    with pytest.raises(ValidationError) as raised:
+        MetricSample.model_validate(sample_data(labels={name: "x"}))
+    (detail,) = raised.value.errors()
+    assert detail["loc"] == ("labels", name, "[key]")
+    assert "reserved" in detail["msg"]
+    assert "[a-zA-Z_][a-zA-Z0-9_]*" in detail["msg"]
