@@ -208,6 +208,18 @@ class LimitsConfig(_Section):
     router_mailbox: Annotated[int, Field(ge=1)] = 256
 
 
+class AlertManagerSection(_Section):
+    """``[alert_manager]``: how much closed state the alert manager keeps in memory.
+
+    ``max_resolved`` resolved alerts (and ``max_ended_silences`` ended silences) stay
+    queryable by id; older ones live on in the history only. Memory grows with them
+    until the bound is reached (about 2 KB per resolved alert).
+    """
+
+    max_resolved: Annotated[int, Field(ge=0)] = 10_000
+    max_ended_silences: Annotated[int, Field(ge=0)] = 1_000
+
+
 def _default_receivers() -> NotifiersConfig:
     return NotifiersConfig(websocket=WebSocketReceiverConfig())
 
@@ -231,6 +243,7 @@ class TocsinConfig(_Section):
     collectors: CollectorsConfig = Field(default_factory=CollectorsConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
+    alert_manager: AlertManagerSection = Field(default_factory=AlertManagerSection)
 
     @model_validator(mode="after")
     def _alerting_is_consistent(self) -> Self:
@@ -276,6 +289,8 @@ class TocsinConfig(_Section):
             route=self.effective_route(),
             escalation_policies=self.escalation_policies,
             inhibit_rules=self.inhibit_rules,
+            max_resolved=self.alert_manager.max_resolved,
+            max_ended_silences=self.alert_manager.max_ended_silences,
         )
 
     def gateway_config(self, extra_tokens: tuple[TokenConfig, ...] = ()) -> GatewayConfig:

@@ -194,3 +194,16 @@ def test_receiver_users_name_the_route_and_the_escalation_policies() -> None:
         "websocket": ("the route",),
         "pager": ("escalation policy 'night'",),
     }
+
+
+def test_the_alert_manager_section_bounds_the_resolved_alerts_kept_in_memory() -> None:
+    config = parse_config({"alert_manager": {"max_resolved": 50, "max_ended_silences": 5}})
+    manager = config.alert_manager_config()
+    assert (manager.max_resolved, manager.max_ended_silences) == (50, 5)
+    assert TocsinConfig().alert_manager_config().max_resolved == 10_000
+    with pytest.raises(ConfigInvalid) as caught:
+        parse_config({"alert_manager": {"max_resolved": -1, "keep": 3}})
+    assert [field for field, _ in caught.value.problems] == [
+        "alert_manager.max_resolved",
+        "alert_manager.keep",
+    ]
