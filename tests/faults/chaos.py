@@ -60,6 +60,8 @@ class Subscriber:
         self.last: int | None = None
         self.seqs: list[int] = []
         self.kinds: list[str] = []
+        self.open_alerts: dict[str, None] = {}
+        """Alert ids opened and not resolved yet, oldest first."""
         self.reconnects = 0
         self.close_codes: list[int] = []
         self.changes = Waitable()
@@ -111,7 +113,13 @@ class Subscriber:
                         self.first = self.last = message.seq
                 elif isinstance(message, EventFrame):
                     self.seqs.append(message.seq)
-                    self.kinds.append(message.event.kind.value)
+                    kind = message.event.kind.value
+                    self.kinds.append(kind)
+                    alert_id = message.event.alert_id
+                    if kind == "alert_opened" and alert_id is not None:
+                        self.open_alerts[alert_id] = None
+                    elif kind == "alert_resolved":
+                        self.open_alerts.pop(str(alert_id), None)
                     self.last = message.seq
                 elif isinstance(message, ErrorFrame):
                     raise AssertionError(f"subscriber {self.name} refused: {message}")
