@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import structlog.testing
 
 from actors.notify import GetNotifierStatus, NotifierStatus
 from gateway.config import TocsinConfig
@@ -351,72 +352,81 @@ async def test_crashes_past_the_intensity_escalate_go_unready_and_finally_stop_t
     webhook = await HttpServer().start()
     escalated = Waitable()
     try:
-        system = AlertSystem(chaos_config(webhook.url), clock=clock, fault_injection=True)
-        await system.start()
-        try:
-            runtime = system.system
-            runtime.dead_letters.subscribe(lambda letter: escalated.changed())
-            assert system.http_url is not None
-            assert (await http_get(system.http_url, "/readyz")).status_code == 200
+        with structlog.testing.capture_logs() as logs:
+            system = AlertSystem(chaos_config(webhook.url), clock=clock, fault_injection=True)
+            await system.start()
+            try:
+                runtime = system.system
+                runtime.dead_letters.subscribe(lambda letter: escalated.changed())
+                assert system.http_url is not None
+                assert (await http_get(system.http_url, "/readyz")).status_code == 200
 
-            # Six crashes of the alert manager in no time: /alerting allows 5 in 30 s.
-            for _ in range(6):
-                system.inject_crash("/alerting/alert-manager")
-            await escalated.until(lambda: runtime.escalations["/alerting"] == 1)
-            await escalated.until(lambda: runtime.failures["/alerting"] == 1)
-            [letter] = [d for d in runtime.dead_letters.recent() if d.recipient == "/alerting"]
-            assert isinstance(letter.error, RestartIntensityExceeded)
-
-            await restart_scheduled(runtime, clock)
-            # The root restarts /alerting only after its backoff (fake time stands still):
-            # meanwhile the server says it is not ready, and why, and counts it all.
-            answer = await http_get(system.http_url, "/readyz")
-            assert answer.status_code == 503, answer.text
-            assert "restarting: /alerting" in answer.json()["checks"]["tree"]
-            metrics = await scrape(system.http_url)
-            assert metrics[("tocsin_supervisor_escalations_total", '{supervisor="/alerting"}')]
-            manager = '{actor="/alerting/alert-manager"}'
-            assert metrics[("tocsin_actor_crashes_total", manager)] == 6
-            assert metrics[("tocsin_actor_restarts_total", manager)] == 5
-
-            # After the backoff the subtree is back, and so is readiness. The root handles
-            # the due restart before this ask, and restarts /alerting inside that handler.
-            clock.advance(ROOT_BACKOFF.max)
-            await runtime.which_children()
-            assert runtime.not_running() == []
-            assert (await http_get(system.http_url, "/readyz")).status_code == 200
-            assert await system.alerts() == ()
-
-            # A crash loop that does not stop: every restart of /alerting escalates again,
-            # until the root exceeds its own intensity (3 in 60 s) and the whole tree stops.
-            for round_ in range(1, 8):
+                # Six crashes of the alert manager in no time: /alerting allows 5 in 30 s.
                 for _ in range(6):
                     system.inject_crash("/alerting/alert-manager")
+                await escalated.until(lambda: runtime.escalations["/alerting"] == 1)
+                await escalated.until(lambda: runtime.failures["/alerting"] == 1)
+                [letter] = [d for d in runtime.dead_letters.recent() if d.recipient == "/alerting"]
+                assert isinstance(letter.error, RestartIntensityExceeded)
 
-                def escalated_again(target: int = 1 + round_) -> bool:
-                    return runtime.escalations["/alerting"] == target
+                await restart_scheduled(runtime, clock)
+                # The root restarts /alerting only after its backoff (fake time stands still):
+                # meanwhile the server says it is not ready, and why, and counts it all.
+                answer = await http_get(system.http_url, "/readyz")
+                assert answer.status_code == 503, answer.text
+                assert "restarting: /alerting" in answer.json()["checks"]["tree"]
+                metrics = await scrape(system.http_url)
+                assert metrics[("tocsin_supervisor_escalations_total", '{supervisor="/alerting"}')]
+                manager = '{actor="/alerting/alert-manager"}'
+                assert metrics[("tocsin_actor_crashes_total", manager)] == 6
+                assert metrics[("tocsin_actor_restarts_total", manager)] == 5
 
-                await escalated.until(escalated_again)
-                try:
-                    await restart_scheduled(runtime, clock)
-                except ActorDead:
-                    break  # the root gave up instead of scheduling a restart
-                # The longest backoff this attempt may draw (jitter included).
-                clock.advance(ROOT_BACKOFF.min * ROOT_BACKOFF.factor**round_ * 1.25)
+                # After the backoff the subtree is back, and so is readiness. The root handles
+                # the due restart before this ask, and restarts /alerting inside that handler.
+                clock.advance(ROOT_BACKOFF.max)
                 await runtime.which_children()
-            with pytest.raises(SystemFailed) as failed:
-                async with asyncio.timeout(BOUND):
-                    await system.wait_terminated()
-            cause = failed.value.__cause__
-            assert isinstance(cause, RestartIntensityExceeded)
-            assert cause.path == "/"
-            assert runtime.escalations == {"/alerting": round_ + 1, "/": 1}
-            print(
-                f"\nscenario 2 escalation: 6 crashes in the window -> /alerting escalated, "
-                f"/readyz 503 until the root's backoff restarted it; a crash loop escalated "
-                f"{round_ + 1} times and stopped the tree (SystemFailed, root intensity)"
-            )
-        finally:
-            await system.stop()
+                assert runtime.not_running() == []
+                assert (await http_get(system.http_url, "/readyz")).status_code == 200
+                assert await system.alerts() == ()
+
+                # A crash loop that does not stop: every restart of /alerting escalates again,
+                # until the root exceeds its own intensity (3 in 60 s) and the whole tree stops.
+                for round_ in range(1, 8):
+                    for _ in range(6):
+                        system.inject_crash("/alerting/alert-manager")
+
+                    def escalated_again(target: int = 1 + round_) -> bool:
+                        return runtime.escalations["/alerting"] == target
+
+                    await escalated.until(escalated_again)
+                    try:
+                        await restart_scheduled(runtime, clock)
+                    except ActorDead:
+                        break  # the root gave up instead of scheduling a restart
+                    # The longest backoff this attempt may draw (jitter included).
+                    clock.advance(ROOT_BACKOFF.min * ROOT_BACKOFF.factor**round_ * 1.25)
+                    await runtime.which_children()
+                with pytest.raises(SystemFailed) as failed:
+                    async with asyncio.timeout(BOUND):
+                        await system.wait_terminated()
+                cause = failed.value.__cause__
+                assert isinstance(cause, RestartIntensityExceeded)
+                assert cause.path == "/"
+                assert runtime.escalations == {"/alerting": round_ + 1, "/": 1}
+                # The log says so, with the supervisor's path (as an operator sees it).
+                escalations = [
+                    entry
+                    for entry in logs
+                    if entry["event"] == "restart intensity exceeded, escalating"
+                ]
+                assert [e["actor"] for e in escalations] == ["/alerting"] * (round_ + 1) + ["/"]
+                assert any(e["event"] == "actor crashed" and e["actor"] == "/" for e in logs)
+                print(
+                    f"\nscenario 2 escalation: 6 crashes in the window -> /alerting escalated, "
+                    f"/readyz 503 until the root's backoff restarted it; a crash loop escalated "
+                    f"{round_ + 1} times and stopped the tree (SystemFailed, root intensity)"
+                )
+            finally:
+                await system.stop()
     finally:
         await webhook.close()
