@@ -166,6 +166,14 @@ class RssSampler:
         return max(rss for _, rss in self.samples)
 
 
+def _resolve_later(future: asyncio.Future[None], delay: float) -> None:
+    def resolve() -> None:
+        if not future.done():
+            future.set_result(None)
+
+    asyncio.get_running_loop().call_later(delay, resolve)
+
+
 def _sample(name: str, value: float, **labels: str) -> dict[str, Any]:
     return {"name": name, "value": value, "labels": labels, "timestamp": time.time()}
 
@@ -210,13 +218,16 @@ async def test_fifty_viewers_that_never_read_are_shed_and_the_other_950_keep_rec
                 started = time.monotonic()
                 feeding = asyncio.create_task(_feed(server))
                 shed_at: float | None = None
-                # Watch the shed counter while the feed runs (bounded by the feed's end).
-                while not feeding.done():
+                # Watch the shed counter while the feed runs, and at most BOUND after it.
+                deadline = asyncio.get_running_loop().create_future()
+                feeding.add_done_callback(lambda _: _resolve_later(deadline, BOUND))
+                while shed_at is None and not deadline.done():
                     shed = await _metric(http, "tocsin_slow_consumers_shed_total")
-                    if shed >= STALLED and shed_at is None:
+                    if shed >= STALLED:
                         shed_at = time.monotonic() - started
                         await swarm.tell("drain")  # read the close frames before the abort
-                    await asyncio.wait([feeding], timeout=0.2)
+                    else:
+                        await asyncio.wait([deadline], timeout=0.2)
                 ticks = await feeding
                 feed_seconds = time.monotonic() - started
                 # The shed viewers' closing handshakes end within close_timeout (aborted).
