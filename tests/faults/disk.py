@@ -39,13 +39,27 @@ def _missing(reason: str) -> None:
     pytest.skip(reason)
 
 
-def require_disk_faults(kind: str) -> None:
-    """Fail (under CI=true) or skip unless this process can inject ``kind`` faults."""
+def require_disk_faults(kind: str, where: Path) -> None:
+    """Fail (under CI=true) or skip unless this process can inject ``kind`` faults.
+
+    For ``read-only``, a probe file in ``where`` is made immutable and back (the
+    filesystem must support the attribute: ext4, xfs, btrfs do; tmpfs does not).
+    """
     if os.geteuid() != 0:
         _missing(f"the {kind} disk fault needs root (chattr +i, mount -t tmpfs)")
     tool = "chattr" if kind == "read-only" else "mount"
     if shutil.which(tool) is None:
         _missing(f"the {kind} disk fault needs {tool} (e2fsprogs / util-linux)")
+    if kind == "read-only":
+        probe = where / "immutable-probe"
+        probe.touch()
+        try:
+            _run("chattr", "+i", str(probe))
+            _run("chattr", "-i", str(probe))
+        except OSError as error:
+            _missing(f"cannot make a file immutable under {where}: {error}")
+        finally:
+            probe.unlink(missing_ok=True)
 
 
 def _run(*command: str) -> None:

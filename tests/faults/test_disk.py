@@ -88,7 +88,7 @@ async def _until_open(client: Client, hosts: list[str]) -> dict[str, dict[str, A
 async def test_a_broken_disk_refuses_commands_turns_unready_and_recovers(
     tmp_path: Path, kind: str
 ) -> None:
-    require_disk_faults(kind)
+    require_disk_faults(kind, tmp_path)
     data = tmp_path / "data"
     guard: AbstractContextManager[ImmutableDir | SmallDisk]
     guard = immutable_dir(data) if kind == "read-only" else small_disk(data, 4 << 20)
