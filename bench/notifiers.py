@@ -10,7 +10,9 @@ in count and time:
 - webhook: Tocsin delivers N notifications, each about a different alert, to a real
   HTTP receiver running as a separate process (bench/_sinks.py, counting requests):
   the notifications are told to the ``NotifierSupervisor`` (the alert manager's entry
-  point), whose webhook ``Notifier`` records each in its durable outbox (``SqliteStore``,
+  point) in ``NotificationBatch``es of 100, as the alert manager's dispatch sends one
+  batch per receiver per flush, and the webhook ``Notifier`` records each batch in its
+  durable outbox in one append (``SqliteStore``,
   synchronous=full, in a temporary directory) before sending it through the
   ``WebhookChannel`` with the default webhook delivery policy; the clock runs from the
   first notification told to the receiver counting N.
@@ -86,7 +88,9 @@ from bench._report import (
 from messages import (
     DeliveryOutcome,
     DeliveryReceipt,
+    DeliveryReceipts,
     Notification,
+    NotificationBatch,
     NotificationKind,
     Severity,
     fingerprint,
@@ -111,10 +115,14 @@ TOCSIN_PATH = "/tocsin"
 ALERTMANAGER_PATH = "/alertmanager"
 WEBHOOK_RECEIVER = "bench-webhook"
 EMAIL_RECEIVER = "bench-mail"
+TELL_BATCH = 100
+"""Notifications per ``NotificationBatch`` told to the notifiers (Alertmanager's side
+gets its alerts in POSTs of 100, as a Prometheus server sends them)."""
 TOCSIN_WEBHOOK_PATH = (
-    "NotifierSupervisor → Notifier (durable SQLite outbox, synchronous=full; default webhook "
-    "policy: 4 in flight) → WebhookChannel (Http1Transport: request bytes, httptools' "
-    "parser on asyncio protocols, keep-alive pool)"
+    "NotifierSupervisor (NotificationBatches of 100) → Notifier (durable SQLite outbox, "
+    "synchronous=full, one append per batch; default webhook policy: 4 in flight) → "
+    "WebhookChannel (Http1Transport: request bytes, httptools' parser on asyncio protocols, "
+    "keep-alive pool)"
 )
 TOCSIN_EMAIL_PATH = (
     "NotifierSupervisor → Notifier (durable SQLite outbox) → EmailChannel (aiosmtplib, "
@@ -398,14 +406,16 @@ class ReceiptCounter(Actor):
         self.waiting: list[tuple[WaitDelivered, Reply]] = []
 
     async def on_receive(self, message: Any) -> Any:
-        if isinstance(message, DeliveryReceipt):
-            if message.outcome is DeliveryOutcome.DELIVERED:
-                count = self.delivered.get(message.receiver, 0) + 1
-                self.delivered[message.receiver] = count
-                if self.waiting:
-                    self._answer()
-            else:
-                self.other += 1
+        if isinstance(message, (DeliveryReceipt, DeliveryReceipts)):
+            receipts = message.receipts if isinstance(message, DeliveryReceipts) else (message,)
+            for receipt in receipts:
+                if receipt.outcome is DeliveryOutcome.DELIVERED:
+                    count = self.delivered.get(receipt.receiver, 0) + 1
+                    self.delivered[receipt.receiver] = count
+                else:
+                    self.other += 1
+            if self.waiting:
+                self._answer()
             return None
         if isinstance(message, WaitDelivered):
             self.waiting.append((message, self.defer_reply()))
@@ -472,11 +482,15 @@ class TocsinNotifiers:
         return count
 
     async def tell(self, batch: Sequence[Notification]) -> None:
-        """Hand ``batch`` to the notifiers, yielding every 100 as a steady producer would."""
-        for index, notification in enumerate(batch, 1):
-            self.notifiers.tell(notification)
-            if index % 100 == 0:
-                await asyncio.sleep(0)
+        """Hand ``batch`` to the notifiers in ``NotificationBatch``es of ``TELL_BATCH``.
+
+        As the alert manager's dispatch does: one message per receiver per flush. It
+        yields after each, as a steady producer would.
+        """
+        for start in range(0, len(batch), TELL_BATCH):
+            chunk = tuple(batch[start : start + TELL_BATCH])
+            self.notifiers.tell(NotificationBatch(receiver=chunk[0].receiver, notifications=chunk))
+            await asyncio.sleep(0)
 
 
 async def timed_rate(

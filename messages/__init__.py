@@ -71,7 +71,9 @@ from messages._matchers import (
 from messages._notifications import (
     DeliveryOutcome,
     DeliveryReceipt,
+    DeliveryReceipts,
     Notification,
+    NotificationBatch,
     NotificationKind,
 )
 from messages._protocol import (
@@ -160,6 +162,7 @@ __all__ = [
     "DeleteRuleFrame",
     "DeliveryOutcome",
     "DeliveryReceipt",
+    "DeliveryReceipts",
     "ErrorCode",
     "ErrorFrame",
     "ErrorReply",
@@ -186,6 +189,7 @@ __all__ = [
     "MetricSample",
     "NoisiestRules",
     "Notification",
+    "NotificationBatch",
     "NotificationFrame",
     "NotificationKind",
     "PingFrame",

@@ -23,7 +23,7 @@ from actors.store import (
     StoredEvent,
     StoreUnavailable,
 )
-from messages import AlertTransition
+from messages import AlertTransition, DeliveryReceipts, NotificationBatch
 from supervision import Actor, ActorRef, ActorSystem, ChildSpec, FakeClock
 
 
@@ -62,13 +62,26 @@ class Box:
 
 
 class Inbox(Actor):
-    """Put every message it receives in its ``Box``."""
+    """Put every message it receives in its ``Box``; a batch's items one by one.
+
+    ``NotificationBatch`` and ``DeliveryReceipts`` are unpacked, so that tests see the
+    notifications and receipts as if told alone; ``messages`` counts what arrived.
+    """
 
     def __init__(self, box: Box) -> None:
         self.box = box
+        self.messages = 0
 
     async def on_receive(self, message: Any) -> Any:
-        self.box.put(message)
+        self.messages += 1
+        if isinstance(message, NotificationBatch):
+            for notification in message.notifications:
+                self.box.put(notification)
+        elif isinstance(message, DeliveryReceipts):
+            for receipt in message.receipts:
+                self.box.put(receipt)
+        else:
+            self.box.put(message)
         return None
 
 
