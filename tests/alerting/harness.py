@@ -32,6 +32,8 @@ class Box:
 
     def __init__(self) -> None:
         self.items: list[Any] = []
+        self.received: list[Any] = []
+        """The messages as they arrived (an ``Inbox`` unpacks batches into ``items``)."""
         self._waiters: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
 
     def put(self, item: Any) -> None:
@@ -65,15 +67,14 @@ class Inbox(Actor):
     """Put every message it receives in its ``Box``; a batch's items one by one.
 
     ``NotificationBatch`` and ``DeliveryReceipts`` are unpacked, so that tests see the
-    notifications and receipts as if told alone; ``messages`` counts what arrived.
+    notifications and receipts as if told alone; ``Box.received`` keeps the messages.
     """
 
     def __init__(self, box: Box) -> None:
         self.box = box
-        self.messages = 0
 
     async def on_receive(self, message: Any) -> Any:
-        self.messages += 1
+        self.box.received.append(message)
         if isinstance(message, NotificationBatch):
             for notification in message.notifications:
                 self.box.put(notification)
