@@ -43,7 +43,12 @@ from messages._history import (
     RuleStats,
 )
 from messages._matchers import LabelMatcher, Selector
-from messages._notifications import DeliveryReceipt, Notification
+from messages._notifications import (
+    DeliveryReceipt,
+    DeliveryReceipts,
+    Notification,
+    NotificationBatch,
+)
 from messages._protocol import (
     CLIENT_FRAME_ADAPTER,
     SERVER_FRAME_ADAPTER,
@@ -98,7 +103,9 @@ WIRE_MODELS: tuple[type[BaseModel], ...] = (
     AlertSummary,
     ErrorReply,
     Notification,
+    NotificationBatch,
     DeliveryReceipt,
+    DeliveryReceipts,
     SubscribeFrame,
     UnsubscribeFrame,
     IngestFrame,
