@@ -8,7 +8,7 @@ from typing import Any
 from actors.store import NewEvent, encode_payload
 from messages import AlertDetail, AlertState, AlertSummary, Severity, TransitionKind
 
-__all__ = ["KIND", "SEVERITY", "STATE", "Alert", "alert_event", "match_labels"]
+__all__ = ["KIND", "SEVERITY", "STATE", "Alert", "alert_event", "match_labels", "payload_event"]
 
 # Enum member -> its text, by dict lookup: ``member.value`` is a property, and these
 # run several times per transition.
@@ -65,14 +65,23 @@ class Alert:
     inhibited_by: frozenset[str] = _NOTHING
     escalation_level: int | None = None
     previous_alert_id: str | None = None
-    match_labels: dict[str, str] = field(init=False, repr=False)
+    _match: dict[str, str] | None = field(default=None, init=False, repr=False)
 
-    def __post_init__(self) -> None:
-        self.refresh_match_labels()
+    @property
+    def match_labels(self) -> dict[str, str]:
+        """Return the labels plus ``severity``: what silences, inhibition and routes match.
+
+        Built on first use and kept: with no silence, inhibition rule or route to
+        match, a new alert never needs it.
+        """
+        match = self._match
+        if match is None:
+            match = self._match = match_labels(self.labels, SEVERITY[self.severity])
+        return match
 
     def refresh_match_labels(self) -> None:
-        """Recompute ``match_labels``; call after changing ``labels`` or ``severity``."""
-        self.match_labels = match_labels(self.labels, SEVERITY[self.severity])
+        """Forget ``match_labels``; call after changing ``labels`` or ``severity``."""
+        self._match = None
 
     @property
     def is_open(self) -> bool:
@@ -211,7 +220,17 @@ class Alert:
 
 def alert_event(kind: TransitionKind, alert: Alert, now: float, **extra: Any) -> NewEvent:
     """Return the history event ``kind`` of ``alert`` at ``now``, ``extra`` in its payload."""
-    payload = _complete(alert, extra)
+    return payload_event(kind, alert, now, extra)
+
+
+def payload_event(
+    kind: TransitionKind, alert: Alert, now: float, payload: dict[str, Any]
+) -> NewEvent:
+    """Return ``alert_event(kind, alert, now, **payload)``, completing ``payload`` in place.
+
+    For the hot paths: a dict passed as is costs less than keywords packed into one.
+    """
+    payload = _complete(alert, payload)
     return NewEvent(
         KIND[kind],
         now,

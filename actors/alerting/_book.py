@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from actors.alerting._alert import Alert, alert_event
+from actors.alerting._alert import Alert, alert_event, payload_event
 from actors.alerting._errors import AlertNotFound, IllegalTransition
 from actors.alerting._silences import Silence
 from actors.alerting._state import ALERTS, META, META_KEY, SILENCES, BookState, checkpoint_seq
@@ -63,9 +63,8 @@ class AlertBook(BookState):
             if relabel:  # what silences, inhibition and routes match changed
                 alert.severity = event.severity
                 alert.refresh_match_labels()
-            events = [
-                alert_event(_UPDATED, alert, now, value=event.value, annotations=event.annotations)
-            ]
+            update: dict[str, Any] = {"value": event.value, "annotations": event.annotations}
+            events = [payload_event(_UPDATED, alert, now, update)]
             if relabel:
                 self._muting.relabel(alert, now, events)
             return events
@@ -110,20 +109,16 @@ class AlertBook(BookState):
         self._last[fingerprint] = alert
         self._dirty[alert_id] = alert
         affected = self._muting.admit(alert)
-        events = [
-            alert_event(
-                _OPENED,
-                alert,
-                now,
-                value=value,
-                annotations=annotations,
-                starts_at=starts_at,
-                no_data=no_data,
-                previous_alert_id=previous_id,
-                silenced_by=sorted(alert.silenced_by) if alert.silenced_by else [],
-                inhibited_by=sorted(alert.inhibited_by) if alert.inhibited_by else [],
-            )
-        ]
+        payload: dict[str, Any] = {
+            "value": value,
+            "annotations": annotations,
+            "starts_at": starts_at,
+            "no_data": no_data,
+            "previous_alert_id": previous_id,
+            "silenced_by": sorted(alert.silenced_by) if alert.silenced_by else [],
+            "inhibited_by": sorted(alert.inhibited_by) if alert.inhibited_by else [],
+        }
+        events = [payload_event(_OPENED, alert, now, payload)]
         if affected:
             self._muting.reinhibit(affected, now, events)
         return events

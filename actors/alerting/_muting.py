@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 
 from actors.alerting._alert import Alert, alert_event
 from actors.alerting._inhibition import Inhibitor, InhibitRule
@@ -13,6 +14,7 @@ from messages import CreateSilence, TransitionKind
 __all__ = ["Muting"]
 
 _K = TransitionKind
+_NONE: frozenset[str] = frozenset()
 
 
 class Muting:
@@ -45,7 +47,7 @@ class Muting:
 
     # -- alerts opening and closing ------------------------------------------------------------
 
-    def admit(self, alert: Alert) -> set[str]:
+    def admit(self, alert: Alert) -> AbstractSet[str]:
         """Set a newly opened alert's muting; return the other alerts it may inhibit.
 
         Pass the result to ``reinhibit`` after recording the alert's own event.
@@ -55,7 +57,7 @@ class Muting:
                 s.silence_id for s in self.silences.applied() if s.matches(alert.match_labels)
             )
         if not self._inhibitor:
-            return set()
+            return _NONE
         affected = self._inhibitor.add(alert.alert_id, alert.match_labels)
         if alert.alert_id in affected:
             alert.inhibited_by = self._inhibitor.inhibitors(alert.alert_id)
