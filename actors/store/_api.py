@@ -76,13 +76,18 @@ class StoredEvent:
     rule_id: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class StateWrite:
-    """Upsert (``value`` a JSON object) or delete (``value`` None) one state document."""
+class StateWrite(NamedTuple):
+    """Upsert (``value`` a JSON object) or delete (``value`` None) one state document.
+
+    ``value_json``, when given, is ``value`` already encoded by ``encode_payload``: the
+    store keeps it as is. A NamedTuple, as ``NewEvent``: a checkpoint builds one per
+    changed alert.
+    """
 
     collection: str
     key: str
     value: Mapping[str, Any] | None
+    value_json: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -148,14 +148,16 @@ def encode_writes(writes: Sequence[StateWrite]) -> list[WriteRow]:
     for write in writes:
         if type(write) is not StateWrite and not isinstance(write, StateWrite):
             raise TypeError(f"append takes StateWrite, not {type(write).__name__}")
-        collection = _text(write.collection, "StateWrite.collection")
-        key = _text(write.key, "StateWrite.key")
-        value = (
-            None
-            if write.value is None
-            else encode_json(write.value, "document %s/%s", collection, key)
-        )
-        rows.append((collection, key, value))
+        collection, key, value, text = write
+        collection = _text(collection, "StateWrite.collection")
+        key = _text(key, "StateWrite.key")
+        if value is None:
+            text = None
+        elif text is None:
+            text = encode_json(value, "document %s/%s", collection, key)
+        else:
+            text = _text(text, "StateWrite.value_json")
+        rows.append((collection, key, text))
     return rows
 
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actors.store import EventQuery, NewEvent, Store, encode_payload
+from actors.store import EventQuery, NewEvent, StateWrite, Store, encode_payload
 from actors.store._encoding import encode_json
 
 _SCALARS = (
@@ -77,3 +77,19 @@ async def test_payload_text_that_is_not_a_str_is_refused_before_anything_is_stor
     with pytest.raises(TypeError, match="payload_json must be a str"):
         await store.append([bad])
     assert await store.query_events(EventQuery()) == []
+
+
+async def test_a_store_keeps_the_given_document_text_and_loads_it_back(store: Store) -> None:
+    document = {"labels": {"host": "a"}, "value": 0.5, "silenced_by": []}
+    write = StateWrite("alerts", "alert-1", document, encode_payload(document))
+    await store.append([], [write])
+    assert (await store.load()).documents == {"alerts": {"alert-1": document}}
+
+
+async def test_document_text_that_is_not_a_str_is_refused_before_anything_is_stored(
+    store: Store,
+) -> None:
+    bad = StateWrite("alerts", "alert-1", {}, b"{}")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="value_json must be a str"):
+        await store.append([], [bad])
+    assert (await store.load()).documents == {}
