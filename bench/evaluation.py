@@ -38,7 +38,7 @@ asks, included in the time).  Rates are also given per CPU-second of the process
 which a shared machine's other load does not move, with the share of that CPU the
 cyclic garbage collector took (``*_gc_share``).  The process runs the collector policy
 ``tocsin serve`` runs (``actors.apply_gc_policy``, applied once the rules are loaded;
-``--no-gc-policy`` measures CPython's defaults instead), and no collection is forced
+``--no-gc-policy`` leaves the collector untouched), and no collection is forced
 between measurements: the collector's cost in steady state is part of the figures.
 Every loop is bounded in count and time.
 """

@@ -92,7 +92,7 @@ async def run_server(
         async with AlertSystem(config, extra_tokens=_extra_tokens(config)) as system:
             # This process is ours: freeze what startup built, collect rarely (see
             # actors/_gc_policy.py for why and the measurements).
-            policy = apply_gc_policy()
+            policy = apply_gc_policy((5_000, 10, 10))
             log.debug("gc policy applied", thresholds=policy.thresholds, frozen=policy.frozen)
             if system.address is not None:
                 log.info(
