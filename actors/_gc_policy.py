@@ -1,4 +1,4 @@
-"""The garbage-collector policy of a Tocsin process: freeze what startup built.
+"""A garbage-collector policy for a process that is mostly Tocsin: freeze, collect rarely.
 
 Why.  On the sample path almost every object dies by reference counting (a sample, its
 batch, the per-evaluator message), but CPython's cyclic collector still runs a young
@@ -8,22 +8,23 @@ series' state.  Measured on the evaluation benchmark (bench/evaluation.py, JSON 
 10,000 series, 1,000 rules) the collector took up to half of the process's CPU, and a
 full collection in the middle of a batch is a latency spike of tens of milliseconds.
 
-What.  ``apply_gc_policy()`` collects once and moves everything alive into the permanent
-generation (``gc.freeze()``): what startup built (rules, compiled templates, the actor
-tree, imported modules) is never traversed again.  ``gc.freeze`` exists (since CPython
-3.7) for exactly this kind of long-running service.  The collector's thresholds stay
-CPython's (``GC_THRESHOLDS``): a higher young-generation threshold (50,000) doubled the
-benchmark's JSON throughput per CPU-second (46% of its CPU was the collector, 15% with
-it), but it also lets garbage cycles pile up longer: fault scenario 7 (tests/faults/
-test_soak.py) measured the server's RSS growing at 12 MB/min over its 30-second soak
-with it, against 4 MB/min without, past the scenario's bound.  Raising the thresholds
-is a trade of memory for CPU that ``apply_gc_policy(thresholds)`` leaves to the caller.
+What.  ``apply_gc_policy()`` collects once, moves everything alive into the permanent
+generation (``gc.freeze()``: startup objects are never traversed again) and raises the
+collector's thresholds (``GC_THRESHOLDS``: a young collection per 50,000 net container
+allocations instead of 700).  On the benchmark's JSON path that cut the collector's
+share of the CPU from 46% to 15% and doubled throughput per CPU-second.
 
-Who.  ``tocsin serve`` applies it once the system has started (its rules loaded).  An
-embedding program owns its process, so ``AlertSystem`` does not change the collector
-behind its back: call ``apply_gc_policy()`` yourself after startup if the program is
-mostly Tocsin.  The evaluation benchmark applies it the same way, so it measures what
-``tocsin serve`` runs.
+Who, and why nobody by default.  ``tocsin serve`` does not apply it, and neither does
+``AlertSystem``: garbage cycles pile up longer, and fault scenario 7 (tests/faults/
+test_soak.py) measured the server's RSS growing 12 MB/min over its 30-second soak with
+it, against 4-7 MB/min without, past the scenario's bound.  Freezing alone, with
+CPython's thresholds, is worse than nothing: after a freeze the old generation holds
+only what was built since, so CPython's guard against full collections (wait until the
+objects promoted since the last one exceed a quarter of the old generation) stops
+protecting, and full collections over every series' state come every 70,000
+allocations (measured: the collector took half of the embedded benchmark's CPU).  A
+program that is mostly Tocsin and has memory to spare may call it after startup; the
+evaluation benchmark measures it with ``--gc-policy``.
 """
 
 from __future__ import annotations
@@ -33,12 +34,8 @@ from dataclasses import dataclass
 
 __all__ = ["GC_THRESHOLDS", "GcPolicy", "apply_gc_policy"]
 
-GC_THRESHOLDS = (700, 10, 10)
-"""The collector thresholds the policy sets by default: young, middle, old (CPython's own).
-
-See the module docstring for why ``tocsin serve`` does not raise them (memory) and what
-raising them buys (CPU on bursts of JSON batches).
-"""
+GC_THRESHOLDS = (50_000, 20, 10)
+"""The collector thresholds the policy sets: young, middle, old (CPython's are 700, 10, 10)."""
 
 
 @dataclass(frozen=True, slots=True)

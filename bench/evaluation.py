@@ -36,9 +36,9 @@ not at saturation, while idle would flatter it.  Every variant is reported next 
 A round ends when every evaluator and the sink have handled everything (a barrier of
 asks, included in the time).  Rates are also given per CPU-second of the process,
 which a shared machine's other load does not move, with the share of that CPU the
-cyclic garbage collector took (``*_gc_share``).  The process runs the collector policy
-``tocsin serve`` runs (``actors.apply_gc_policy``, applied once the rules are loaded;
-``--no-gc-policy`` leaves the collector untouched), and no collection is forced
+cyclic garbage collector took (``*_gc_share``).  The collector runs with CPython's
+defaults, as in ``tocsin serve``; ``--gc-policy`` applies the opt-in
+``actors.apply_gc_policy`` once the rules are loaded.  No collection is forced
 between measurements: the collector's cost in steady state is part of the figures.
 Every loop is bounded in count and time.
 """
@@ -489,13 +489,13 @@ async def run(
     sizes: Sizes,
     *,
     seed: int = 7,
-    gc_policy: bool = True,
+    gc_policy: bool = False,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Run every workload at ``sizes``; return the figures.
 
-    With ``gc_policy`` the collector policy of ``tocsin serve`` is applied once the
-    rules are loaded, and CPython's defaults are restored on the way out.
+    With ``gc_policy`` the opt-in ``actors.apply_gc_policy`` is applied once the rules
+    are loaded, and CPython's defaults are restored on the way out.
     """
     thresholds = gc.get_threshold()
     try:
@@ -526,7 +526,7 @@ async def _run(
         await rule_set.ask(ApplyRules(rules=tuple(rules)), timeout=None)
         evaluators = [system.lookup(f"/rules/rule:{rule.id}") for rule in rules]
         if gc_policy:
-            apply_gc_policy()  # as tocsin serve does once the system has started
+            apply_gc_policy()
         bench = Bench(system, probe, evaluators, probe_start=start + 1.0)
         round_index = 0
 
@@ -669,7 +669,7 @@ def report(figures: dict[str, Any]) -> str:
         ],
     ]
     table = render_table(["workload", "measured", "per CPU-s", "target"], rows)
-    policy = "tocsin serve's policy" if figures["gc_policy"] else "CPython's defaults"
+    policy = "apply_gc_policy" if figures["gc_policy"] else "CPython's defaults"
     notes = (
         f"{figures['rules']} rules, {figures['series']} series, batches of "
         f"{figures['batch_size']}, {figures['deliveries_per_sample']:.2f} evaluators per "
@@ -688,9 +688,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="fewer rounds (under 30 s)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures here")
     parser.add_argument(
-        "--no-gc-policy",
+        "--gc-policy",
         action="store_true",
-        help="keep CPython's collector defaults instead of tocsin serve's policy",
+        help="apply actors.apply_gc_policy (freeze, collect rarely) after loading the rules",
     )
     args = parser.parse_args(argv)
     configure_logging("critical")
@@ -698,13 +698,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     mode = "quick" if args.quick else "full"
     print(f"bench/evaluation.py ({mode}), Python {platform.python_version()}")
     began = time.perf_counter()
-    figures = asyncio.run(run(sizes, gc_policy=not args.no_gc_policy))
+    figures = asyncio.run(run(sizes, gc_policy=args.gc_policy))
     figures["meta"] = {
         "python": platform.python_version(),
         "platform": platform.platform(),
         "argv": sys.argv,
         "quick": args.quick,
-        "gc_policy": not args.no_gc_policy,
+        "gc_policy": args.gc_policy,
         "sizes": asdict(sizes),
         "seconds": time.perf_counter() - began,
     }

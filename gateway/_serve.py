@@ -13,7 +13,6 @@ from pathlib import Path
 
 import structlog
 
-from actors import apply_gc_policy
 from gateway._config import TokenConfig
 from gateway.config import TocsinConfig, data_dir
 from gateway.system import AlertSystem
@@ -90,10 +89,6 @@ async def run_server(
         loop.add_signal_handler(signum, stop.set)
     try:
         async with AlertSystem(config, extra_tokens=_extra_tokens(config)) as system:
-            # This process is ours: freeze what startup built, collect rarely (see
-            # actors/_gc_policy.py for why and the measurements).
-            policy = apply_gc_policy((5_000, 10, 10))
-            log.debug("gc policy applied", thresholds=policy.thresholds, frozen=policy.frozen)
             if system.address is not None:
                 log.info(
                     "tocsin serving",

@@ -1,4 +1,4 @@
-"""apply_gc_policy: the process-wide collector policy that tocsin serve and the benchmark use."""
+"""apply_gc_policy: the opt-in process-wide collector policy the benchmark measures."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ def test_the_policy_freezes_what_is_alive_and_sets_the_thresholds() -> None:
     assert gc.get_threshold() == GC_THRESHOLDS
     assert policy.thresholds == GC_THRESHOLDS
     assert policy.frozen == gc.get_freeze_count() > len(survivor)
+    assert GC_THRESHOLDS[0] > policy.previous_thresholds[0]
 
 
 def test_garbage_cycles_made_after_the_policy_are_still_collected() -> None:
