@@ -34,12 +34,14 @@ HOSTS = 8
 WARM_UP = 0.2
 """Fraction of the run left out of the fits: caches, pools and arenas fill up first."""
 
-RSS_SLOPE_BOUND = 15.0
-"""MB per minute after the warm-up, for a short (CI) soak, which only catches a gross
-leak: bounded memory is still filling then (SQLite's page cache and WAL, the notifier's
-remembered delivery keys...). Measured 1.4 MB/min at 19 rounds/s and 10 to 11 MB/min at
-39 to 46 rounds/s (about 4 KB per round); a leak of 6 KB per round at 40 rounds/s breaks
-it. The long soak's bound is the real check."""
+SHORT_RSS_KB_PER_ROUND_BOUND = 16.0
+"""KB of resident memory per round after the warm-up, for a short (CI) soak, which only
+catches a gross leak: bounded memory is still filling then (SQLite's page cache and WAL,
+the notifier's remembered delivery keys...), at about 4 KB per round whatever the round
+rate (measured 1.4 MB/min at 19 rounds/s, 10 to 11 at 39 to 46, 18 on a quieter machine).
+A per-round bound does not depend on how fast the machine runs the rounds, which a
+per-minute bound did (it failed on quieter machines). The long soak's bound is the real
+check."""
 
 LONG_RSS_SLOPE_BOUND = 1.0
 """MB per minute after the warm-up for soaks of ``LONG`` seconds or more, once every
@@ -48,11 +50,24 @@ cache is full: a leak of 1 KB per round at ~20 rounds/s breaks it."""
 LONG = 300.0
 
 TASK_SLOPE_BOUND = 1.0
-"""Tasks per minute after the warm-up (connections come and go, so the count wiggles)."""
+"""Tasks per minute after the warm-up, for soaks of ``LONG`` seconds or more."""
+
+SHORT_TASK_SPREAD_BOUND = 10
+"""For a short soak, how far apart the task counts after the warm-up may be: viewers come
+and go a few times a second, so a 30 s fit of a count that wiggles by one or two is
+noise, while a task leaked per round (hundreds of rounds) breaks this at once."""
 
 CONFIG = """
 [store]
 synchronous = "normal"
+
+# The load paces itself by the server's latency: on a quiet machine it runs faster than
+# the default per-connection frame rate, and a rate_limited answer is not what this
+# scenario measures (scenario 5 covers the limits).
+[limits]
+rate = 100000
+burst = 100000
+abuse_burst = 100000
 
 [collectors.host]
 enabled = false
@@ -198,7 +213,7 @@ async def test_a_steady_mixed_load_keeps_memory_tasks_and_dead_letters_flat(
             steady = [s for s in samples if s.at >= WARM_UP * soak_seconds]
             assert len(steady) >= 5, samples
             rss = slope_per_minute(steady, "rss_mb")
-            bound = LONG_RSS_SLOPE_BOUND if soak_seconds >= LONG else RSS_SLOPE_BOUND
+            per_round_kb = rss * 1024 / 60 / (counts["rounds"] / steady[-1].at)
             tasks = slope_per_minute(steady, "tasks")
             dead = steady[-1].dead_letters - steady[0].dead_letters
             delivered = sum(
@@ -220,9 +235,10 @@ async def test_a_steady_mixed_load_keeps_memory_tasks_and_dead_letters_flat(
                 f"{delivered:.0f} webhook deliveries ({given_up:.0f} dead-lettered); "
                 f"after the {WARM_UP:.0%} warm-up ({len(steady)} samples): RSS "
                 f"{steady[0].rss_mb:.1f} -> {steady[-1].rss_mb:.1f} MB, slope {rss:+.2f} "
-                f"MB/min (bound {bound}), {rss * 1024 / 60 / (counts['rounds'] / elapsed):+.2f} KB "
-                f"per round; tasks {steady[0].tasks:.0f} -> "
-                f"{steady[-1].tasks:.0f}, slope {tasks:+.2f}/min (bound {TASK_SLOPE_BOUND}); "
+                f"MB/min, {per_round_kb:+.2f} KB per round (bound "
+                f"{LONG_RSS_SLOPE_BOUND} MB/min if {LONG:g} s or longer, else "
+                f"{SHORT_RSS_KB_PER_ROUND_BOUND} KB per round); tasks {steady[0].tasks:.0f} -> "
+                f"{steady[-1].tasks:.0f}, slope {tasks:+.2f}/min; "
                 f"dead letters {steady[0].dead_letters:.0f} -> {steady[-1].dead_letters:.0f}"
             )
             step = max(1, len(samples) // 12)
@@ -230,8 +246,13 @@ async def test_a_steady_mixed_load_keeps_memory_tasks_and_dead_letters_flat(
                 "RSS MB / tasks over time: "
                 + ", ".join(f"{s.at:.0f}s {s.rss_mb:.1f}/{s.tasks:.0f}" for s in samples[::step])
             )
-            assert rss <= bound, (rss, steady)
-            assert abs(tasks) <= TASK_SLOPE_BOUND, (tasks, steady)
+            if soak_seconds >= LONG:
+                assert rss <= LONG_RSS_SLOPE_BOUND, (rss, steady)
+                assert abs(tasks) <= TASK_SLOPE_BOUND, (tasks, steady)
+            else:
+                assert per_round_kb <= SHORT_RSS_KB_PER_ROUND_BOUND, (per_round_kb, steady)
+                spread = max(s.tasks for s in steady) - min(s.tasks for s in steady)
+                assert spread <= SHORT_TASK_SPREAD_BOUND, (spread, steady)
             assert dead == 0, steady
             assert given_up == 0
             assert delivered > 0
