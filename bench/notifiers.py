@@ -10,9 +10,7 @@ in count and time:
 - webhook: Tocsin delivers N notifications, each about a different alert, to a real
   HTTP receiver running as a separate process (bench/_sinks.py, counting requests):
   the notifications are told to the ``NotifierSupervisor`` (the alert manager's entry
-  point) in ``NotificationBatch``es of 100, as the alert manager's dispatch sends one
-  batch per receiver per flush, and the webhook ``Notifier`` records each batch in its
-  durable outbox in one append (``SqliteStore``,
+  point), whose webhook ``Notifier`` records each in its durable outbox (``SqliteStore``,
   synchronous=full, in a temporary directory) before sending it through the
   ``WebhookChannel`` with the default webhook delivery policy; the clock runs from the
   first notification told to the receiver counting N.
@@ -88,9 +86,7 @@ from bench._report import (
 from messages import (
     DeliveryOutcome,
     DeliveryReceipt,
-    DeliveryReceipts,
     Notification,
-    NotificationBatch,
     NotificationKind,
     Severity,
     fingerprint,
@@ -115,14 +111,10 @@ TOCSIN_PATH = "/tocsin"
 ALERTMANAGER_PATH = "/alertmanager"
 WEBHOOK_RECEIVER = "bench-webhook"
 EMAIL_RECEIVER = "bench-mail"
-TELL_BATCH = 100
-"""Notifications per ``NotificationBatch`` told to the notifiers (Alertmanager's side
-gets its alerts in POSTs of 100, as a Prometheus server sends them)."""
 TOCSIN_WEBHOOK_PATH = (
-    "NotifierSupervisor (NotificationBatches of 100) → Notifier (durable SQLite outbox, "
-    "synchronous=full, one append per batch; default webhook policy: 4 in flight) → "
-    "WebhookChannel (Http1Transport: request bytes, httptools' parser on asyncio protocols, "
-    "keep-alive pool)"
+    "NotifierSupervisor → Notifier (durable SQLite outbox, synchronous=full; default webhook "
+    "policy: 4 in flight) → WebhookChannel (Http1Transport: request bytes, httptools' "
+    "parser on asyncio protocols, keep-alive pool)"
 )
 TOCSIN_EMAIL_PATH = (
     "NotifierSupervisor → Notifier (durable SQLite outbox) → EmailChannel (aiosmtplib, "
@@ -406,16 +398,14 @@ class ReceiptCounter(Actor):
         self.waiting: list[tuple[WaitDelivered, Reply]] = []
 
     async def on_receive(self, message: Any) -> Any:
-        if isinstance(message, (DeliveryReceipt, DeliveryReceipts)):
-            receipts = message.receipts if isinstance(message, DeliveryReceipts) else (message,)
-            for receipt in receipts:
-                if receipt.outcome is DeliveryOutcome.DELIVERED:
-                    count = self.delivered.get(receipt.receiver, 0) + 1
-                    self.delivered[receipt.receiver] = count
-                else:
-                    self.other += 1
-            if self.waiting:
-                self._answer()
+        if isinstance(message, DeliveryReceipt):
+            if message.outcome is DeliveryOutcome.DELIVERED:
+                count = self.delivered.get(message.receiver, 0) + 1
+                self.delivered[message.receiver] = count
+                if self.waiting:
+                    self._answer()
+            else:
+                self.other += 1
             return None
         if isinstance(message, WaitDelivered):
             self.waiting.append((message, self.defer_reply()))
@@ -482,15 +472,11 @@ class TocsinNotifiers:
         return count
 
     async def tell(self, batch: Sequence[Notification]) -> None:
-        """Hand ``batch`` to the notifiers in ``NotificationBatch``es of ``TELL_BATCH``.
-
-        As the alert manager's dispatch does: one message per receiver per flush. It
-        yields after each, as a steady producer would.
-        """
-        for start in range(0, len(batch), TELL_BATCH):
-            chunk = tuple(batch[start : start + TELL_BATCH])
-            self.notifiers.tell(NotificationBatch(receiver=chunk[0].receiver, notifications=chunk))
-            await asyncio.sleep(0)
+        """Hand ``batch`` to the notifiers, yielding every 100 as a steady producer would."""
+        for index, notification in enumerate(batch, 1):
+            self.notifiers.tell(notification)
+            if index % 100 == 0:
+                await asyncio.sleep(0)
 
 
 async def timed_rate(
@@ -523,7 +509,6 @@ async def webhook_rounds(
     """Run the webhook workloads, Alertmanager then Tocsin, for ``sizes.rounds`` rounds."""
     ours: list[float] = []
     theirs: list[float] = []
-    cpu_ms: list[float] = []
     n = sizes.notifications
     phase = Deadline(sizes.webhook_seconds)
 
@@ -552,7 +537,6 @@ async def webhook_rounds(
             batch = notifications(n, WEBHOOK_RECEIVER, tag)
             before = await received(client, sink, TOCSIN_PATH, 0, 0)
             arrived = functools.partial(_arrivals, client, sink, TOCSIN_PATH, before, n)
-            cpu = time.process_time()
             ours.append(await timed_rate(tocsin.tell(batch), arrived, n, max(budget(), 1.0)))
             # Not timed: every notification confirmed (its receipt) before going on; a
             # backlog past the budget would load the next measurement, so stop there.
@@ -560,19 +544,10 @@ async def webhook_rounds(
                 done = await tocsin.delivered(WEBHOOK_RECEIVER, done + n, budget())
             except AskTimeout:
                 break
-            # This process's CPU (the sinks and Alertmanager run elsewhere) from the first
-            # notification told to the last receipt: the notifiers' cost, whatever the load.
-            cpu_ms.append((time.process_time() - cpu) * 1000.0 / n)
         shapes = {"tocsin": _shape(await sink_counts(client, sink, TOCSIN_PATH))}
         if alertmanager is not None:
             shapes["alertmanager"] = _shape(await sink_counts(client, sink, ALERTMANAGER_PATH))
-    return {
-        "path": TOCSIN_WEBHOOK_PATH,
-        "ours": ours,
-        "theirs": theirs,
-        "cpu_ms": cpu_ms,
-        "shapes": shapes,
-    }
+    return {"path": TOCSIN_WEBHOOK_PATH, "ours": ours, "theirs": theirs, "shapes": shapes}
 
 
 async def _arrivals(
@@ -660,7 +635,6 @@ async def _run(sizes: Sizes, quick: bool, binary: str | None) -> dict[str, Any]:
         "alertmanager_webhook_per_s": theirs,
         "webhook_ratio_vs_alertmanager": ratio,
         "email_per_s": median(email["rates"]),
-        "webhook_cpu_ms_per_notification": median(webhook["cpu_ms"]),
         "webhook_path": webhook["path"],
         "email_path": email["path"],
         "round_ratios": paired,
@@ -677,7 +651,6 @@ async def _run(sizes: Sizes, quick: bool, binary: str | None) -> dict[str, Any]:
             "webhook_per_s": webhook["ours"],
             "alertmanager_webhook_per_s": webhook["theirs"],
             "email_per_s": email["rates"],
-            "webhook_cpu_ms_per_notification": webhook["cpu_ms"],
         },
         "alertmanager_version": None if binary is None else alertmanager_version(binary),
         "metadata": run_metadata(quick, {"rounds": sizes.rounds}, sizes=asdict(sizes)),
@@ -717,8 +690,6 @@ def render(figures: dict[str, Any]) -> str:
     notes = [
         f"Tocsin webhook path: {figures['webhook_path']}.",
         f"Tocsin email path: {figures['email_path']}.",
-        f"Tocsin CPU per webhook notification (this process: notifiers, outbox, HTTP "
-        f"client; median of rounds): {figures['webhook_cpu_ms_per_notification']:.3f} ms.",
         f"Alerts per request (Tocsin, Alertmanager): {_pair(figures['alerts_per_request'])}; "
         f"mean request body bytes: {_pair(figures['request_bytes'], '.0f')}; "
         f"load average (1, 5, 15 min) at start {_loads(figures['load_average']['start'])}, "

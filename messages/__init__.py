@@ -71,9 +71,7 @@ from messages._matchers import (
 from messages._notifications import (
     DeliveryOutcome,
     DeliveryReceipt,
-    DeliveryReceipts,
     Notification,
-    NotificationBatch,
     NotificationKind,
 )
 from messages._protocol import (
@@ -162,7 +160,6 @@ __all__ = [
     "DeleteRuleFrame",
     "DeliveryOutcome",
     "DeliveryReceipt",
-    "DeliveryReceipts",
     "ErrorCode",
     "ErrorFrame",
     "ErrorReply",
@@ -189,7 +186,6 @@ __all__ = [
     "MetricSample",
     "NoisiestRules",
     "Notification",
-    "NotificationBatch",
     "NotificationFrame",
     "NotificationKind",
     "PingFrame",

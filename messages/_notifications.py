@@ -5,19 +5,12 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from messages._base import Fingerprint, Labels, Message, NonEmptyStr, Seconds, Timestamp
 from messages._rules import Severity
 
-__all__ = [
-    "DeliveryOutcome",
-    "DeliveryReceipt",
-    "DeliveryReceipts",
-    "Notification",
-    "NotificationBatch",
-    "NotificationKind",
-]
+__all__ = ["DeliveryOutcome", "DeliveryReceipt", "Notification", "NotificationKind"]
 
 
 class NotificationKind(StrEnum):
@@ -100,38 +93,3 @@ class DeliveryReceipt(Message):
         if info.data.get("outcome") is DeliveryOutcome.DELIVERED and attempts < 1:
             raise ValueError("attempts must be >= 1 when the outcome is delivered")
         return attempts
-
-
-class NotificationBatch(Message):
-    """Deliver several notifications to one receiver: one message instead of one each.
-
-    The alert manager sends one per receiver per flush; the notifier records them all
-    in one outbox append, then delivers each as if it had come alone, in this order.
-    Every notification's ``receiver`` must be ``receiver``.
-    """
-
-    type: Literal["notification_batch"] = "notification_batch"
-    receiver: NonEmptyStr
-    notifications: Annotated[tuple[Notification, ...], Field(min_length=1)]
-
-    @model_validator(mode="after")
-    def _one_receiver(self) -> NotificationBatch:
-        receiver = self.receiver
-        for index, notification in enumerate(self.notifications):
-            if notification.receiver != receiver:
-                raise ValueError(
-                    f"notifications[{index}].receiver is {notification.receiver!r}, "
-                    f"not the batch's receiver {receiver!r}"
-                )
-        return self
-
-
-class DeliveryReceipts(Message):
-    """Report several delivery outcomes at once, in the order they happened.
-
-    A notifier sends one per scheduling pass instead of one ``DeliveryReceipt`` per
-    outcome; the alert manager records each receipt as if it had come alone.
-    """
-
-    type: Literal["delivery_receipts"] = "delivery_receipts"
-    receipts: Annotated[tuple[DeliveryReceipt, ...], Field(min_length=1)]

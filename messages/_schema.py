@@ -43,12 +43,7 @@ from messages._history import (
     RuleStats,
 )
 from messages._matchers import LabelMatcher, Selector
-from messages._notifications import (
-    DeliveryReceipt,
-    DeliveryReceipts,
-    Notification,
-    NotificationBatch,
-)
+from messages._notifications import DeliveryReceipt, Notification
 from messages._protocol import (
     CLIENT_FRAME_ADAPTER,
     SERVER_FRAME_ADAPTER,
@@ -103,9 +98,7 @@ WIRE_MODELS: tuple[type[BaseModel], ...] = (
     AlertSummary,
     ErrorReply,
     Notification,
-    NotificationBatch,
     DeliveryReceipt,
-    DeliveryReceipts,
     SubscribeFrame,
     UnsubscribeFrame,
     IngestFrame,

@@ -10,22 +10,9 @@ from actors.alerting._escalation import EscalationPolicy, EscalationStep, Escala
 from actors.alerting._grouping import FIRING, RESOLVED, Flush, GroupScheduler
 from actors.alerting._routing import Route, RouteConfig, RouteTree
 from actors.store import NewEvent, StateWrite
-from messages import (
-    AlertState,
-    DeliveryReceipt,
-    Notification,
-    NotificationBatch,
-    NotificationKind,
-    TransitionKind,
-)
+from messages import AlertState, DeliveryReceipt, Notification, NotificationKind, TransitionKind
 
-__all__ = [
-    "ESCALATIONS",
-    "NotificationPlanner",
-    "batches",
-    "notification",
-    "receipt_event",
-]
+__all__ = ["ESCALATIONS", "NotificationPlanner", "notification", "receipt_event"]
 
 ESCALATIONS = "escalations"
 """The store collection of escalation positions, keyed by alert id."""
@@ -343,23 +330,6 @@ def notification(
         idempotency_key=key,
         starts_at=alert.starts_at,
     )
-
-
-def batches(notifications: Sequence[Notification]) -> list[NotificationBatch]:
-    """Return ``notifications`` as one ``NotificationBatch`` per receiver.
-
-    Receivers come in the order of their first notification, and each batch keeps the
-    order of its notifications (an alert's updates reach its notifier in order). One
-    message per receiver instead of one per notification: the notifier records a batch
-    in one outbox append.
-    """
-    by_receiver: dict[str, list[Notification]] = {}
-    for item in notifications:
-        by_receiver.setdefault(item.receiver, []).append(item)
-    return [
-        NotificationBatch(receiver=receiver, notifications=tuple(items))
-        for receiver, items in by_receiver.items()
-    ]
 
 
 def receipt_event(receipt: DeliveryReceipt, now: float) -> NewEvent:

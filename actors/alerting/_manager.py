@@ -14,7 +14,7 @@ from actors.alerting._alert import Alert, match_labels
 from actors.alerting._analytics import HISTORY_QUERIES
 from actors.alerting._commands import COMMANDS, QUERIES, answer, execute, parse_command
 from actors.alerting._config import AlertManagerConfig
-from actors.alerting._dispatch import ESCALATIONS, NotificationPlanner, batches, receipt_event
+from actors.alerting._dispatch import ESCALATIONS, NotificationPlanner, receipt_event
 from actors.alerting._errors import AlertingError, store_refusing, unavailable
 from actors.alerting._journal import Journal
 from actors.alerting._recovery import recover
@@ -33,12 +33,10 @@ from messages import (
     AlertResolved,
     CreateSilence,
     DeliveryReceipt,
-    DeliveryReceipts,
     ErrorReply,
     ExpireSilence,
     GetAlert,
     ListSilences,
-    Notification,
     QueryAlerts,
     Resolve,
     RuleError,
@@ -76,8 +74,7 @@ class AlertManager(Actor):
     """Own every alert, silence and escalation; persist each transition before telling.
 
     Tell it ``AlertFiring``, ``AlertResolved`` and ``RuleError`` (from evaluators) and
-    ``DeliveryReceipt``/``DeliveryReceipts`` (from notifiers: each receipt recorded as a
-    ``notification_outcome``). Ask
+    ``DeliveryReceipt`` (from notifiers: recorded as ``notification_outcome``). Ask
     it ``Acknowledge``, ``Resolve``, ``CreateSilence``, ``ExpireSilence``,
     ``QueryAlerts``, ``GetAlert``, ``ListSilences``, ``FiringAlertsQuery`` (from a
     restarted evaluator: it replaces the ``AlertLedger``), the history queries
@@ -97,10 +94,9 @@ class AlertManager(Actor):
     actor starts and stay open while it runs (its owner closes it). On start the actor
     reloads its state from the store and continues the sequence.
 
-    ``notifications`` receives every ``Notification``, in one ``NotificationBatch`` per
-    receiver per flush (the notifier supervisor's entry point); None drops them. Build
-    the child spec with ``alert_manager_spec``: it is permanent and gives every instance
-    the same ``Subscriptions``.
+    ``notifications`` receives every ``Notification`` (the notifier supervisor's entry
+    point); None drops them. Build the child spec with ``alert_manager_spec``: it is
+    permanent and gives every instance the same ``Subscriptions``.
     """
 
     def __init__(
@@ -125,7 +121,6 @@ class AlertManager(Actor):
             **{query: self._on_query for query in QUERIES},
             **{query: self._on_history for query in HISTORY_QUERIES},
             DeliveryReceipt: self._on_receipt,
-            DeliveryReceipts: self._on_receipts,
             Subscribe: self._on_subscribe,
             Unsubscribe: self._on_unsubscribe,
             Terminated: self._on_terminated,
@@ -219,10 +214,6 @@ class AlertManager(Actor):
 
     def _on_receipt(self, receipt: DeliveryReceipt) -> None:
         self._journal.add([receipt_event(receipt, self.clock.time())])
-
-    def _on_receipts(self, message: DeliveryReceipts) -> None:
-        now = self.clock.time()
-        self._journal.add([receipt_event(receipt, now) for receipt in message.receipts])
 
     # -- commands and queries ------------------------------------------------------------
 
@@ -413,14 +404,13 @@ class AlertManager(Actor):
         except AlertingError:
             return None
 
-    def _notify_after(self, notifications: Sequence[Notification], _seq: int) -> None:
+    def _notify_after(self, notifications: Sequence[Any], _seq: int) -> None:
         self._notify(notifications)
 
-    def _notify(self, notifications: Sequence[Notification]) -> None:
-        target = self._notifications
-        if target is not None and notifications:
-            for batch in batches(notifications):
-                target.tell(batch)
+    def _notify(self, notifications: Sequence[Any]) -> None:
+        if self._notifications is not None:
+            for item in notifications:
+                self._notifications.tell(item)
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)

@@ -32,7 +32,7 @@ from actors.notify._requests import (
 )
 from actors.notify._scheduler import DeadLettered, Delivery, Retrying, Send
 from actors.store import Store
-from messages import DeliveryOutcome, DeliveryReceipt, Notification, NotificationBatch
+from messages import DeliveryOutcome, DeliveryReceipt, Notification
 from supervision import Actor
 
 __all__ = ["Notifier"]
@@ -63,18 +63,16 @@ class _Wake:
 class Notifier(Actor):
     """Deliver one receiver's notifications through its ``Channel``, at least once.
 
-    Tell it ``Notification``s, or ``NotificationBatch``es (each notification handled as
-    if told alone, in order; a batch's records go to the outbox in one append). Each one
-    is recorded in the store's outbox first, and
+    Tell it ``Notification``s. Each one is recorded in the store's outbox first, and
     only sent once that is durable; then it goes out when the rate limit, the circuit
     breaker and its alert's order allow, and is retried on retryable failures with
     backoff (the actor's timers, so the injected clock drives it). Delivered: its
     document is deleted and its key remembered (below). Given up on: it stays in the
     outbox as a dead letter, which ``ListDeadLetters`` lists and ``ReplayDeadLetter``
-    sends again. Every outcome is a ``DeliveryReceipt`` for ``receipts`` (a ref, or a
-    path/name looked up when needed; None: no receipts): ``failed`` after each failed
-    attempt that will be retried, then ``delivered`` or ``dead_lettered``. The receipts
-    of one scheduling pass are told together, in order, as one ``DeliveryReceipts``.
+    sends again. Every outcome is a
+    ``DeliveryReceipt`` told to ``receipts`` (a ref, or a path/name looked up when
+    needed; None: no receipts): ``failed`` after each failed attempt that will be
+    retried, then ``delivered`` or ``dead_lettered``.
 
     Ordering: notifications about the same alert (fingerprint) are sent one at a time,
     in the order they arrived, each only after the previous one was delivered or dead;
@@ -121,7 +119,6 @@ class Notifier(Actor):
         self._store_retry_for = store_retry_for
         self._handlers: dict[type, Any] = {
             Notification: self._accept,
-            NotificationBatch: self._accept_batch,
             _Written: self._on_written,
             _SendResults: self._on_results,
             _Wake: self._on_wake,
@@ -140,7 +137,6 @@ class Notifier(Actor):
         self._dead: dict[str, OutboxRecord] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._results: list[tuple[Send, DeliveryError | None]] = []
-        self._outcomes: list[DeliveryReceipt] = []
         self._wake_at: float | None = None
         self._delivered = 0
         self._failed_attempts = 0
@@ -219,12 +215,6 @@ class Notifier(Actor):
         self._dead.pop(key, None)
         self._queue(notification, key)
 
-    def _accept_batch(self, batch: NotificationBatch) -> None:
-        # Each as if told alone, in order; the writes queued here go to the outbox in
-        # one append (one group commit), and are sent once it is durable.
-        for notification in batch.notifications:
-            self._accept(notification)
-
     def _queue(self, notification: Notification, key: str) -> None:
         record = OutboxRecord(
             self.receiver, notification, recorded_at=self.clock.time(), order=next(self._order)
@@ -270,11 +260,6 @@ class Notifier(Actor):
         if wake is not None and (armed is None or wake < armed):
             self._wake_at = wake
             self.timers.send_after(max(0.0, wake - now), _Wake(self._incarnation), _WAKE)
-        if self._outcomes:
-            # One message per scheduling pass: a receipt each cost the alert manager a
-            # mailbox message and a journal pass per notification.
-            outcomes, self._outcomes = self._outcomes, []
-            self._receipts.tell_all(outcomes, self.system, self._log)
 
     async def _send(self, send: Send, incarnation: object) -> None:
         error: DeliveryError | None = None
@@ -376,7 +361,7 @@ class Notifier(Actor):
             latency_s=max(0.0, self.clock.time() - notification.created_at),
             error=error,
         )
-        self._outcomes.append(receipt)  # told with the others at the end of the pass
+        self._receipts.tell(receipt, self.system, self._log)
 
     # -- operators ---------------------------------------------------------------------
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-from messages import DeliveryReceipt, DeliveryReceipts
+from messages import DeliveryReceipt
 from supervision import ActorNotFound, ActorRef, ActorSystem
 
 __all__ = ["ReceiptSink", "ReceiptsTarget"]
@@ -19,10 +18,7 @@ construction, and the notifiers need the alert manager's; give one of them a nam
 
 
 class ReceiptSink:
-    """Tell receipts to the target, looking a named target up as needed.
-
-    ``tell`` sends one ``DeliveryReceipt``; ``tell_all`` sends several as one
-    ``DeliveryReceipts`` (a notifier's scheduling pass).
+    """Tell each ``DeliveryReceipt`` to the target, looking a named target up as needed.
 
     A named target that is not running drops the receipt with a warning (receipts feed
     history; they must never hold up a delivery). The ref found is kept while it lives.
@@ -36,15 +32,6 @@ class ReceiptSink:
 
     def tell(self, receipt: DeliveryReceipt, system: ActorSystem, log: Any) -> None:
         """Tell ``receipt`` to the target (a dead letter if the target is dead)."""
-        self._tell(receipt, system, log)
-
-    def tell_all(self, receipts: Sequence[DeliveryReceipt], system: ActorSystem, log: Any) -> None:
-        """Tell ``receipts`` (not empty) as one ``DeliveryReceipts``, in their order."""
-        self._tell(DeliveryReceipts(receipts=tuple(receipts)), system, log)
-
-    def _tell(
-        self, message: DeliveryReceipts | DeliveryReceipt, system: ActorSystem, log: Any
-    ) -> None:
         ref = self._ref
         target = self._target
         if isinstance(target, str) and (ref is None or not ref.is_alive()):
@@ -54,4 +41,4 @@ class ReceiptSink:
                 log.warning("receipts target not found, receipt dropped", target=target)
                 return
         if ref is not None:
-            ref.tell(message)
+            ref.tell(receipt)

@@ -42,7 +42,7 @@ from actors.notify._templates import TemplateSet
 from actors.notify._webhook import WebhookChannel
 from actors.notify._websocket import WebSocketChannel
 from actors.store import Store
-from messages import DeliveryOutcome, DeliveryReceipt, Notification, NotificationBatch
+from messages import DeliveryOutcome, DeliveryReceipt, Notification
 from supervision import (
     ActorRef,
     ActorStartError,
@@ -130,10 +130,9 @@ class NotifierSupervisor(Supervisor):
     """Run one ``Notifier`` per configured receiver and route ``Notification``s to them.
 
     This actor's ref is the alert manager's ``notifications`` entry point. Each
-    ``Notification`` or ``NotificationBatch`` goes, as it is, to the notifier of its
-    ``receiver``; for an unknown receiver each notification is dead-lettered at once: a
-    ``dead_lettered`` receipt naming the configured receivers (a ``DeliveryReceipts``
-    for a batch), a warning in the log, and ``UnknownReceiver`` for an asker.
+    ``Notification`` goes to the notifier of its ``receiver``; for an unknown receiver
+    the notification is dead-lettered at once: a ``dead_lettered`` receipt naming the
+    configured receivers, a warning in the log, and ``UnknownReceiver`` for an asker.
     ``ListDeadLetters``, ``ReplayDeadLetter`` and ``GetNotifierStatus`` go to the named
     receiver's notifier, or (receiver None, where allowed) to all of them, and their
     answers are combined (tuples, in configuration order).
@@ -142,7 +141,7 @@ class NotifierSupervisor(Supervisor):
     reloads its outbox and redelivers. ``channel_factory`` builds each notifier's
     channel at each (re)start (default: ``default_channel``); ``templates`` are shared
     by every channel (default: built from ``config.templates``). ``receipts`` receives
-    every ``DeliveryReceipt``, most of them in ``DeliveryReceipts`` batches.
+    every ``DeliveryReceipt``.
 
     Receivers change at run time: ``PutReceiver`` adds or replaces one (a new notifier
     child), ``DeleteReceiver`` removes one, ``ListReceivers`` lists them. ``users`` maps a
@@ -224,7 +223,7 @@ class NotifierSupervisor(Supervisor):
         await super().on_stop()
 
     async def on_receive(self, message: Any) -> Any:
-        if isinstance(message, (Notification, NotificationBatch)):
+        if isinstance(message, Notification):
             self._route(message)
             return None
         if isinstance(message, (ListDeadLetters, GetNotifierStatus, ReplayDeadLetter)):
@@ -309,34 +308,26 @@ class NotifierSupervisor(Supervisor):
         if child is not None:
             await child.terminate()
 
-    def _route(self, message: Notification | NotificationBatch) -> None:
-        ref = self._routes.get(message.receiver)
+    def _route(self, notification: Notification) -> None:
+        ref = self._routes.get(notification.receiver)
         if ref is not None:
-            ref.tell(message)
+            ref.tell(notification)
             return
-        error = UnknownReceiver(message.receiver, tuple(self._routes))
-        batch = message.notifications if isinstance(message, NotificationBatch) else (message,)
+        error = UnknownReceiver(notification.receiver, tuple(self._routes))
         self.log.warning(
             "notification for an unknown receiver dead-lettered",
-            receiver=message.receiver,
-            notification_ids=[notification.id for notification in batch],
+            receiver=notification.receiver,
+            notification_id=notification.id,
         )
-        now = self.clock.time()
-        receipts = [
-            DeliveryReceipt(
-                notification_id=notification.id,
-                receiver=notification.receiver,
-                outcome=DeliveryOutcome.DEAD_LETTERED,
-                attempts=0,
-                latency_s=max(0.0, now - notification.created_at),
-                error=str(error),
-            )
-            for notification in batch
-        ]
-        if isinstance(message, Notification):
-            self._receipts.tell(receipts[0], self.system, self.log)
-        else:
-            self._receipts.tell_all(receipts, self.system, self.log)
+        receipt = DeliveryReceipt(
+            notification_id=notification.id,
+            receiver=notification.receiver,
+            outcome=DeliveryOutcome.DEAD_LETTERED,
+            attempts=0,
+            latency_s=max(0.0, self.clock.time() - notification.created_at),
+            error=str(error),
+        )
+        self._receipts.tell(receipt, self.system, self.log)
         self.defer_reply().fail(error)
 
     def _forward(self, request: ListDeadLetters | GetNotifierStatus | ReplayDeadLetter) -> None:

@@ -23,7 +23,7 @@ from actors.store import (
     StoredEvent,
     StoreUnavailable,
 )
-from messages import AlertTransition, DeliveryReceipts, NotificationBatch
+from messages import AlertTransition
 from supervision import Actor, ActorRef, ActorSystem, ChildSpec, FakeClock
 
 
@@ -32,8 +32,6 @@ class Box:
 
     def __init__(self) -> None:
         self.items: list[Any] = []
-        self.received: list[Any] = []
-        """The messages as they arrived (an ``Inbox`` unpacks batches into ``items``)."""
         self._waiters: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
 
     def put(self, item: Any) -> None:
@@ -64,25 +62,13 @@ class Box:
 
 
 class Inbox(Actor):
-    """Put every message it receives in its ``Box``; a batch's items one by one.
-
-    ``NotificationBatch`` and ``DeliveryReceipts`` are unpacked, so that tests see the
-    notifications and receipts as if told alone; ``Box.received`` keeps the messages.
-    """
+    """Put every message it receives in its ``Box``."""
 
     def __init__(self, box: Box) -> None:
         self.box = box
 
     async def on_receive(self, message: Any) -> Any:
-        self.box.received.append(message)
-        if isinstance(message, NotificationBatch):
-            for notification in message.notifications:
-                self.box.put(notification)
-        elif isinstance(message, DeliveryReceipts):
-            for receipt in message.receipts:
-                self.box.put(receipt)
-        else:
-            self.box.put(message)
+        self.box.put(message)
         return None
 
 

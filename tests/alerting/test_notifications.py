@@ -11,10 +11,8 @@ from messages import (
     AlertDetail,
     DeliveryOutcome,
     DeliveryReceipt,
-    DeliveryReceipts,
     GetAlert,
     Notification,
-    NotificationBatch,
     NotificationKind,
     Severity,
 )
@@ -164,40 +162,6 @@ async def test_a_delivery_receipt_is_recorded_in_the_history() -> None:
         assert (event.payload["outcome"], event.payload["error"]) == ("failed", "HTTP 503")
 
 
-def receipt(alert: str, outcome: DeliveryOutcome, error: str | None) -> DeliveryReceipt:
-    return DeliveryReceipt(
-        notification_id=f"{alert}/team/firing",
-        receiver="team",
-        outcome=outcome,
-        attempts=2,
-        latency_s=1.5,
-        error=error,
-    )
-
-
-async def test_receipts_told_together_are_recorded_as_if_told_one_by_one() -> None:
-    receipts = (
-        receipt("alert-1", DeliveryOutcome.FAILED, "HTTP 503"),
-        receipt("alert-1", DeliveryOutcome.DELIVERED, None),
-        receipt("alert-2", DeliveryOutcome.DEAD_LETTERED, "HTTP 400"),
-    )
-    histories = []
-    for messages in ([DeliveryReceipts(receipts=receipts)], list(receipts)):
-        async with running(config=CONFIG) as run:
-            for message in messages:
-                run.manager.tell(message)
-            await run.settle()
-            events = await run.store.query_events(EventQuery(kinds=("notification_outcome",)))
-            histories.append([(event.alert_id, event.payload) for event in events])
-    assert histories[0] == histories[1]
-    assert [payload["outcome"] for _, payload in histories[0]] == [
-        "failed",
-        "delivered",
-        "dead_lettered",
-    ]
-    assert [alert_id for alert_id, _ in histories[0]] == ["alert-1", "alert-1", "alert-2"]
-
-
 BY_SEVERITY = AlertManagerConfig.model_validate(
     {
         "route": {
@@ -328,30 +292,3 @@ async def test_an_acknowledgement_just_before_a_restart_is_notified_after_it() -
         run.manager.tell(resolved())
         await advance(run, 10)
         assert sent(run)[1:] == [("team", NotificationKind.RESOLVED, "alert-1/team/resolved")]
-
-
-async def test_a_flush_tells_each_receiver_one_batch_of_its_notifications_in_order() -> None:
-    config = AlertManagerConfig.model_validate(
-        {
-            "route": {
-                **{k: v for k, v in ROUTE.items() if k != "escalation"},
-                "group_wait": 30,
-                "routes": [{"matchers": ['severity="critical"'], "receiver": "pager"}],
-            }
-        }
-    )
-    async with running(config=config) as run:
-        run.manager.tell(firing("disk", severity=Severity.CRITICAL))
-        run.manager.tell(firing("cpu"))
-        run.manager.tell(firing("net", severity=Severity.CRITICAL))
-        await advance(run, 30)  # every group's first flush is due at once
-        batches = [m for m in run.notifications.received if isinstance(m, NotificationBatch)]
-        assert len(run.notifications.received) == len(batches) == 2
-        told = {
-            batch.receiver: [n.idempotency_key for n in batch.notifications] for batch in batches
-        }
-        assert told == {
-            "pager": ["alert-1/pager/firing", "alert-3/pager/firing"],
-            "team": ["alert-2/team/firing"],
-        }
-        assert all(n.receiver == b.receiver for b in batches for n in b.notifications)

@@ -5,9 +5,7 @@ import pytest
 from messages import (
     DeliveryOutcome,
     DeliveryReceipt,
-    DeliveryReceipts,
     Notification,
-    NotificationBatch,
     NotificationKind,
     Severity,
     fingerprint,
@@ -171,56 +169,3 @@ def test_invalid_receipts_name_the_field_and_reason(
     }
     data.update(changes)
     assert_invalid(lambda: DeliveryReceipt.model_validate(data), field, reason)
-
-
-def test_a_batch_round_trips_and_keeps_its_order() -> None:
-    items = tuple(
-        Notification.model_validate(notification_data(id=f"n-{i}", idempotency_key=f"k-{i}"))
-        for i in range(3)
-    )
-    batch = NotificationBatch(receiver="email:oncall", notifications=items)
-    assert [n.id for n in batch.notifications] == ["n-0", "n-1", "n-2"]
-    assert NotificationBatch.model_validate_json(batch.model_dump_json()) == batch
-
-
-def test_a_batch_for_one_receiver_refuses_another_receivers_notification() -> None:
-    ours = notification_data()
-    theirs = notification_data(id="n-2", receiver="email:dev")
-    error = assert_invalid(
-        lambda: NotificationBatch.model_validate(
-            {"receiver": "email:oncall", "notifications": [ours, theirs]}
-        ),
-        "",
-        "notifications[1].receiver is 'email:dev'",
-    )
-    assert "not the batch's receiver 'email:oncall'" in str(error)
-
-
-@pytest.mark.parametrize(
-    ("data", "field", "reason"),
-    [
-        ({"receiver": "r", "notifications": []}, "notifications", "at least 1"),
-        ({"receiver": "", "notifications": [notification_data()]}, "receiver", "at least 1"),
-        ({"receiver": "r", "notifications": [{"id": "x"}]}, "notifications.0.receiver", "Field"),
-    ],
-)
-def test_invalid_batches_name_the_field_and_reason(
-    data: dict[str, object], field: str, reason: str
-) -> None:
-    assert_invalid(lambda: NotificationBatch.model_validate(data), field, reason)
-
-
-def test_receipts_told_together_keep_their_order_and_refuse_none_or_a_bad_one() -> None:
-    one = {"notification_id": "a", "receiver": "r", "outcome": "delivered", "attempts": 1}
-    two = {**one, "notification_id": "b", "outcome": "failed", "error": "HTTP 503"}
-    receipts = DeliveryReceipts.model_validate(
-        {"receipts": [one | {"latency_s": 0}, two | {"latency_s": 1}]}
-    )
-    assert [r.notification_id for r in receipts.receipts] == ["a", "b"]
-    assert_invalid(lambda: DeliveryReceipts(receipts=()), "receipts", "at least 1")
-    bad = {**two, "latency_s": 1, "error": None}
-    assert_invalid(
-        lambda: DeliveryReceipts.model_validate({"receipts": [bad]}),
-        "receipts.0.error",
-        "error is required when the outcome is failed",
-    )

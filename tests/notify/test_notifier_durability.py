@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from actors.notify import OUTBOX, DeadLetterNotFound, ReplayDeadLetter, Replayed
-from actors.store import MemoryStore, NewEvent, SqliteStore, StateWrite
-from messages import Notification, NotificationBatch
+from actors.notify import DeadLetterNotFound, ReplayDeadLetter, Replayed
+from actors.store import MemoryStore, SqliteStore
+from messages import Notification
 from tests.alerting.harness import FlakyStore, GatedStore
 from tests.notify.builders import T0
 from tests.notify.http_server import HANG, WAIT, Gate, HttpServer, Respond
@@ -48,44 +48,6 @@ async def test_a_notification_is_durable_in_the_outbox_before_the_first_attempt(
         gate.open()
         assert (await run.receipt(1)).outcome is DELIVERED
         assert await run.outbox() == {}
-    await store.close()
-
-
-class WritesStore(GatedStore):
-    """A ``GatedStore`` that keeps the keys each append wrote."""
-
-    def __init__(self, inner: MemoryStore) -> None:
-        super().__init__(inner)
-        self.appends: list[list[str]] = []
-
-    async def append(
-        self, events: Sequence[NewEvent], writes: Sequence[StateWrite] = ()
-    ) -> list[int]:
-        self.appends.append([write.key for write in writes])
-        return await super().append(events, writes)
-
-
-async def test_a_batch_is_recorded_in_one_append_before_any_of_it_is_sent(
-    http_server: HttpServer,
-) -> None:
-    store = WritesStore(MemoryStore())
-    await store.open()
-    async with running(webhook(http_server.url), store=store) as run:
-        store.hold()
-        batch = NotificationBatch(receiver="ops", notifications=(item("a"), item("b"), item("c")))
-        run.notifier.tell(batch)
-        await store.until_waiting()
-        status = await run.status()
-        assert (status.queued, status.in_flight) == (3, 0)
-        assert http_server.requests == []
-        assert store.appends == [["ops/a/firing", "ops/b/firing", "ops/c/firing"]]
-        store.release()
-        assert {(await run.receipt(3)).outcome} == {DELIVERED}
-        assert [outcome for _, outcome, _ in run.outcomes()] == [DELIVERED] * 3
-        await http_server.until(lambda: len(http_server.requests) == 3)
-        assert sorted(keys_sent(http_server)) == ["a/firing", "b/firing", "c/firing"]
-    # Delivered: deleted (the notifier's stop persists what its writer still held).
-    assert (await store.load()).documents.get(OUTBOX, {}) == {}
     await store.close()
 
 

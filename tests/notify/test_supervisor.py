@@ -23,14 +23,7 @@ from actors.notify import (
     notifier_supervisor_spec,
 )
 from actors.store import MemoryStore
-from messages import (
-    AlertTransition,
-    DeliveryReceipt,
-    DeliveryReceipts,
-    Notification,
-    NotificationBatch,
-    TransitionKind,
-)
+from messages import AlertTransition, DeliveryReceipt, Notification, TransitionKind
 from supervision import ActorRef, ActorSystem, ChildSpec, FakeClock
 from tests.alerting.builders import firing
 from tests.alerting.harness import Box, Inbox
@@ -132,28 +125,6 @@ async def test_a_notification_for_an_unknown_receiver_is_dead_lettered_with_the_
             await run.notifiers.ask(to("nobody", "b"))
         assert caught.value.known == ("ops", "dev", "websocket")
     assert http_server.requests == []
-
-
-async def test_a_batch_goes_whole_to_its_receivers_notifier_or_dies_whole_if_unknown(
-    http_server: HttpServer,
-) -> None:
-    async with tree(config(http_server)) as run:
-        batch = (to("ops", "a"), to("ops", "b"))
-        run.notifiers.tell(NotificationBatch(receiver="ops", notifications=batch))
-        assert {r.outcome for r in await run.receipts_until(2)} == {DELIVERED}
-        lost = (to("nobody", "a"), to("nobody", "b"))
-        with pytest.raises(UnknownReceiver):
-            await run.notifiers.ask(NotificationBatch(receiver="nobody", notifications=lost))
-        receipts = await run.receipts_until(4)
-        assert [(r.notification_id, r.outcome, r.attempts) for r in receipts[2:]] == [
-            ("nobody/a", DEAD, 0),
-            ("nobody/b", DEAD, 0),
-        ]
-        # The unknown receiver's receipts come as one message, as a notifier's pass does.
-        told = run.receipts.received[-1]
-        assert isinstance(told, DeliveryReceipts)
-        assert [r.notification_id for r in told.receipts] == ["nobody/a", "nobody/b"]
-    assert sorted(r.idempotency_key for r in http_server.requests) == ["ops/a", "ops/b"]
 
 
 async def test_operators_list_and_replay_dead_letters_through_the_supervisor(
