@@ -62,7 +62,7 @@ class Host:
     name: str
     alert_id: str | None = None
     acked: bool = False
-    acked_at_step: int = 0
+    acked_at: float = 0.0
     clearing: bool = False
 
 
@@ -74,9 +74,12 @@ class AlertLoad:
     receiver: NotificationLog
     rng: random.Random
     max_hosts: int = 400
-    patience: int = 30
-    """steps an acknowledged alert waits for its notification before it is cleared anyway
-    (the check at the end reports a notification that never came)"""
+    patience: float = 15.0
+    """seconds an acknowledged alert waits for its notification before it is cleared
+    anyway (the check at the end reports a notification that never came). In seconds, not
+    load steps: steps run faster on a quiet machine, and an alert cleared before its
+    acknowledgement's group flushed has it folded into the resolution (only the
+    resolution is sent, as Alertmanager would), which the check would call lost."""
     hosts: list[Host] = field(default_factory=list)
     acked: dict[str, float] = field(default_factory=dict)
     """alert id -> when the server acknowledged the ``ack`` (a reply came)"""
@@ -121,7 +124,7 @@ class AlertLoad:
         for host in self.hosts:
             if host.acked and (
                 f"{host.alert_id}/hook/acknowledged" in keys
-                or self.steps - host.acked_at_step >= self.patience
+                or time.monotonic() - host.acked_at >= self.patience
             ):
                 host.clearing = True
             value = CLEAR_VALUE if host.clearing else FIRING_VALUE
@@ -139,7 +142,7 @@ class AlertLoad:
             answer = await client.request({"type": "ack", "alert_id": host.alert_id})
             if isinstance(answer, ReplyFrame):
                 host.acked = True
-                host.acked_at_step = self.steps
+                host.acked_at = time.monotonic()
                 self.acked[host.alert_id] = time.monotonic()
             else:
                 self.refused.append(answer)
