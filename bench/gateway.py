@@ -154,13 +154,18 @@ async def draining(ws: ClientConnection) -> AsyncIterator[None]:
 
 
 async def background(url: str, rate: float, stop: asyncio.Event) -> int:
-    """Ingest ``rate`` samples/s in frames of 100 until ``stop``; return how many."""
+    """Ingest ``rate`` samples/s in frames of 100 until ``stop``; return how many.
+
+    The first frame goes at once (each frame is sent when it starts to be due, not when
+    it has been due for 100 samples' time), so even a run shorter than one frame's
+    interval measures a background rate.
+    """
     ws = await client(url)
     sent = 0
     async with draining(ws):
         start = time.perf_counter()
-        while not stop.is_set():
-            due = int((time.perf_counter() - start) * rate)
+        while True:
+            due = int((time.perf_counter() - start) * rate) + 100
             if due - sent >= 100:
                 await ws.send(
                     json.dumps(
@@ -168,6 +173,8 @@ async def background(url: str, rate: float, stop: asyncio.Event) -> int:
                     )
                 )
                 sent += 100
+            if stop.is_set():
+                break
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.005)
     return sent
