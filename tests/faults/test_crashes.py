@@ -220,15 +220,18 @@ def out_of_order(received: list[str], expected: list[str]) -> bool:
 
     Grouping (as Alertmanager) folds what happens between two flushes of a group: an
     acknowledgement followed by the resolution sends only the resolution, and an alert
-    that opens and resolves before its group's first flush is never notified at all.
+    that opens and then resolves, or is acknowledged, before its group's first flush is
+    never notified at all (the grouping core drops a member first reported in a state
+    other than firing; the operator load here acknowledges alerts moments after they
+    open, and a crash of the manager or a notifier delays that first flush).
     What may never happen: a receiver told an alert fires, and not told it ended; or
     told things out of order.
     """
     remaining = iter(expected)
     if not all(kind in remaining for kind in received):  # not a subsequence, in order
         return True
-    if not received:
-        return expected[-1:] != ["resolved"]  # only a closed alert may go unnotified
+    if not received:  # only an alert closed or taken before it was told may go unnotified
+        return expected[-1:] != ["resolved"] and expected != ["firing", "acknowledged"]
     return expected[-1] == "resolved" and received[-1] != "resolved"
 
 
