@@ -48,9 +48,7 @@ from actors.notify import (
     ChannelFactory,
     DeleteReceiver,
     DeliveryPolicy,
-    GetNotifierStatus,
     ListReceivers,
-    NotifierStatus,
     NotifierSupervisor,
     PutReceiver,
     ReceiverChanged,
@@ -69,9 +67,10 @@ from gateway._edge import (
 )
 from gateway._filters import SubscriptionFilter
 from gateway._http import Readiness
-from gateway._metrics import GatewayMetrics, MetricsProviders
+from gateway._metrics import GatewayMetrics
 from gateway._registry import CONNECTION_REGISTRY
 from gateway._targets import GatewayTargets
+from gateway._tree_metrics import NOTIFIERS_PATH, TreeMetrics
 from gateway._view import AlertView
 from gateway.config import MEMORY, TocsinConfig
 from messages import (
@@ -116,7 +115,6 @@ from supervision import (
 __all__ = ["AlertEvents", "AlertSystem", "AlertSystemNotRunning", "CommandRefused", "StoreKeeper"]
 
 ALERT_MANAGER_PATH = "/alerting/alert-manager"
-NOTIFIERS_PATH = "/alerting/notifiers"
 ROUTER_PATH = f"/alerting/rules/{ROUTER}"
 RULE_SET_PATH = f"/alerting/rules/{RULE_SET}"
 REGISTRY_PATH = f"/edge/{CONNECTION_REGISTRY}"
@@ -222,17 +220,10 @@ class AlertSystem:
         self._subscribers = itertools.count(1)
         self._api_samples = 0
         self._fault_injection = fault_injection
-        self.metrics = GatewayMetrics(
-            MetricsProviders(
-                notifications=self._notification_counts,
-                actor_restarts=self._actor_restarts,
-                mailbox_depths=self._mailbox_depths,
-                samples_ingested=self._samples_ingested,
-                actor_crashes=self._crash_counts,
-                escalations=self._escalation_counts,
-                dead_letters=self._dead_letter_counts,
-            )
+        providers = TreeMetrics(
+            lambda: self._system, lambda: self.system, lambda: self._api_samples
         )
+        self.metrics = GatewayMetrics(providers.providers())
         self.address: GatewayAddress | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -384,49 +375,6 @@ class AlertSystem:
         except Exception as exc:
             checks["store"] = f"the store failed: {exc}"
         return Readiness(all(value is True for value in checks.values()), checks)
-
-    # -- metrics providers (each /metrics scrape awaits them) -----------------------------
-
-    async def _notification_counts(self) -> dict[tuple[str, str], float]:
-        statuses = await self.system.lookup(NOTIFIERS_PATH).ask(GetNotifierStatus(), timeout=2.0)
-        counts: dict[tuple[str, str], float] = {}
-        for status in statuses:
-            if isinstance(status, NotifierStatus):
-                counts[status.receiver, "delivered"] = status.delivered
-                counts[status.receiver, "failed"] = status.failed_attempts
-                counts[status.receiver, "dead_lettered"] = status.dead_letters
-        return counts
-
-    def _actors(self) -> list[ActorRef]:
-        # Per-rule evaluators and per-subscriber forwarders would be one series each:
-        # they are left out of the per-actor families (their restarts are counted).
-        system = self.system
-        return [system.lookup(path) for path in sorted(system.paths())]
-
-    async def _actor_restarts(self) -> dict[str, float]:
-        return {
-            ref.path: ref.restarts()
-            for ref in self._actors()
-            if ref.restarts() or not _per_item(ref.path)
-        }
-
-    async def _mailbox_depths(self) -> dict[str, float]:
-        return {ref.path: ref.mailbox_size() for ref in self._actors() if not _per_item(ref.path)}
-
-    async def _samples_ingested(self) -> dict[str, float]:
-        return {"api": self._api_samples}
-
-    async def _crash_counts(self) -> dict[str, float]:
-        system = self._system
-        return {} if system is None else dict(system.failures)
-
-    async def _escalation_counts(self) -> dict[str, float]:
-        system = self._system
-        return {} if system is None else dict(system.escalations)
-
-    async def _dead_letter_counts(self) -> dict[str, float]:
-        system = self._system
-        return {} if system is None else dict(system.dead_letters.by_reason)
 
     def inject_crash(self, path: str) -> None:
         """Crash the actor at ``path`` on a poison message (tests: ``fault_injection=True``).
@@ -683,11 +631,6 @@ def _store_of(config: TocsinConfig) -> tuple[Store, Path | None]:
     if path == MEMORY:
         return MemoryStore(), None
     return SqliteStore(path, synchronous=config.store.synchronous), Path(path)
-
-
-def _per_item(path: str) -> bool:
-    name = path.rsplit("/", 1)[-1]
-    return name.startswith(("rule:", "subscriber-"))
 
 
 def _supervisor(name: str, children: list[ChildSpec], *, shutdown: float = 10.0) -> ChildSpec:
