@@ -70,7 +70,7 @@ from typing import Any
 
 import httpx
 
-from actors.notify import NotifiersConfig, notifier_supervisor_spec
+from actors.notify import DEFAULT_DELIVERY, NotifiersConfig, notifier_supervisor_spec
 from actors.store import SqliteStore
 from bench._report import (
     Deadline,
@@ -113,8 +113,8 @@ WEBHOOK_RECEIVER = "bench-webhook"
 EMAIL_RECEIVER = "bench-mail"
 TOCSIN_WEBHOOK_PATH = (
     "NotifierSupervisor → Notifier (durable SQLite outbox, synchronous=full; default webhook "
-    "policy: 4 in flight) → WebhookChannel (Http1Transport: request bytes, httptools' "
-    "parser on asyncio protocols, keep-alive pool)"
+    f"policy: {DEFAULT_DELIVERY['webhook'].max_in_flight} in flight) → WebhookChannel "
+    "(Http1Transport: request bytes, httptools' parser on asyncio protocols, keep-alive pool)"
 )
 TOCSIN_EMAIL_PATH = (
     "NotifierSupervisor → Notifier (durable SQLite outbox) → EmailChannel (aiosmtplib, "
@@ -509,6 +509,7 @@ async def webhook_rounds(
     """Run the webhook workloads, Alertmanager then Tocsin, for ``sizes.rounds`` rounds."""
     ours: list[float] = []
     theirs: list[float] = []
+    cpu_ms: list[float] = []
     n = sizes.notifications
     phase = Deadline(sizes.webhook_seconds)
 
@@ -537,6 +538,7 @@ async def webhook_rounds(
             batch = notifications(n, WEBHOOK_RECEIVER, tag)
             before = await received(client, sink, TOCSIN_PATH, 0, 0)
             arrived = functools.partial(_arrivals, client, sink, TOCSIN_PATH, before, n)
+            cpu = time.process_time()
             ours.append(await timed_rate(tocsin.tell(batch), arrived, n, max(budget(), 1.0)))
             # Not timed: every notification confirmed (its receipt) before going on; a
             # backlog past the budget would load the next measurement, so stop there.
@@ -544,10 +546,20 @@ async def webhook_rounds(
                 done = await tocsin.delivered(WEBHOOK_RECEIVER, done + n, budget())
             except AskTimeout:
                 break
+            # This process's CPU (the sink and Alertmanager run elsewhere) from the first
+            # notification told to the last receipt: the notifiers' cost, which the
+            # machine's load moves much less than the rates.
+            cpu_ms.append((time.process_time() - cpu) * 1000.0 / n)
         shapes = {"tocsin": _shape(await sink_counts(client, sink, TOCSIN_PATH))}
         if alertmanager is not None:
             shapes["alertmanager"] = _shape(await sink_counts(client, sink, ALERTMANAGER_PATH))
-    return {"path": TOCSIN_WEBHOOK_PATH, "ours": ours, "theirs": theirs, "shapes": shapes}
+    return {
+        "path": TOCSIN_WEBHOOK_PATH,
+        "ours": ours,
+        "theirs": theirs,
+        "cpu_ms": cpu_ms,
+        "shapes": shapes,
+    }
 
 
 async def _arrivals(
@@ -635,6 +647,7 @@ async def _run(sizes: Sizes, quick: bool, binary: str | None) -> dict[str, Any]:
         "alertmanager_webhook_per_s": theirs,
         "webhook_ratio_vs_alertmanager": ratio,
         "email_per_s": median(email["rates"]),
+        "webhook_cpu_ms_per_notification": median(webhook["cpu_ms"]),
         "webhook_path": webhook["path"],
         "email_path": email["path"],
         "round_ratios": paired,
@@ -651,6 +664,7 @@ async def _run(sizes: Sizes, quick: bool, binary: str | None) -> dict[str, Any]:
             "webhook_per_s": webhook["ours"],
             "alertmanager_webhook_per_s": webhook["theirs"],
             "email_per_s": email["rates"],
+            "webhook_cpu_ms_per_notification": webhook["cpu_ms"],
         },
         "alertmanager_version": None if binary is None else alertmanager_version(binary),
         "metadata": run_metadata(quick, {"rounds": sizes.rounds}, sizes=asdict(sizes)),
@@ -690,6 +704,8 @@ def render(figures: dict[str, Any]) -> str:
     notes = [
         f"Tocsin webhook path: {figures['webhook_path']}.",
         f"Tocsin email path: {figures['email_path']}.",
+        "Tocsin CPU per webhook notification (this process: notifiers, outbox, HTTP client; "
+        f"median of rounds): {figures['webhook_cpu_ms_per_notification']:.3f} ms.",
         f"Alerts per request (Tocsin, Alertmanager): {_pair(figures['alerts_per_request'])}; "
         f"mean request body bytes: {_pair(figures['request_bytes'], '.0f')}; "
         f"load average (1, 5, 15 min) at start {_loads(figures['load_average']['start'])}, "

@@ -23,6 +23,8 @@ def test_a_tiny_run_without_alertmanager_reports_tocsin_and_leaves_alertmanager_
     assert figures["email_per_s"] > 0
     assert len(figures["rounds"]["webhook_per_s"]) == 1
     assert len(figures["rounds"]["email_per_s"]) == 1
+    assert figures["webhook_cpu_ms_per_notification"] > 0
+    assert len(figures["rounds"]["webhook_cpu_ms_per_notification"]) == 1
     assert math.isnan(figures["alertmanager_webhook_per_s"])
     assert math.isnan(figures["webhook_ratio_vs_alertmanager"])
     assert figures["alertmanager_version"] is None
@@ -31,6 +33,7 @@ def test_a_tiny_run_without_alertmanager_reports_tocsin_and_leaves_alertmanager_
     table = render(figures)
     assert "missing" in table
     assert INSTALL_HINT in table
+    assert "CPU per webhook notification" in table
 
     path = tmp_path / "notifiers.json"
     write_json(path, figures)
