@@ -44,6 +44,11 @@ class GatewayConfig(_Config):
       of ``rate``) are tolerated; one more closes the connection with 1008.
     - ``max_pending_bytes``: unsent bytes the server holds for a client that does not
       read (the transport's write buffer) before it disconnects it with 1013.
+    - ``send_buffer_bytes``: the kernel's send buffer of each client socket
+      (``SO_SNDBUF``; Linux reserves twice that). 0 lets the kernel grow it up to
+      ``net.ipv4.tcp_wmem``'s maximum (~4 MB), which a client that does not read fills
+      before its unsent bytes reach ``max_pending_bytes``: more memory held, and more
+      CPU spent on it, before it is shed.
     - ``max_connections`` (server-wide): one more is closed with 1013 at once.
     - ``max_subscriptions``: subscriptions one connection may hold.
 
@@ -66,6 +71,7 @@ class GatewayConfig(_Config):
     burst: Annotated[int, Field(ge=1)] = 400
     abuse_burst: Annotated[int, Field(ge=1)] = 200
     max_pending_bytes: Annotated[int, Field(ge=1024)] = 4 * _MIB
+    send_buffer_bytes: Annotated[int, Field(ge=0)] = 256 * 1024
     max_subscriptions: Annotated[int, Field(ge=1)] = 16
     heartbeat_interval: Annotated[float, Field(gt=0)] | None = 20.0
     heartbeat_timeout: Annotated[float, Field(gt=0)] | None = 20.0

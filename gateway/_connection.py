@@ -6,6 +6,12 @@ buffer however full it is), and its ping timeouts do not shed a client that stop
 transport's write buffer first: past ``max_pending_bytes`` the client is a slow consumer,
 and it is disconnected with 1013 without anyone else waiting for it.
 
+The kernel's send buffer counts too: on Linux it grows by itself up to ~4 MB per socket
+(``tcp_wmem``), all of which a client that does not read lets the server fill (and spend
+CPU copying into) before a single byte stays in the transport's buffer. A connection
+made with ``send_buffer_bytes`` fixes ``SO_SNDBUF`` instead, so a stalled client is found
+after that much (the kernel doubles it for its bookkeeping) plus ``max_pending_bytes``.
+
 A push writes a whole WebSocket frame to the transport itself, as ``broadcast`` does
 through websockets' Sans-I/O protocol but without building the frame again for every
 client: a server's frames are not masked, so one frame's bytes (``text_frame``) serve
@@ -16,6 +22,7 @@ every connection. That holds only without extensions: the gateway serves with
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Callable
 
 from websockets.asyncio.server import ServerConnection
@@ -45,8 +52,10 @@ class Connection:
 
     ``push`` writes a text frame at once (it never waits), or sheds the client if more
     than ``max_pending_bytes`` are still unsent; ``push_frame`` does the same with a
-    frame serialized by ``text_frame``. ``ValueError`` if ``ws`` negotiated an extension
-    (serve with ``compression=None``): frames are written as they are.
+    frame serialized by ``text_frame``. ``send_buffer_bytes``: the socket's ``SO_SNDBUF``
+    (0 leaves the kernel's autotuning on; see the module doc). ``ValueError`` if ``ws``
+    negotiated an extension (serve with ``compression=None``): frames are written as
+    they are.
 
     ``close`` starts the closing handshake in a task this object owns; the socket is
     aborted if the handshake does not finish within ``close_timeout`` (a client that
@@ -79,9 +88,14 @@ class Connection:
         close_timeout: float,
         clock: Clock,
         on_shed: Callable[[], None] | None = None,
+        send_buffer_bytes: int = 0,
     ) -> None:
         if ws.protocol.extensions:
             raise ValueError("a Connection writes frames as they are: serve with compression=None")
+        if send_buffer_bytes:
+            sock = ws.transport.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer_bytes)
         self.ws = ws
         self._protocol = ws.protocol
         self._transport = ws.transport

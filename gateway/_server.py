@@ -235,6 +235,7 @@ class Gateway:
             close_timeout=config.close_timeout,
             clock=self._clock,
             on_shed=metrics.shed.inc,
+            send_buffer_bytes=config.send_buffer_bytes,
         )
         self._connections[connection.connection_id] = connection
         metrics.connections_opened.inc()

@@ -203,6 +203,7 @@ class LimitsConfig(_Section):
     burst: Annotated[int, Field(ge=1)] = 400
     abuse_burst: Annotated[int, Field(ge=1)] = 200
     max_pending_bytes: Annotated[int, Field(ge=1024)] = 4 * _MIB
+    send_buffer_bytes: Annotated[int, Field(ge=0)] = 256 * 1024
     max_subscriptions: Annotated[int, Field(ge=1)] = 16
     ingest_timeout: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 30.0
     router_mailbox: Annotated[int, Field(ge=1)] = 256

@@ -84,3 +84,36 @@ async def test_a_client_that_does_not_read_is_shed_with_1013_while_a_fast_one_ke
         value = stack.gateway.metrics.registry.get_sample_value("tocsin_slow_consumers_shed_total")
         assert value == 1
         await fast.close()
+
+
+async def events_until_shed(send_buffer_bytes: int) -> int:
+    """Return how many ~64 KB events a client that never reads is sent before it is shed."""
+    config = gateway_config(max_pending_bytes=16 * 1024, send_buffer_bytes=send_buffer_bytes)
+    async with serving(config=config) as stack:
+        fast = await stack.connect()
+        assert isinstance(await fast.request({"type": "subscribe", "id": "s"}), SnapshotFrame)
+        token = TOKENS["viewer"][0]
+        sock = small_receive_buffer_socket(stack.gateway.port)
+        async with connect(
+            f"{stack.gateway.url}?token={token}", sock=sock, proxy=None, max_queue=1
+        ) as ws:
+            slow = Client(ws)
+            await slow.read()  # the welcome
+            await slow.send({"type": "subscribe", "id": "s"})
+            for n in range(MAX_EVENTS):
+                stack.manager.tell(firing(host=f"h{n}", annotations={"pad": PAD}))
+                await fast.until_events(n + 1)
+                if (await stack.registry_stats()).shed:
+                    _, closed = await read_until_closed(slow)  # the close, not the timeout
+                    assert closed.rcvd is not None
+                    assert closed.rcvd.code == 1013
+                    return n + 1
+        pytest.fail(f"the slow client was not shed after {MAX_EVENTS} events")
+
+
+async def test_a_fixed_send_buffer_finds_a_client_that_does_not_read_after_little_data() -> None:
+    # 64 KiB of SO_SNDBUF (128 KiB reserved by Linux) + 16 KiB unsent + what the client
+    # library and its 4 KiB socket took in: a handful of 64 KB events. With the kernel's
+    # autotuning (0) loopback absorbs megabytes first (~50 such events).
+    capped = await events_until_shed(64 * 1024)
+    assert capped <= 8, capped
