@@ -108,7 +108,8 @@ class HttpPoster:
     ``open`` builds the client (``send`` opens it if needed), ``post`` raises
     ``DeliveryError``, ``close`` is idempotent. httpx's own retries stay off: the
     notifier retries (with backoff, and with the circuit breaker watching).
-    ``transport`` replaces the network (tests of error paths).
+    ``transport`` replaces the network (tests of error paths). ``headers`` go with every
+    request, before ``post``'s own (checked and written once, not per request).
 
     By default the requests go straight to an ``Http1Transport`` as bytes (httptools'
     parser on asyncio protocols, a keep-alive pool of ``max_connections``): httpx's own
@@ -129,7 +130,10 @@ class HttpPoster:
         trust_env: bool,
         clock: Clock | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
+        self._headers = dict(headers or {})
+        self._header_block: bytes | None = None
         self._timeout = httpx.Timeout(
             timeout, connect=timeout if connect_timeout is None else connect_timeout
         )
@@ -162,7 +166,8 @@ class HttpPoster:
         )
 
     async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> None:
-        """POST ``body``; return on a 2xx answer, else raise ``DeliveryError``."""
+        """POST ``body`` with the poster's headers and ``headers``; return on a 2xx
+        answer, else raise ``DeliveryError``."""
         if self._client is None and self._direct is None:
             await self.open()
         try:
@@ -171,16 +176,21 @@ class HttpPoster:
                 if target is None:
                     target = self._targets[url] = _target(url)
                 parsed, origin, prefix = target
-                lines = header_lines([(n.encode("ascii"), v.encode()) for n, v in headers.items()])
+                fixed = self._header_block
+                if fixed is None:  # raises as every request would: not kept then
+                    fixed = self._header_block = _lines(self._headers)
+                lines = _lines(headers)
                 length = b"content-length: %d\r\n\r\n" % len(body)
-                data = b"".join((prefix, lines, length, body))
+                data = b"".join((prefix, fixed, lines, length, body))
                 raw = await self._direct.exchange(origin, data, self._timeouts)
                 if 200 <= raw.status < 300:
                     return
                 response = _response(parsed, raw)
             else:
                 assert self._client is not None
-                response = await self._client.post(url, content=body, headers=dict(headers))
+                response = await self._client.post(
+                    url, content=body, headers={**self._headers, **headers}
+                )
         except httpx.HTTPError as error:
             raise classify_transport_error(error) from error
         failure = classify_response(response, now=self._clock.time())
@@ -195,6 +205,10 @@ class HttpPoster:
             await direct.aclose()
         if client is not None:
             await client.aclose()
+
+
+def _lines(headers: Mapping[str, str]) -> bytes:
+    return header_lines([(name.encode("ascii"), value.encode()) for name, value in headers.items()])
 
 
 def _target(url: str) -> tuple[httpx.URL, Origin, bytes]:

@@ -310,8 +310,7 @@ class Notifier(Actor):
     def _forget_old_deliveries(self) -> None:
         keys = self._delivered_keys
         while len(keys) > self._remember_delivered:
-            oldest = next(iter(keys))
-            del keys[oldest]
+            oldest, _ = keys.popitem(last=False)
             self._writer.forget_delivered(oldest)
 
     def _retrying(self, outcome: Retrying) -> None:

@@ -11,6 +11,7 @@ manager's (it records the ``DeliveryReceipt``s), and its event sequence stays it
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 import structlog
 
 from actors.notify._payloads import notification_document
-from actors.store import Snapshot, StateWrite, Store, StoreUnavailable
+from actors.store import Snapshot, StateWrite, Store, StoreUnavailable, encode_payload
 from messages import Notification
 from supervision import Clock
 
@@ -129,8 +130,13 @@ def load_outbox(snapshot: Snapshot, receiver: str) -> tuple[list[OutboxRecord], 
     return records, problems
 
 
-def load_delivered(snapshot: Snapshot, receiver: str) -> dict[str, float]:
-    """Return key -> delivery time of ``receiver``'s remembered deliveries, oldest first."""
+def load_delivered(snapshot: Snapshot, receiver: str) -> OrderedDict[str, float]:
+    """Return key -> delivery time of ``receiver``'s remembered deliveries, oldest first.
+
+    An ``OrderedDict``: forgetting the oldest (``popitem(last=False)``) at every delivery
+    stays O(1), where ``next(iter(dict))`` walks over every entry deleted from the front
+    since the dict last resized.
+    """
     prefix = receiver + "/"
     found: list[tuple[float, str]] = []
     for key, document in snapshot.documents.get(DELIVERED, {}).items():
@@ -138,7 +144,17 @@ def load_delivered(snapshot: Snapshot, receiver: str) -> dict[str, float]:
             at = document.get("at")
             found.append((float(at) if isinstance(at, int | float) else 0.0, key))
     found.sort()
-    return {key: at for at, key in found}
+    return OrderedDict((key, at) for at, key in found)
+
+
+def _encoded(value: Mapping[str, Any]) -> str | None:
+    """Return ``value`` encoded in Rust (``encode_payload``: half the CPU of the store's
+    json encoder, the same decoded values); None for what is not JSON, so that the
+    append, not the caller, refuses it (and the writer reports it not durable)."""
+    try:
+        return encode_payload(value)
+    except (TypeError, ValueError):
+        return None
 
 
 class OutboxWriter:
@@ -185,13 +201,17 @@ class OutboxWriter:
 
     def write(self, record: OutboxRecord | None, key: str, token: Any = None) -> None:
         """Queue ``record``'s document under ``key`` (None: delete it)."""
-        value = None if record is None else record.document()
-        self._queue(StateWrite(OUTBOX, key, value), token)
+        if record is None:
+            self._queue(StateWrite(OUTBOX, key, None), token)
+            return
+        value = record.document()
+        self._queue(StateWrite(OUTBOX, key, value, _encoded(value)), token)
 
     def delivered(self, key: str, at: float) -> None:
         """Queue the delete of ``key``'s document and the record that it was delivered."""
         self._queue(StateWrite(OUTBOX, key, None), None)
-        self._queue(StateWrite(DELIVERED, key, {"at": at}), None)
+        value = {"at": at}
+        self._queue(StateWrite(DELIVERED, key, value, _encoded(value)), None)
 
     def forget_delivered(self, key: str) -> None:
         """Queue the delete of the record that ``key`` was delivered."""

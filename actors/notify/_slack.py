@@ -94,6 +94,7 @@ class SlackChannel:
             trust_env=config.trust_env,
             clock=clock,
             transport=transport,
+            headers={"content-type": "application/json"},
         )
 
     async def open(self) -> None:
@@ -109,10 +110,7 @@ class SlackChannel:
         """Post ``batch`` as one Slack message; raise ``DeliveryError`` unless 2xx."""
         if not batch:
             return
-        headers = {
-            "content-type": "application/json",
-            IDEMPOTENCY_HEADER: batch_idempotency_key(batch),
-        }
+        headers = {IDEMPOTENCY_HEADER: batch_idempotency_key(batch)}
         await self._http.post(self._url, self.body(batch), headers)
 
     async def close(self) -> None:

@@ -59,6 +59,10 @@ class WebhookChannel:
         self._url = str(config.url)
         secret = config.hmac_secret
         self._secret = None if secret is None else secret.get_secret_value().encode()
+        # The headers every request carries are the poster's (written once); a configured
+        # header named like a per-request one gives way to it, as a later dict key would.
+        per_request = {IDEMPOTENCY_HEADER, config.signature_header}
+        fixed = {**config.headers, "content-type": "application/json"}
         self._http = HttpPoster(
             timeout=config.timeout,
             connect_timeout=config.connect_timeout,
@@ -66,6 +70,7 @@ class WebhookChannel:
             trust_env=config.trust_env,
             clock=clock,
             transport=transport,
+            headers={name: value for name, value in fixed.items() if name not in per_request},
         )
 
     async def open(self) -> None:
@@ -88,11 +93,7 @@ class WebhookChannel:
         if not batch:
             return
         body = self.body(batch)
-        headers = {
-            **self.config.headers,
-            "content-type": "application/json",
-            IDEMPOTENCY_HEADER: batch_idempotency_key(batch),
-        }
+        headers = {IDEMPOTENCY_HEADER: batch_idempotency_key(batch)}
         if self._secret is not None:
             headers[self.config.signature_header] = sign(self._secret, body)
         await self._http.post(self._url, body, headers)
