@@ -21,12 +21,12 @@ message per evaluator per backlog instead of per batch.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from actors._addressing import resolve
-from actors.evaluation import SampleEntry, SeriesKey
+from actors.evaluation import SampleEntries, SeriesKey
 from messages import MetricSample, SampleBatch, Selector
 from supervision import Actor, ActorRef
 
@@ -74,23 +74,23 @@ class RoutesWanted:
 
 @dataclass(slots=True)
 class RoutedSamples:
-    """Samples for one evaluator, in arrival order, as ``SampleEntry`` tuples.
+    """Samples for one evaluator, in arrival order, as flat ``SampleEntries``.
 
-    Each entry is ``(series key, timestamp, value, sample)``: the router reads a
-    sample's fields once, for every evaluator it feeds (see ``SampleEntry``).
+    Four items per sample: series key, timestamp, value, sample.  The router reads a
+    sample's fields once, for every evaluator it feeds (see ``SampleEntries``).
     """
 
-    entries: list[SampleEntry]
+    entries: SampleEntries
 
     @property
     def keys(self) -> list[SeriesKey]:
         """Return the samples' series keys, in order."""
-        return [entry[0] for entry in self.entries]
+        return self.entries[0::4]
 
     @property
     def samples(self) -> list[MetricSample]:
         """Return the samples, in order."""
-        return [entry[3] for entry in self.entries]
+        return self.entries[3::4]
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,19 +120,19 @@ class _Outbox:
     """The entries of the current batch (or backlog) bound for one evaluator.
 
     Its list lives as long as the route, so the per-series cache can hold its
-    ``append`` method: each delivery is one call, no lookup.  The list is copied into
+    ``extend`` method: each delivery is one call, no lookup.  The list is copied into
     the message and cleared when it is sent.
     """
 
-    __slots__ = ("append", "entries", "route")
+    __slots__ = ("entries", "extend", "route")
 
     def __init__(self, route: EvaluatorRoute) -> None:
         self.route = route
-        self.entries: list[SampleEntry] = []
-        self.append = self.entries.append
+        self.entries: SampleEntries = []
+        self.extend = self.entries.extend
 
 
-_CacheEntry = tuple[SeriesKey, tuple[Callable[[SampleEntry], None], ...]]
+_CacheEntry = tuple[SeriesKey, tuple[Callable[[Iterable[Any]], None], ...]]
 
 
 class MetricRouter(Actor):
@@ -250,13 +250,14 @@ class MetricRouter(Actor):
             entry = entries.get(raw)
             if entry is None:
                 entry = self._resolve(name, labels, raw, entries)
-            key, appends = entry
-            if not appends:
+            key, extends = entry
+            if not extends:
                 unrouted += 1
                 continue
+            # One short-lived tuple, copied into each outbox (see SampleEntries).
             routed = (key, fields["timestamp"], fields["value"], sample)
-            for append in appends:
-                append(routed)
+            for extend in extends:
+                extend(routed)
         self._pending.update(seen)
         self._pending_samples += len(samples) - unrouted
         self._batches += 1
@@ -273,7 +274,7 @@ class MetricRouter(Actor):
         for name in pending:
             for outbox in index.get(name, ()):
                 if outbox.entries:
-                    deliveries += len(outbox.entries)
+                    deliveries += len(outbox.entries) // 4
                     outbox.route.ref.tell(RoutedSamples(outbox.entries.copy()))
                     outbox.entries.clear()
         pending.clear()
@@ -295,12 +296,12 @@ class MetricRouter(Actor):
                 entries.clear()  # unbounded label churn: start the cache over
                 cached = 0
             self._cached_series[name] = cached + 1
-            appends = tuple(
-                outbox.append
+            extends = tuple(
+                outbox.extend
                 for outbox in self._index.get(name, ())
                 if outbox.route.selector.matches_labels(labels)
             )
-            entry = (key, appends)
+            entry = (key, extends)
             entries[key] = entry
         entries[raw] = entry
         return entry

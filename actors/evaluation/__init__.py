@@ -27,6 +27,7 @@ from actors.evaluation._deadlines import DeadlineQueue, SilenceWatch
 from actors.evaluation._evaluation import (
     EvaluationStats,
     RuleEvaluation,
+    SampleEntries,
     SampleEntry,
     sample_entry,
     series_key,
@@ -56,6 +57,7 @@ __all__ = [
     "Judge",
     "RateWindow",
     "RuleEvaluation",
+    "SampleEntries",
     "SampleEntry",
     "SampleWindow",
     "Series",
