@@ -24,7 +24,7 @@ from actors._addressing import resolve
 from actors._firing_alerts import FiringAlerts, FiringAlertsQuery
 from actors._router import RoutedSamples
 from actors.evaluation import AlertEvent, RuleEvaluation
-from messages import AnyRule, MetricSample, SampleBatch
+from messages import AnyRule, MetricSample, SampleBatch, SampleRows
 from supervision import Actor, ActorRef
 
 __all__ = [
@@ -72,8 +72,8 @@ class RuleEvaluator(Actor):
 
     ``alert_sink`` (a ref or an absolute path) receives every event, told in order,
     and must answer ``FiringAlertsQuery`` (the ``AlertLedger`` or the alert manager).
-    Samples normally come from the router as ``RoutedSamples``; a ``SampleBatch`` or
-    ``MetricSample`` told directly is filtered by the rule's selector first.  A
+    Samples normally come from the router as ``RoutedSamples``; a ``SampleBatch``,
+    ``SampleRows`` or ``MetricSample`` told directly is filtered by the rule's selector first.  A
     disabled rule's evaluator only answers ``DescribeRule``.  Time is the system
     clock's ``time()``.
     """
@@ -135,7 +135,9 @@ class RuleEvaluator(Actor):
                 self._emit(evaluation.tick(self._time()))
                 self._schedule(evaluation)
             return None
-        if isinstance(message, SampleBatch | MetricSample):
+        if isinstance(message, SampleBatch | SampleRows | MetricSample):
+            if isinstance(message, SampleRows):
+                message = message.to_batch()
             samples = message.samples if isinstance(message, SampleBatch) else (message,)
             selector = self.rule.selector
             selected = [sample for sample in samples if selector.matches(sample)]

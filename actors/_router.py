@@ -27,7 +27,7 @@ from typing import Any
 
 from actors._addressing import resolve
 from actors.evaluation import SampleEntries, SeriesKey
-from messages import MetricSample, SampleBatch, Selector
+from messages import MetricSample, SampleBatch, SampleRow, SampleRows, Selector, to_sample
 from supervision import Actor, ActorRef
 
 __all__ = [
@@ -89,8 +89,11 @@ class RoutedSamples:
 
     @property
     def samples(self) -> list[MetricSample]:
-        """Return the samples, in order."""
-        return self.entries[3::4]
+        """Return the samples, in order (rows of a ``SampleRows`` as ``MetricSample``)."""
+        return [
+            sample if isinstance(sample, MetricSample) else to_sample(sample)
+            for sample in self.entries[3::4]
+        ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +139,7 @@ _CacheEntry = tuple[SeriesKey, tuple[Callable[[Iterable[Any]], None], ...]]
 
 
 class MetricRouter(Actor):
-    """Route ``SampleBatch`` (and single ``MetricSample``) messages to rule evaluators.
+    """Route ``SampleBatch``, ``SampleRows`` and ``MetricSample`` messages to evaluators.
 
     Routes come as ``RouteUpdate`` messages from the rule set.  Given ``rule_set`` (a
     ref, an absolute path or a sibling name), a router that starts tells it
@@ -165,7 +168,7 @@ class MetricRouter(Actor):
         self._index: dict[str, list[_Outbox]] = {}
         self._cache: dict[str, dict[object, _CacheEntry]] = {}
         self._cached_series: dict[str, int] = {}  # per metric, for the stats
-        self._waiting: list[Sequence[MetricSample]] | None = None
+        self._waiting: list[tuple[Sequence[MetricSample] | Sequence[SampleRow], bool]] | None = None
         self._waiting_samples = 0
         self._batches = 0
         self._samples = 0
@@ -182,11 +185,14 @@ class MetricRouter(Actor):
         self._flush()
 
     async def on_receive(self, message: Any) -> Any:
+        if message.__class__ is SampleRows:
+            self._receive(message.rows, True)
+            return None
         if isinstance(message, SampleBatch):
-            self._receive(message.samples)
+            self._receive(message.samples, False)
             return None
         if isinstance(message, MetricSample):
-            self._receive((message,))
+            self._receive((message,), False)
             return None
         # Whatever else comes sees every sample received before it already sent.
         self._flush()
@@ -208,19 +214,20 @@ class MetricRouter(Actor):
 
     # -- routing ------------------------------------------------------------------------------
 
-    def _receive(self, samples: Sequence[MetricSample]) -> None:
+    def _receive(self, samples: Sequence[MetricSample] | Sequence[SampleRow], rows: bool) -> None:
         waiting = self._waiting
         if waiting is None:
-            self._route(samples)
+            self._route(samples, rows)
             if self._pending_samples >= self.max_coalesced_samples or not self.ref.mailbox_size():
                 self._flush()
         elif self._waiting_samples + len(samples) <= self.max_waiting_samples:
-            waiting.append(samples)
+            waiting.append((samples, rows))
             self._waiting_samples += len(samples)
         else:
             self._dropped_waiting += len(samples)
 
-    def _route(self, samples: Sequence[MetricSample]) -> None:
+    def _route(self, samples: Sequence[MetricSample] | Sequence[SampleRow], rows: bool) -> None:
+        """Route ``samples``: ``SampleRow`` dicts if ``rows``, else ``MetricSample`` models."""
         cache = self._cache
         index = self._index
         seen: set[str] = set()
@@ -229,8 +236,8 @@ class MetricRouter(Actor):
         entries: dict[object, _CacheEntry] | None = None
         for sample in samples:
             # One read of the model's fields (its __dict__: reading attributes of a
-            # Pydantic model one by one costs several times more).
-            fields = sample.__dict__
+            # Pydantic model one by one costs several times more); a row is its fields.
+            fields: Any = sample if rows else sample.__dict__
             name = fields["name"]
             if name != last_name:
                 last_name = name
@@ -334,6 +341,6 @@ class MetricRouter(Actor):
         if waiting is not None and update.replace:
             self._waiting = None
             self._waiting_samples = 0
-            for samples in waiting:
-                self._route(samples)
+            for samples, rows in waiting:
+                self._route(samples, rows)
             self._flush()

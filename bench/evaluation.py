@@ -17,8 +17,11 @@ few "hot" series cross their thresholds now and then, so alerts fire and resolve
 Figures (medians over rounds):
 
 - embedded: ``SampleBatch`` objects built beforehand, told to the router;
-- json: the same batches as JSON bytes, validated with ``SampleBatch.model_validate_json``
-  then told to the router (validation is inside the timing);
+- json: the same batches as JSON bytes, validated with ``messages.parse_sample_batch``
+  (the hot path's form: ``SampleRows``, one dict per sample) then told to the router
+  (validation is inside the timing);
+- json_models: the same, validated with ``SampleBatch.model_validate_json`` (a
+  ``MetricSample`` model per sample), for comparison;
 - latency: from telling a batch that holds a threshold-crossing sample to the alert
   event reaching the sink, idle (one sample at a time) and under a steady load of
   half the measured embedded throughput.
@@ -79,7 +82,9 @@ from messages import (
     MetricSample,
     RuleError,
     SampleBatch,
+    SampleRows,
     ThresholdRule,
+    parse_sample_batch,
 )
 from supervision import ActorRef, ActorSystem, ChildSpec, configure_logging
 
@@ -392,9 +397,13 @@ async def measure_embedded(bench: Bench, batches: list[SampleBatch]) -> Rate:
     return Rate(samples, end_wall - wall, end_cpu - cpu, collector.seconds)
 
 
-async def measure_json(bench: Bench, payloads: list[bytes], samples: int) -> Rate:
+async def measure_json(
+    bench: Bench,
+    payloads: list[bytes],
+    samples: int,
+    validate: Callable[[bytes], SampleBatch | SampleRows] = parse_sample_batch,
+) -> Rate:
     tell = bench.router.tell
-    validate = SampleBatch.model_validate_json
     with GcTimer() as collector:
         wall, cpu = _timed()
         for payload in payloads:
@@ -547,6 +556,7 @@ async def _run(
 
         embedded: list[Rate] = []
         as_json: list[Rate] = []
+        as_json_models: list[Rate] = []
         deadline = time.perf_counter() + sizes.budget
         for _ in range(sizes.measurements):
             rounds = next_rounds(sizes.rounds_per_measurement)
@@ -558,7 +568,18 @@ async def _run(
             samples = sum(len(batch.samples) for batch in batches)
             del rounds, batches
             as_json.append(await measure_json(bench, payloads, samples))
-            log(f"  embedded {rate_text(embedded[-1].per_s)}, json {rate_text(as_json[-1].per_s)}")
+            rounds = next_rounds(sizes.rounds_per_measurement)
+            batches = [batch for one_round in rounds for batch in one_round]
+            payloads = [batch.model_dump_json().encode() for batch in batches]
+            samples = sum(len(batch.samples) for batch in batches)
+            del rounds, batches
+            as_json_models.append(
+                await measure_json(bench, payloads, samples, SampleBatch.model_validate_json)
+            )
+            log(
+                f"  embedded {rate_text(embedded[-1].per_s)}, json {rate_text(as_json[-1].per_s)},"
+                f" json as models {rate_text(as_json_models[-1].per_s)}"
+            )
             if time.perf_counter() > deadline:
                 break
 
@@ -588,8 +609,11 @@ async def _run(
         "embedded_samples_per_cpu_s": median([rate.per_cpu_s for rate in embedded]),
         "json_samples_per_s": median([rate.per_s for rate in as_json]),
         "json_samples_per_cpu_s": median([rate.per_cpu_s for rate in as_json]),
+        "json_models_samples_per_s": median([rate.per_s for rate in as_json_models]),
+        "json_models_samples_per_cpu_s": median([rate.per_cpu_s for rate in as_json_models]),
         "embedded_gc_share": median([rate.gc_share for rate in embedded]),
         "json_gc_share": median([rate.gc_share for rate in as_json]),
+        "json_models_gc_share": median([rate.gc_share for rate in as_json_models]),
         # The headline: batches of small_batch_size under load (see the module docstring).
         "sample_to_event_p50_ms": percentile(small, 50) * 1000,
         "sample_to_event_p99_ms": percentile(small, 99) * 1000,
@@ -620,6 +644,7 @@ async def _run(
         "samples_dropped_by_evaluators": dropped,
         "embedded_rounds": [asdict(rate) for rate in embedded],
         "json_rounds": [asdict(rate) for rate in as_json],
+        "json_models_rounds": [asdict(rate) for rate in as_json_models],
     }
 
 
@@ -644,6 +669,12 @@ def report(figures: dict[str, Any]) -> str:
             rate_text(as_json),
             rate_text(figures["json_samples_per_cpu_s"]),
             f">= 100k/s {mark(as_json >= 100_000)}",
+        ],
+        [
+            "samples/s, JSON batches as models",
+            rate_text(figures["json_models_samples_per_s"]),
+            rate_text(figures["json_models_samples_per_cpu_s"]),
+            "",
         ],
         [
             f"sample → event p50/p99, batches of {figures['small_batch_size']}"
@@ -676,7 +707,8 @@ def report(figures: dict[str, Any]) -> str:
         f"sample, {figures['alert_events']} alert events\n"
         f"cyclic garbage collector ({policy}):"
         f" {figures['embedded_gc_share']:.0%} of the CPU from Python objects,"
-        f" {figures['json_gc_share']:.0%} from JSON\n"
+        f" {figures['json_gc_share']:.0%} from JSON,"
+        f" {figures['json_models_gc_share']:.0%} from JSON as models\n"
         f"machine at the start: {figures['reference_loop_ns']:.0f} ns of CPU per trivial loop "
         f"iteration, {figures['core_share']:.0%} of a core to this process"
     )

@@ -4,7 +4,9 @@ All messages are frozen Pydantic models with a ``type`` literal and reject unkno
 fields.  Validate untrusted input at the edge (``SampleBatch.model_validate_json``,
 ``RULE_ADAPTER``, ``COMMAND_ADAPTER``, ``CLIENT_FRAME_ADAPTER``, ``parse_rules_toml``)
 and trust typed messages inside.  ``CallableRule`` is the one non-wire model: the
-embedded API's rule with a Python condition.
+embedded API's rule with a Python condition.  One exception for speed:
+``parse_sample_batch`` validates a ``SampleBatch`` document into ``SampleRows`` (a
+dataclass of plain dicts, same checks and errors), the hot path's form of a batch.
 """
 
 from messages._alerting import (
@@ -121,7 +123,15 @@ from messages._rules import (
     ThresholdRule,
     WindowCondition,
 )
-from messages._samples import MAX_BATCH_SIZE, MetricSample, SampleBatch
+from messages._samples import (
+    MAX_BATCH_SIZE,
+    MetricSample,
+    SampleBatch,
+    SampleRow,
+    SampleRows,
+    parse_sample_batch,
+    to_sample,
+)
 from messages._schema import WIRE_MODELS, json_schemas
 
 __all__ = [
@@ -210,6 +220,8 @@ __all__ = [
     "RuleInvalid",
     "RuleStats",
     "SampleBatch",
+    "SampleRow",
+    "SampleRows",
     "Selector",
     "SelectorInput",
     "ServerFrame",
@@ -231,6 +243,8 @@ __all__ = [
     "json_schemas",
     "parse_matchers",
     "parse_rules_toml",
+    "parse_sample_batch",
     "parse_selector",
+    "to_sample",
     "validate_rules",
 ]

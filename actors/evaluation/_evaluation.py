@@ -50,6 +50,7 @@ from messages import (
     AlertResolved,
     AnyRule,
     MetricSample,
+    SampleRow,
 )
 
 __all__ = [
@@ -85,13 +86,18 @@ fields once and every evaluator it feeds gets them as plain items.
 SampleEntries = list[Any]
 """Samples as the hot path carries them: ``SampleEntry`` items laid flat in one list.
 
-Four items per sample (series key, timestamp, value, sample), in order.  Flat rather
+Four items per sample (series key, timestamp, value, sample), in order; the sample is
+a ``MetricSample`` or, from ``SampleRows``, a ``SampleRow`` dict.  Flat rather
 than a tuple per sample: a tuple per sample lives in an evaluator's message until the
 evaluator runs, long enough for the cyclic garbage collector to promote it to its old
 generation, and every object promoted there adds to the cost of the next full
 collection (measured on bench/evaluation.py: about 2 µs of collector CPU per object
 per sample).  A flat list is one object however many samples it holds.
 """
+
+
+def _labels_of(sample: MetricSample | SampleRow) -> Mapping[str, str]:
+    return sample["labels"] if isinstance(sample, dict) else sample.labels
 
 
 def sample_entry(sample: MetricSample, key: SeriesKey | None = None) -> SampleEntry:
@@ -237,7 +243,7 @@ class RuleEvaluation:
         for key, timestamp, value, sample in zip(items, items, items, items, strict=True):
             series = get(key)
             if series is None:
-                series = self._new_series(key, sample.labels)
+                series = self._new_series(key, _labels_of(sample))
             if timestamp <= series.newest or timestamp > horizon:
                 self._count_dropped(series, timestamp, horizon)
                 dropped += 1
@@ -277,7 +283,7 @@ class RuleEvaluation:
         for key, timestamp, value, sample in zip(items, items, items, items, strict=True):
             series = get(key)
             if series is None:
-                series = self._new_series(key, sample.labels)
+                series = self._new_series(key, _labels_of(sample))
             if timestamp <= series.newest or timestamp > horizon:
                 self._count_dropped(series, timestamp, horizon)
                 dropped += 1
@@ -326,7 +332,7 @@ class RuleEvaluation:
         for key, timestamp, value, sample in zip(items, items, items, items, strict=True):
             series = table.get(key)
             if series is None:
-                series = self._add_series(key, sample.labels)
+                series = self._add_series(key, _labels_of(sample))
             elif unclaimed and key in unclaimed:
                 self._claim(series)
             if timestamp <= series.newest or timestamp > horizon:

@@ -18,7 +18,7 @@ from actors import (
     RouteUpdate,
 )
 from actors.evaluation import series_key
-from messages import MetricSample, SampleBatch, Selector, parse_selector
+from messages import MetricSample, SampleBatch, Selector, parse_sample_batch, parse_selector
 from supervision import Actor, ActorRef, ActorSystem, ChildSpec, FakeClock
 from tests.actors.harness import EPOCH, Log, Recorder, sample
 
@@ -122,6 +122,26 @@ async def test_batches_queued_back_to_back_reach_each_evaluator_as_one_message_i
             assert got == expected, name
             keys = [k for message in messages for k in message.keys]
             assert keys == [series_key(s.labels) for s in expected]
+
+
+async def test_sample_rows_are_routed_as_the_same_samples_in_a_batch_would_be() -> None:
+    batches = [samples_for(LABEL_SETS[i : i + 6]) for i in range(0, len(LABEL_SETS), 6)]
+    async with router_with(SELECTORS) as harness:
+        # Rows and models queued back to back, coalesced into one message per evaluator.
+        for index, batch in enumerate(batches):
+            models = SampleBatch(samples=tuple(batch))
+            rows = parse_sample_batch(models.model_dump_json())
+            harness.router.tell(rows if index % 2 else models)
+        await harness.settle()
+        for name, text in SELECTORS.items():
+            selector = parse_selector(text)
+            expected = [s for batch in batches for s in batch if selector.matches(s)]
+            got = [s for message in harness.received(name) for s in message.samples]
+            assert got == expected, name
+            keys = [k for message in harness.received(name) for k in message.keys]
+            assert keys == [series_key(s.labels) for s in expected]
+        stats = await harness.router.ask(RouterStatsQuery())
+        assert stats.samples == len(LABEL_SETS)
 
 
 async def test_coalescing_stops_at_max_coalesced_samples() -> None:

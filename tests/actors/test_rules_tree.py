@@ -25,6 +25,7 @@ from messages import (
     RuleInvalid,
     SampleBatch,
     ThresholdRule,
+    parse_sample_batch,
 )
 from tests.actors.harness import rules_tree, sample
 
@@ -61,6 +62,37 @@ async def test_a_rule_put_at_run_time_fires_on_the_samples_it_selects() -> None:
         (alert,) = tree.log.firing()
         assert alert.labels == {"env": "prod", "host": "a", "alertname": "cpu-high"}
         assert alert.starts_at == now
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {},
+        {"aggregation": {"fn": "avg", "window": 60}},
+        {"no_data_timeout": 600},
+    ],
+    ids=["threshold", "windowed", "general"],
+)
+async def test_json_batches_parsed_into_rows_fire_as_the_same_batches_of_models(
+    fields: dict[str, object],
+) -> None:
+    fired = []
+    for as_rows in (False, True):
+        async with rules_tree() as tree:
+            await tree.put(cpu_rule("cpu-high", **fields))
+            now = tree.now()
+            models = batch(
+                sample("cpu_percent", 95.0, now, env="prod", host="a"),
+                sample("cpu_percent", 20.0, now, env="prod", host="b"),
+                sample("cpu_percent", 99.0, now, env="dev", host="c"),
+            )
+            tree.router.tell(parse_sample_batch(models.model_dump_json()) if as_rows else models)
+            await tree.log.until(lambda: len(tree.log.firing()) == 1)
+            await tree.settle("cpu-high")
+            fired.append(tree.log.firing())
+    assert fired[0] == fired[1]
+    (alert,) = fired[1]
+    assert alert.labels == {"env": "prod", "host": "a", "alertname": "cpu-high"}
 
 
 async def test_a_pending_alert_fires_when_the_fake_clock_reaches_its_deadline() -> None:
