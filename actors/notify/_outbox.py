@@ -218,9 +218,11 @@ class OutboxWriter:
         self._queue(StateWrite(DELIVERED, key, None), None)
 
     def _queue(self, write: StateWrite, token: Any) -> None:
-        self._pending.append((write, token))
-        self._idle.clear()
-        self._wakeup.set()
+        pending = self._pending
+        pending.append((write, token))
+        if len(pending) == 1:  # the first since the last append took the queue
+            self._idle.clear()
+            self._wakeup.set()
 
     async def close(self) -> None:
         """Persist what is queued (one try each, no retry), then end the writer task.

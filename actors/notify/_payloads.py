@@ -14,7 +14,7 @@ from typing import Any
 
 import pydantic_core
 
-from messages import Notification, NotificationKind
+from messages import Notification, NotificationKind, Severity
 
 __all__ = [
     "ALERTMANAGER_ZERO_TIME",
@@ -39,6 +39,11 @@ def encode(payload: Mapping[str, Any]) -> bytes:
     return pydantic_core.to_json(payload)
 
 
+# An enum's ``.value`` goes through a descriptor; a dict lookup is a fraction of it.
+_KIND_VALUES: dict[NotificationKind, str] = {kind: kind.value for kind in NotificationKind}
+_SEVERITY_VALUES: dict[Severity, str] = {severity: severity.value for severity in Severity}
+
+
 def notification_document(notification: Notification) -> dict[str, Any]:
     """Return ``notification.model_dump(mode="json")``, built directly (half the cost).
 
@@ -49,11 +54,11 @@ def notification_document(notification: Notification) -> dict[str, Any]:
         "type": notification.type,
         "id": notification.id,
         "receiver": notification.receiver,
-        "kind": notification.kind.value,
+        "kind": _KIND_VALUES[notification.kind],
         "fingerprint": notification.fingerprint,
         "labels": dict(notification.labels),
         "annotations": dict(notification.annotations),
-        "severity": notification.severity.value,
+        "severity": _SEVERITY_VALUES[notification.severity],
         "created_at": notification.created_at,
         "idempotency_key": notification.idempotency_key,
         "starts_at": notification.starts_at,

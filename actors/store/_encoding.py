@@ -149,13 +149,16 @@ def encode_writes(writes: Sequence[StateWrite]) -> list[WriteRow]:
         if type(write) is not StateWrite and not isinstance(write, StateWrite):
             raise TypeError(f"append takes StateWrite, not {type(write).__name__}")
         collection, key, value, text = write
-        collection = _text(collection, "StateWrite.collection")
-        key = _text(key, "StateWrite.key")
+        # The common case (ASCII str) checked inline, as in encode_events.
+        if type(collection) is not str or not collection.isascii():
+            collection = _text(collection, "StateWrite.collection")
+        if type(key) is not str or not key.isascii():
+            key = _text(key, "StateWrite.key")
         if value is None:
             text = None
         elif text is None:
             text = encode_json(value, "document %s/%s", collection, key)
-        else:
+        elif type(text) is not str or not text.isascii():
             text = _text(text, "StateWrite.value_json")
         rows.append((collection, key, text))
     return rows
