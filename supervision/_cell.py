@@ -354,6 +354,10 @@ class ActorCell:
             if self.stop_requested:
                 return None
             if not queue:
+                # An idle actor must not keep its last message alive: a batch of samples
+                # would stay in memory, and reach the collector's old generation, in
+                # every evaluator until its next message.
+                message = None
                 # Waited for inline, not in a helper coroutine: one coroutine fewer per
                 # wait and per idle actor (faster asks, smaller actors).
                 waiter: asyncio.Future[None] = self.loop.create_future()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import weakref
 from typing import Any
 
 import pytest
@@ -432,3 +433,28 @@ async def test_tell_to_a_live_unbounded_actor_never_blocks_nor_raises() -> None:
         gate.set()
         await ref.ask("end")
         assert events.count("got:p:9999") == 1
+
+
+# -- references ----------------------------------------------------------------------------------
+
+
+class _Payload:
+    """A message that can be referenced weakly."""
+
+
+async def test_an_idle_actor_keeps_no_reference_to_its_last_message() -> None:
+    handled = asyncio.Event()
+
+    class Sink(Actor):
+        async def on_receive(self, message: Any) -> Any:
+            handled.set()
+            return None
+
+    async with ActorSystem([ChildSpec("sink", Sink)], clock=FakeClock()) as system:
+        payload = _Payload()
+        alive = weakref.ref(payload)
+        system.lookup("sink").tell(payload)
+        del payload
+        await handled.wait()
+        # The handler returned without suspending, so the actor is idle again by now.
+        assert alive() is None
