@@ -13,7 +13,7 @@ __all__ = ["GatewayTargets"]
 class GatewayTargets:
     """The refs behind the gateway's frames.
 
-    ``router``: takes ``SampleBatch`` (ingest frames), ideally with a bounded mailbox so
+    ``router``: takes ``SampleRows`` (ingest frames), ideally with a bounded mailbox so
     that a fast producer waits instead of growing memory. ``alert_manager``: answers
     ``Acknowledge``, ``Resolve``, ``CreateSilence``, ``ExpireSilence`` and
     ``QueryAlerts`` (and the registry's ``Subscribe`` and ``QueryHistory``).

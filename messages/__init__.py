@@ -59,6 +59,7 @@ from messages._history import (
     RuleCount,
     RuleStats,
 )
+from messages._ingest_rows import IngestRows, parse_ingest_frame
 from messages._matchers import (
     LabelMatcher,
     MatcherInvalid,
@@ -181,6 +182,7 @@ __all__ = [
     "GetAlert",
     "HistoryPage",
     "IngestFrame",
+    "IngestRows",
     "LabelMatcher",
     "LabelName",
     "Labels",
@@ -241,6 +243,7 @@ __all__ = [
     "fingerprint",
     "format_matchers",
     "json_schemas",
+    "parse_ingest_frame",
     "parse_matchers",
     "parse_rules_toml",
     "parse_sample_batch",

@@ -77,7 +77,7 @@ class SampleRow(TypedDict):
     timestamp: float
 
 
-def _as_plain_dicts(model: type[Message], **replaced: CoreSchema) -> CoreSchema:
+def plain_dict_schema(model: type[Message], **replaced: CoreSchema) -> CoreSchema:
     """Return ``model``'s validation schema producing a dict: each field's own schema.
 
     The field schemas are the model's (``replaced`` swaps some), so a row is checked
@@ -96,13 +96,21 @@ def _as_plain_dicts(model: type[Message], **replaced: CoreSchema) -> CoreSchema:
     return cs.typed_dict_schema(fields, extra_behavior="forbid")
 
 
+def rows_schema(model: type[Message]) -> CoreSchema:
+    """Return the schema of ``model``'s ``samples`` field, validating into ``SampleRow``s."""
+    schema: Any = model.__pydantic_core_schema__
+    samples = schema["schema"]["fields"]["samples"]["schema"]
+    if samples["type"] != "tuple":
+        raise TypeError(f"{model.__name__}.samples is not a tuple of samples")
+    rows: CoreSchema = {**samples, "items_schema": [plain_dict_schema(MetricSample)]}
+    return rows
+
+
 def _rows_validator() -> SchemaValidator:
-    samples: Any = SampleBatch.__pydantic_core_schema__
-    tuple_schema = samples["schema"]["fields"]["samples"]["schema"]
-    rows = {**tuple_schema, "items_schema": [_as_plain_dicts(MetricSample)]}
     # Titled as the model, so that errors read the same ("... for SampleBatch").
     return SchemaValidator(
-        _as_plain_dicts(SampleBatch, samples=rows), CoreConfig(title="SampleBatch")
+        plain_dict_schema(SampleBatch, samples=rows_schema(SampleBatch)),
+        CoreConfig(title="SampleBatch"),
     )
 
 

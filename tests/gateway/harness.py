@@ -40,6 +40,7 @@ from messages import (
     ReplyFrame,
     Role,
     SampleBatch,
+    SampleRows,
     SnapshotFrame,
     WelcomeFrame,
 )
@@ -72,7 +73,10 @@ def gateway_config(**overrides: Any) -> GatewayConfig:
 
 
 class SampleSink(Actor):
-    """Stand in for the metric router: take each ``SampleBatch``, handle it when allowed.
+    """Stand in for the metric router: take each batch, handle it when allowed.
+
+    ``SampleRows`` (what ingest frames become) are kept as the ``SampleBatch`` of the
+    same samples, and the kind of each message received in ``SinkBox.kinds``.
 
     Each batch waits for one unit of ``SinkBox.release`` before it is handled, so a test
     sees the router's bounded mailbox fill up.
@@ -82,8 +86,11 @@ class SampleSink(Actor):
         self.box = box
 
     async def on_receive(self, message: Any) -> Any:
-        if isinstance(message, SampleBatch):
+        if isinstance(message, SampleBatch | SampleRows):
             box = self.box
+            box.kinds.append(type(message))
+            if isinstance(message, SampleRows):
+                message = message.to_batch()
             box.took(message)
             while box.allowance <= 0:
                 box.gate.clear()
@@ -100,6 +107,7 @@ class SinkBox:
     held: bool = False
     taken: list[SampleBatch] = field(default_factory=list)
     batches: list[SampleBatch] = field(default_factory=list)
+    kinds: list[type] = field(default_factory=list)
     gate: asyncio.Event = field(default_factory=asyncio.Event)
     allowance: float = float("inf")
     _waiters: list[tuple[int, asyncio.Future[None]]] = field(default_factory=list)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from messages import ErrorFrame, ReplyFrame, SnapshotFrame
+from messages import ErrorFrame, ReplyFrame, SampleRows, SnapshotFrame
 from tests.gateway.harness import SinkBox, gateway_config, serving
 
 T0 = 1_700_000_000.0
@@ -41,6 +41,8 @@ async def test_ingest_stops_reading_while_the_routers_bounded_mailbox_is_full() 
         assert [b.samples[0].labels["batch"] for b in box.batches] == [
             str(n) for n in range(frames)
         ]
+        # Validated into plain dicts on the way (messages.parse_ingest_frame).
+        assert box.kinds == [SampleRows] * frames
         assert stack.system.dead_letters.count == 0
         samples = metrics.get_sample_value("tocsin_samples_ingested_total", {"source": "websocket"})
         assert samples is None  # counted at scrape time only

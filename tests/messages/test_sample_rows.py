@@ -1,4 +1,4 @@
-"""parse_sample_batch: the same documents as SampleBatch, accepted and rejected alike."""
+"""parse_sample_batch and parse_ingest_frame: the models' documents, taken alike."""
 
 from __future__ import annotations
 
@@ -11,7 +11,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from messages import MetricSample, SampleBatch, SampleRows, parse_sample_batch
+from messages import (
+    CLIENT_FRAME_ADAPTER,
+    IngestFrame,
+    MetricSample,
+    SampleBatch,
+    SampleRows,
+    parse_ingest_frame,
+    parse_sample_batch,
+)
 from tests.messages.invalid import assert_invalid
 from tests.messages.strategies import label_sets, metric_samples, no_deadline
 
@@ -144,3 +152,40 @@ def test_any_document_is_accepted_or_rejected_as_sample_batch_does(
         body["type"] = kind
     raw = json.dumps(body).encode()
     assert outcome(parse_sample_batch, raw) == outcome(SampleBatch.model_validate_json, raw)
+
+
+@no_deadline
+@given(
+    st.lists(messy_samples(), max_size=4),
+    st.sampled_from(["ingest", "ping", None]),
+    st.sampled_from(["f1", "", 7, None]),
+)
+def test_an_ingest_frame_is_parsed_into_rows_exactly_when_the_union_takes_it(
+    samples: list[object], kind: str | None, frame_id: object
+) -> None:
+    body: dict[str, object] = {"samples": samples}
+    if kind is not None:
+        body["type"] = kind
+    if frame_id is not None:
+        body["id"] = frame_id
+    raw = json.dumps(body)
+    rows = parse_ingest_frame(raw)
+    try:
+        frame = CLIENT_FRAME_ADAPTER.validate_json(raw)
+    except ValidationError:
+        assert rows is None
+        return
+    if not isinstance(frame, IngestFrame):
+        assert rows is None
+        return
+    assert rows is not None
+    assert rows.id == frame.id
+    assert rows.samples.to_batch().samples == frame.samples
+
+
+def test_an_ingest_frame_whose_type_is_spelled_with_escapes_is_left_to_the_union() -> None:
+    raw = json.dumps({"type": "ingest", "id": "a", "samples": [sample_data()]})
+    assert parse_ingest_frame(raw) is not None
+    escaped = raw.replace('"ingest"', '"\\u0069ngest"')
+    assert parse_ingest_frame(escaped) is None
+    assert isinstance(CLIENT_FRAME_ADAPTER.validate_json(escaped), IngestFrame)
