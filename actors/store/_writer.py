@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import os
 import queue
 import sqlite3
@@ -74,7 +73,34 @@ _UPSERT_DOCUMENTS = MultiRowInsert(
     # Rows apply in order, so a key written twice in one statement keeps the last value.
     " ON CONFLICT (collection, key) DO UPDATE SET value = excluded.value",
 )
-_DELETE_DOCUMENT = "DELETE FROM documents WHERE collection = ? AND key = ?"
+
+
+class MultiKeyDelete:
+    """Delete many documents of one collection with few statements: ``key IN (...)``.
+
+    As ``MultiRowInsert``: one statement per 64 keys rather than a step per key (and a
+    release of the GIL per key), cut into the same few sizes for the statement cache.
+    (``(collection, key) IN (VALUES ...)`` would scan the table: SQLite does not use
+    the primary key for it.)
+    """
+
+    def __init__(self) -> None:
+        self._sql = {
+            size: f"DELETE FROM documents WHERE collection = ? AND key IN ({', '.join('?' * size)})"
+            for size in _CHUNKS
+        }
+
+    def run(self, conn: sqlite3.Connection, collection: str, keys: list[str]) -> None:
+        """Delete ``collection``'s documents under ``keys`` (absent ones are no-ops)."""
+        start, end = 0, len(keys)
+        for size in _CHUNKS:
+            sql = self._sql[size]
+            while end - start >= size:
+                conn.execute(sql, [collection, *keys[start : start + size]])
+                start += size
+
+
+_DELETE_DOCUMENTS = MultiKeyDelete()
 
 _log = structlog.get_logger("tocsin.store")
 
@@ -293,12 +319,7 @@ class StoreWriter:
                 conn.execute("ROLLBACK")
             conn.execute("BEGIN IMMEDIATE")
             _INSERT_EVENTS.run(conn, event_values)
-            writes = itertools.chain.from_iterable(request.writes for request in batch)
-            for is_delete, run in itertools.groupby(writes, key=lambda row: row[2] is None):
-                if is_delete:
-                    conn.executemany(_DELETE_DOCUMENT, [(c, k) for c, k, _ in run])
-                else:
-                    _UPSERT_DOCUMENTS.run(conn, list(itertools.chain.from_iterable(run)))
+            _apply_writes(conn, batch)
             conn.execute("COMMIT")
         except Exception as error:
             self._rollback(conn)
@@ -378,6 +399,34 @@ class StoreWriter:
         # RuntimeError: the loop is closed, so nobody is waiting any more.
         with contextlib.suppress(RuntimeError):
             self.loop.call_soon_threadsafe(_resolve, outcomes)
+
+
+def _apply_writes(conn: sqlite3.Connection, batch: list[AppendRequest]) -> None:
+    """Apply the batch's document writes: each key's last write, deletes and upserts
+    each in few statements.
+
+    A transaction is atomic, so only each key's final state is seen: its last write.
+    Writes to different keys commute, so they need not keep their order, and a
+    notifier's delivered marks (delete, upsert, delete of three keys per delivery)
+    become three statements per 64 deliveries rather than three per delivery.
+    """
+    last: dict[tuple[str, str], str | None] = {}
+    for request in batch:
+        for collection, key, value in request.writes:
+            last[collection, key] = value
+    deletes: dict[str, list[str]] = {}
+    upserts: list[str] = []
+    for (collection, key), value in last.items():
+        if value is None:
+            keys = deletes.get(collection)
+            if keys is None:
+                keys = deletes[collection] = []
+            keys.append(key)
+        else:
+            upserts += (collection, key, value)
+    for collection, keys in deletes.items():
+        _DELETE_DOCUMENTS.run(conn, collection, keys)
+    _UPSERT_DOCUMENTS.run(conn, upserts)
 
 
 def _resolve(outcomes: list[Outcome]) -> None:

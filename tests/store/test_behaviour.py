@@ -300,3 +300,31 @@ async def test_an_append_of_any_size_stores_every_event_and_write_in_order(
     ]
     last = {f"k{n % 5}": {"n": n} for n in range(1, size + 1)}
     assert (await store.load()).documents == {"c": last}
+
+
+@pytest.mark.parametrize("deliveries", [1, 8, 9, 64, 65, 137])
+async def test_interleaved_deletes_and_upserts_of_many_keys_leave_each_keys_last_write(
+    store: Store, deliveries: int
+) -> None:
+    # A notifier's delivered marks: delete the outbox document, remember the key, forget
+    # an older key; runs of deletes and upserts cut across chunk sizes and collections.
+    await store.append(
+        [],
+        [StateWrite("outbox", f"n{i}", {"i": i}) for i in range(deliveries)]
+        + [StateWrite("delivered", f"old{i}", {"at": 0}) for i in range(deliveries)]
+        + [StateWrite("delivered", "kept", {"at": 0})],
+    )
+    writes: list[StateWrite] = []
+    for i in range(deliveries):
+        writes.append(StateWrite("outbox", f"n{i}", None))
+        writes.append(StateWrite("delivered", f"n{i}", {"at": i}))
+        writes.append(StateWrite("delivered", f"old{i}", None))
+    # The same key deleted and written again within the append: its last write stands.
+    writes += [StateWrite("outbox", "n0", {"again": True}), StateWrite("delivered", "n0", None)]
+
+    await store.append([], writes)
+
+    documents = (await store.load()).documents
+    assert documents["outbox"] == {"n0": {"again": True}}
+    expected = {f"n{i}": {"at": i} for i in range(1, deliveries)} | {"kept": {"at": 0}}
+    assert documents["delivered"] == expected
