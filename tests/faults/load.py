@@ -24,7 +24,7 @@ from typing import Any
 
 from websockets.exceptions import ConnectionClosed
 
-from messages import SERVER_FRAME_ADAPTER, ErrorFrame, EventFrame, ReplyFrame
+from messages import SERVER_FRAME_ADAPTER, ErrorFrame, EventFrame, ReplyFrame, ServerFrame
 from tests.faults.server import BOUND, ServerProcess
 from tests.gateway.harness import Client
 from tests.notify.http_server import HttpServer
@@ -60,6 +60,7 @@ class Host:
     """One alert the load drives: its host label, the alert id once known, its stage."""
 
     name: str
+    added_at: float = field(default_factory=time.monotonic)
     alert_id: str | None = None
     acked: bool = False
     acked_at: float = 0.0
@@ -76,7 +77,8 @@ class AlertLoad:
     max_hosts: int = 400
     patience: float = 15.0
     """seconds an acknowledged alert waits for its notification before it is cleared
-    anyway (the check at the end reports a notification that never came). In seconds, not
+    anyway, and half of what an unacknowledged one waits for its firing notification (the
+    check at the end reports a notification that never came). In seconds, not
     load steps: steps run faster on a quiet machine, and an alert cleared before its
     acknowledgement's group flushed has it folded into the resolution (only the
     resolution is sent, as Alertmanager would), which the check would call lost."""
@@ -88,6 +90,8 @@ class AlertLoad:
     samples: int = 0
     interrupted: int = 0
     """requests sent whose answer never came (the server was killed meanwhile)"""
+    finished: bool = False
+    """every host is done (all ``max_hosts`` opened and clearing): no more steps come"""
     _stepped: asyncio.Event = field(default_factory=asyncio.Event)
 
     def by_alert(self) -> dict[str, Host]:
@@ -97,6 +101,7 @@ class AlertLoad:
         """Wait until the load has made ``steps`` steps in all (bounded)."""
         async with asyncio.timeout(BOUND):
             while self.steps < steps:
+                assert not self.finished, f"the load finished at step {self.steps} < {steps}"
                 self._stepped.clear()
                 await self._stepped.wait()
 
@@ -127,6 +132,8 @@ class AlertLoad:
                 or time.monotonic() - host.acked_at >= self.patience
             ):
                 host.clearing = True
+            if not host.acked and time.monotonic() - host.added_at >= 2 * self.patience:
+                host.clearing = True  # its firing notification never came: the check says so
             value = CLEAR_VALUE if host.clearing else FIRING_VALUE
             labels = {"host": host.name}
             samples.append({"name": "load", "value": value, "labels": labels, "timestamp": now})
@@ -135,7 +142,7 @@ class AlertLoad:
             assert isinstance(reply, ReplyFrame), reply
             self.samples += len(samples)
         for host in self.hosts:
-            if host.acked or host.alert_id is None:
+            if host.acked or host.clearing or host.alert_id is None:
                 continue
             if f"{host.alert_id}/hook/firing" not in keys:
                 continue
@@ -147,8 +154,9 @@ class AlertLoad:
             else:
                 self.refused.append(answer)
         self.steps += 1
+        self.finished = len(self.hosts) >= self.max_hosts and all(h.clearing for h in self.hosts)
         self._stepped.set()
-        return not (len(self.hosts) >= self.max_hosts and all(h.clearing for h in self.hosts))
+        return not self.finished
 
 
 @dataclass
@@ -162,28 +170,35 @@ class Viewer:
     resolved: set[str] = field(default_factory=set)
     """alert ids of the ``alert_resolved`` events"""
     last_seq: int = 0
+    runs: int = 0
     resumes: int = 0
     out_of_order: list[tuple[int, int]] = field(default_factory=list)
+    subscribed: asyncio.Event = field(default_factory=asyncio.Event)
+    """set once the current run's subscription is answered: what happens after it is seen"""
     _seen: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def run(self) -> None:
         """Follow the events until the connection breaks."""
+        self.subscribed.clear()
+        self.runs += 1
         try:
             async with self.server.client() as client:
                 request: dict[str, Any] = {"type": "subscribe", "id": "all"}
-                if self.last_seq:
+                if self.runs > 1:  # resume even from 0: a kill may come before the first event
                     request["resume_from"] = self.last_seq
                     self.resumes += 1
                 answer = await client.request(request)
                 assert not isinstance(answer, ErrorFrame), answer
+                self.subscribed.set()
+                for early in client.received:  # read while the answer was awaited
+                    self._take(early)
+                client.received.clear()
                 while True:
-                    frame = await client.ws.recv()
-                    self._take(client, frame)
+                    self._take(SERVER_FRAME_ADAPTER.validate_json(await client.ws.recv()))
         except (ConnectionClosed, OSError):
             pass
 
-    def _take(self, client: Client, raw: str | bytes) -> None:
-        frame = SERVER_FRAME_ADAPTER.validate_json(raw)
+    def _take(self, frame: ServerFrame) -> None:
         if not isinstance(frame, EventFrame):
             return
         if frame.seq <= self.last_seq:
