@@ -375,10 +375,16 @@ class DeliveryScheduler:
         unit = delivery.unit
         if unit is None or unit.done or unit.in_flight or unit.where is not None:
             return
-        if not all(item.recorded for item in unit.items):
-            return
+        items = unit.items
         lanes = self._lanes
-        if all(lanes[item.notification.fingerprint][0] is item for item in unit.items):
+        if len(items) == 1:  # the common case, without two generators
+            [item] = items
+            if item.recorded and lanes[item.notification.fingerprint][0] is item:
+                self._enqueue(unit, now)
+            return
+        if not all(item.recorded for item in items):
+            return
+        if all(lanes[item.notification.fingerprint][0] is item for item in items):
             self._enqueue(unit, now)
 
     def _finish(self, unit: _Unit, now: float) -> None:
