@@ -24,7 +24,9 @@ Figures (medians over rounds):
   ``MetricSample`` model per sample), for comparison;
 - latency: from telling a batch that holds a threshold-crossing sample to the alert
   event reaching the sink, idle (one sample at a time) and under a steady load of
-  half the measured embedded throughput.
+  half the measured embedded throughput; with the number of times the process was
+  kept off the CPU for over 2 ms while the headline was measured (``*_stalls``: on a
+  shared machine, each such stall delays the batches in flight by its length).
 
 The headline latency (``sample_to_event_p99_ms``) is the p99 with batches of 100
 samples (one metric's series: one target's scrape) under a steady background load of
@@ -431,23 +433,43 @@ async def measure_idle_latency(bench: Bench, probes: int, budget: float) -> list
     return latencies
 
 
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """What a loaded-latency run measured."""
+
+    latencies: list[float]
+    offered: float
+    """Samples/s actually offered."""
+    stalls: list[float]
+    """Seconds the process was kept off the CPU, each time it was for over STALL_SECONDS."""
+
+
+STALL_SECONDS = 0.002
+
+
 async def measure_loaded_latency(
     bench: Bench,
     rounds: list[list[SampleBatch]],
     rate: float,
     seconds: float,
-) -> tuple[list[float], float]:
+) -> Loaded:
     """Send the rounds' batches at ``rate`` samples/s (open loop), a probe at each end.
 
     Each batch is told on schedule whether or not the system kept up, so queueing
     counts; the probe is the batch's last sample (routed last).  Returns the probes'
-    latencies and the rate actually offered.
+    latencies, the rate actually offered, and the stalls: each time the sender woke
+    later than it was due (at its next send, or at once when behind) by more than the
+    CPU the process used meanwhile, the difference is time the process was ready but
+    not running (the operating system gave the core to another process; up to 1 ms of
+    it can be the event loop rounding its timeout up to a millisecond), which delays
+    every batch in flight.
     """
     probe = bench.probe
     first = len(probe.arrivals)
     batches = [batch for one_round in rounds for batch in one_round]
     sent_at: list[float] = []
     sent_samples = 0
+    stalls: list[float] = []
     begin = time.perf_counter()
     next_send = begin
     for batch in batches:
@@ -458,12 +480,18 @@ async def measure_loaded_latency(
         bench.router.tell(loaded)
         sent_samples += len(loaded.samples)
         next_send += len(loaded.samples) / rate
-        await asyncio.sleep(max(0.0, next_send - time.perf_counter()))
+        cpu, now = time.process_time(), time.perf_counter()
+        await asyncio.sleep(max(0.0, next_send - now))
+        # Due at next_send, or at once when behind: any later is time the loop spent
+        # running other work (CPU) or not running at all.
+        off_cpu = (time.perf_counter() - max(next_send, now)) - (time.process_time() - cpu)
+        if off_cpu > STALL_SECONDS:
+            stalls.append(off_cpu)
     elapsed = time.perf_counter() - begin
     await probe.until(first + len(sent_at))
     await bench.barrier()
     latencies = [probe.arrivals[first + i] - sent for i, sent in enumerate(sent_at)]
-    return latencies, sent_samples / elapsed if elapsed > 0 else math.nan
+    return Loaded(latencies, sent_samples / elapsed if elapsed > 0 else math.nan, stalls)
 
 
 def calibrate(iterations: int = 2_000_000) -> tuple[float, float]:
@@ -578,7 +606,7 @@ async def _run(
         idle = await measure_idle_latency(bench, sizes.latency_probes, sizes.budget)
         embedded_rate = median([rate.per_s for rate in embedded])
         target_rate = 0.5 * embedded_rate
-        loaded: dict[int, tuple[list[float], float]] = {}
+        loaded: dict[int, Loaded] = {}
         for batch_size in (sizes.batch_size, sizes.small_batch_size):
             count = max(1, math.ceil(target_rate * sizes.loaded_seconds / len(series)))
             loaded[batch_size] = await measure_loaded_latency(
@@ -594,8 +622,9 @@ async def _run(
             if time.perf_counter() > deadline:
                 break
         log(f"  json as models {', '.join(rate_text(rate.per_s) for rate in as_json_models)}")
-        large, offered = loaded[sizes.batch_size]
-        small, small_offered = loaded[sizes.small_batch_size]
+        large, offered = loaded[sizes.batch_size].latencies, loaded[sizes.batch_size].offered
+        small_run = loaded[sizes.small_batch_size]
+        small, small_offered = small_run.latencies, small_run.offered
         router_stats = await bench.router.ask(RouterStatsQuery())
         ledger_stats = await bench.ledger.ask(LedgerStatsQuery())
         dropped = sum(
@@ -623,6 +652,10 @@ async def _run(
         ),
         "sample_to_event_small_batches_p50_ms": percentile(small, 50) * 1000,
         "sample_to_event_small_batches_p99_ms": percentile(small, 99) * 1000,
+        # Times the process was kept off the CPU for over STALL_SECONDS while the
+        # headline was measured (see measure_loaded_latency), and the longest.
+        "small_batches_stalls": len(small_run.stalls),
+        "small_batches_longest_stall_ms": max(small_run.stalls, default=0.0) * 1000,
         "small_batch_size": sizes.small_batch_size,
         "small_batches_offered_samples_per_s": small_offered,
         "sample_to_event_large_batches_p50_ms": percentile(large, 50) * 1000,
@@ -711,7 +744,10 @@ def report(figures: dict[str, Any]) -> str:
         f" {figures['json_gc_share']:.0%} from JSON,"
         f" {figures['json_models_gc_share']:.0%} from JSON as models\n"
         f"machine at the start: {figures['reference_loop_ns']:.0f} ns of CPU per trivial loop "
-        f"iteration, {figures['core_share']:.0%} of a core to this process"
+        f"iteration, {figures['core_share']:.0%} of a core to this process\n"
+        f"while the headline latency was measured the process was kept off the CPU"
+        f" {figures['small_batches_stalls']} times for over {STALL_SECONDS * 1000:g} ms"
+        f" (longest {figures['small_batches_longest_stall_ms']:.1f} ms): other processes"
     )
     return f"{table}\n{notes}"
 
