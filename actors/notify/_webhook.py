@@ -61,7 +61,9 @@ class WebhookChannel:
         self._secret = None if secret is None else secret.get_secret_value().encode()
         # The headers every request carries are the poster's (written once); a configured
         # header named like a per-request one gives way to it, as a later dict key would.
-        per_request = {IDEMPOTENCY_HEADER, config.signature_header}
+        per_request = {IDEMPOTENCY_HEADER}
+        if self._secret is not None:
+            per_request.add(config.signature_header)
         fixed = {**config.headers, "content-type": "application/json"}
         self._http = HttpPoster(
             timeout=config.timeout,

@@ -175,6 +175,21 @@ async def test_without_a_secret_there_is_no_signature_and_configured_headers_are
     assert request.headers["authorization"] == "Bearer t"
 
 
+async def test_a_configured_header_named_like_a_per_request_one_gives_way_only_to_it(
+    http_server: HttpServer,
+) -> None:
+    configured = {"Idempotency-Key": "static", "X-Tocsin-Signature": "configured"}
+    async with channel(http_server.url, headers=configured) as webhook:
+        await webhook.send([notification(receiver="ops")])
+    async with channel(http_server.url, headers=configured, hmac_secret="s3cret") as webhook:
+        await webhook.send([notification(receiver="ops")])
+    unsigned, signed = http_server.requests
+    assert unsigned.idempotency_key == signed.idempotency_key != "static"
+    assert unsigned.headers["x-tocsin-signature"] == "configured"  # no secret: sent as is
+    expected = "sha256=" + hmac.new(b"s3cret", signed.body, hashlib.sha256).hexdigest()
+    assert signed.headers["x-tocsin-signature"] == expected
+
+
 async def test_a_500_is_a_retryable_failure_without_retry_after(http_server: HttpServer) -> None:
     http_server.script(Respond(500, body=b"boom"))
     async with channel(http_server.url) as webhook:
