@@ -34,8 +34,17 @@ class ServerProcess:
     reuse it, so clients and receivers can reconnect to the same address.
     """
 
-    def __init__(self, data_dir: Path, config: str = "", *, env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        data_dir: Path,
+        config: str = "",
+        *,
+        env: dict[str, str] | None = None,
+        entry: str = "gateway.cli",
+    ):
         self.data_dir = data_dir
+        self.entry = entry
+        """the module run with ``python -m`` (the real command line unless a test says)"""
         self.config_text = config
         self.env = {
             **os.environ,
@@ -62,7 +71,7 @@ class ServerProcess:
         config_path = self.data_dir / "tocsin.toml"
         config_path.write_text(self.config_text)
         self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "gateway.cli", "--log-json", "serve",
+            sys.executable, "-m", self.entry, "--log-json", "serve",
             "--config", str(config_path), "--port", str(self.port),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=self.env,
         )  # fmt: skip
@@ -89,6 +98,10 @@ class ServerProcess:
         assert self.process is not None
         self.process.send_signal(signal.SIGKILL)
         await self._reap()
+
+    async def exited(self) -> int:
+        """Wait (bounded) until the process ends on its own; return its exit status."""
+        return await self._reap()
 
     async def terminate(self) -> int:
         """SIGTERM the process (graceful shutdown) and return its exit status."""
