@@ -1,0 +1,54 @@
+"""AlertEvents: one subscription's alert transitions, as an async iterator."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from gateway._filters import SubscriptionFilter
+from gateway._view import AlertView
+from messages import AlertTransition
+from supervision import Actor
+
+
+class TransitionForwarder(Actor):
+    """Put every transition it receives in a queue: the subscriber behind ``AlertEvents``."""
+
+    def __init__(self, queue: asyncio.Queue[AlertTransition]) -> None:
+        self.queue = queue
+
+    async def on_receive(self, message: Any) -> Any:
+        if isinstance(message, AlertTransition):
+            self.queue.put_nowait(message)
+            return None
+        return await super().on_receive(message)
+
+
+class AlertEvents:
+    """The events of one subscription, as an async iterator (see ``AlertSystem.subscribe``)."""
+
+    def __init__(
+        self,
+        queue: asyncio.Queue[AlertTransition],
+        view: AlertView,
+        selected: SubscriptionFilter,
+        after: int,
+    ) -> None:
+        self._queue = queue
+        self._view = view
+        self._selected = selected
+        self._after = after
+
+    def __aiter__(self) -> AlertEvents:
+        return self
+
+    async def __anext__(self) -> AlertTransition:
+        """Wait for the next matching event."""
+        while True:
+            transition = await self._queue.get()
+            if transition.seq <= self._after:
+                continue
+            self._after = transition.seq
+            before, after = self._view.apply(transition)
+            if self._selected.matches_change(before, after):
+                return transition

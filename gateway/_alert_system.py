@@ -1,0 +1,313 @@
+"""AlertSystem: the whole of Tocsin in one process, as ``gateway._tree`` builds it.
+
+It lives in ``gateway`` because its ``edge`` subtree is the gateway's (dependencies
+point one way: ``actors`` cannot import ``gateway``).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from actors import ApplyRules, LoadRuleFile, RuleChanges
+from actors.notify import (
+    ChannelFactory,
+    DeleteReceiver,
+    DeliveryPolicy,
+    ListReceivers,
+    PutReceiver,
+    ReceiverChanged,
+    ReceiverConfig,
+    ReceiverInfo,
+    default_channel,
+)
+from actors.store import Store
+from gateway._alert_commands import AlertCommands
+from gateway._config import TokenConfig
+from gateway._edge import GatewayAddress, GatewayAddressQuery
+from gateway._http import Readiness
+from gateway._metrics import GatewayMetrics
+from gateway._tree import (
+    GATEWAY_PATH,
+    ROOT_BACKOFF,
+    ROOT_INTENSITY,
+    ROOT_PERIOD,
+    ROUTER_PATH,
+    RULE_SET_PATH,
+    alert_tree,
+    store_of,
+)
+from gateway._tree_metrics import NOTIFIERS_PATH, TreeMetrics
+from gateway.config import TocsinConfig
+from messages import (
+    MAX_BATCH_SIZE,
+    AnyRule,
+    CreateSilence,
+    DeleteRule,
+    ListRules,
+    ListSilences,
+    MetricSample,
+    SampleBatch,
+    SilenceList,
+    SilenceStatus,
+)
+from supervision import ActorRef, ActorSystem, Clock
+
+
+class AlertSystemNotRunning(RuntimeError):
+    """The ``AlertSystem`` was used outside ``async with`` (or after it ended)."""
+
+
+class AlertSystem(AlertCommands):
+    """Run Tocsin inside an asyncio program: ``async with AlertSystem(config) as system:``.
+
+    Entering opens the store, starts the tree (see ``gateway._tree``), applies the
+    configured rules (inline, then files) and silences, and, when
+    ``config.server.enabled``, starts the gateway (``url`` tells where it listens).
+    Leaving stops the tree in reverse order: the gateway closes its connections with
+    1001, the alert manager flushes to the store, the store closes last.
+
+    ``store`` overrides ``config.store`` (pass a ``MemoryStore`` in tests); ``clock``
+    drives every timer (pass a ``FakeClock`` in tests); ``extra_tokens`` are accepted by
+    the gateway in addition to ``config.auth`` (``tocsin serve`` adds its admin token);
+    ``channel_factory`` builds notifier channels (default: the real ones);
+    ``fault_injection=True`` (tests only) enables ``inject_crash``.
+
+    ``/metrics`` reports the runtime: restarts, crashes and escalations by actor, dead
+    letters by reason, asyncio tasks, and the process (RSS, CPU, open files). ``/readyz``
+    is unready while an actor waits for its restart.
+    """
+
+    def __init__(
+        self,
+        config: TocsinConfig | None = None,
+        *,
+        store: Store | None = None,
+        clock: Clock | None = None,
+        extra_tokens: Sequence[TokenConfig] = (),
+        channel_factory: ChannelFactory = default_channel,
+        fault_injection: bool = False,
+    ) -> None:
+        self.config = config or TocsinConfig()
+        self._data_file: Path | None = None
+        if store is None:
+            store, self._data_file = store_of(self.config)
+        self.store = store
+        self._clock = clock
+        self._extra_tokens = tuple(extra_tokens)
+        self._channel_factory = channel_factory
+        self._system: ActorSystem | None = None
+        self._subscribers = itertools.count(1)
+        self._api_samples = 0
+        self._fault_injection = fault_injection
+        providers = TreeMetrics(
+            lambda: self._system, lambda: self.system, lambda: self._api_samples
+        )
+        self.metrics = GatewayMetrics(providers.providers())
+        self.address: GatewayAddress | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        """Start the tree, apply the configured rules and silences, start the gateway.
+
+        Raises ``ActorStartError`` if a part cannot start (e.g. the port is taken); the
+        parts already started are stopped again.
+        """
+        if self._system is not None:
+            raise RuntimeError("the AlertSystem is already started")
+        if self._data_file is not None:
+            self._data_file.parent.mkdir(parents=True, exist_ok=True)
+        system = ActorSystem(
+            alert_tree(
+                self.config,
+                self.store,
+                system=lambda: self.system,
+                channel_factory=self._channel_factory,
+                extra_tokens=self._extra_tokens,
+                readiness=self._readiness,
+                metrics=self.metrics,
+            ),
+            clock=self._clock,
+            intensity=ROOT_INTENSITY,
+            period=ROOT_PERIOD,
+            backoff=ROOT_BACKOFF,
+            fault_injection=self._fault_injection,
+        )
+        self._system = system
+        try:
+            await system.start()
+            await self._apply_configuration()
+            if self.config.server.enabled:
+                address = await system.lookup(GATEWAY_PATH).ask(GatewayAddressQuery())
+                assert isinstance(address, GatewayAddress)
+                self.address = address
+        except BaseException:
+            await system.shutdown()
+            self._system = None
+            raise
+
+    async def stop(self) -> None:
+        """Stop the tree in reverse order (gateway first, store last); idempotent."""
+        system, self._system = self._system, None
+        if system is not None:
+            await system.shutdown()
+
+    async def wait_terminated(self) -> None:
+        """Wait until the tree stops; raises ``SystemFailed`` if its root failed."""
+        await self.system.wait_terminated()
+
+    @property
+    def system(self) -> ActorSystem:
+        """The running ``ActorSystem``; raises ``AlertSystemNotRunning`` outside ``async with``."""
+        if self._system is None:
+            raise AlertSystemNotRunning("use the AlertSystem inside 'async with'")
+        return self._system
+
+    @property
+    def url(self) -> str | None:
+        """The gateway's WebSocket URL (None without a server)."""
+        return None if self.address is None else self.address.url
+
+    @property
+    def http_url(self) -> str | None:
+        """The gateway's HTTP base URL (None without a server)."""
+        return None if self.address is None else self.address.http_url
+
+    async def _readiness(self) -> Readiness:
+        checks: dict[str, bool | str] = {}
+        system = self._system
+        if system is None or not system.running:
+            checks["tree"] = "the tree is down"
+        elif down := system.not_running():
+            # A crashed actor waiting for its restart (a subtree that escalated waits for
+            # ROOT_BACKOFF): the server cannot do all of its work until it is back.
+            checks["tree"] = "restarting: " + ", ".join(down)
+        else:
+            checks["tree"] = True
+        try:
+            checks["store"] = True if await self.store.healthy() else "the store is not writable"
+        except Exception as exc:
+            checks["store"] = f"the store failed: {exc}"
+        return Readiness(all(value is True for value in checks.values()), checks)
+
+    def inject_crash(self, path: str) -> None:
+        """Crash the actor at ``path`` on a poison message (tests: ``fault_injection=True``).
+
+        See ``ActorSystem.inject_crash``; raises ``FaultInjectionDisabled`` otherwise.
+        """
+        self.system.inject_crash(path)
+
+    async def _apply_configuration(self) -> None:
+        rules = self.config.rules
+        if rules.inline:
+            await self._rule_set.ask(ApplyRules(rules=rules.inline))
+        for path in rules.files:
+            await self._rule_set.ask(LoadRuleFile(path=path))
+        if self.config.silences:
+            existing = await self._ask(ListSilences())
+            assert isinstance(existing, SilenceList)
+            held = {
+                (tuple(s.matchers), s.comment)
+                for s in existing.silences
+                if s.status is not SilenceStatus.EXPIRED
+            }
+            now = self.system.clock.time()
+            for silence in self.config.silences:
+                if (tuple(silence.matchers), silence.comment) in held:
+                    continue
+                await self._command(
+                    CreateSilence(
+                        matchers=silence.matchers,
+                        starts_at=now,
+                        ends_at=now + silence.duration,
+                        created_by="config",
+                        comment=silence.comment,
+                    )
+                )
+
+    # -- refs ----------------------------------------------------------------------------------
+
+    @property
+    def router(self) -> ActorRef:
+        """The metric router's ref (takes ``SampleBatch``)."""
+        return self.system.lookup(ROUTER_PATH)
+
+    @property
+    def _rule_set(self) -> ActorRef:
+        return self.system.lookup(RULE_SET_PATH)
+
+    # -- samples and rules -------------------------------------------------------------------
+
+    async def ingest(self, samples: Iterable[MetricSample] | SampleBatch) -> None:
+        """Send samples to the rules, in batches; wait for room in the router's mailbox."""
+        items = samples.samples if isinstance(samples, SampleBatch) else tuple(samples)
+        router = self.router
+        for start in range(0, len(items), MAX_BATCH_SIZE):
+            batch = items[start : start + MAX_BATCH_SIZE]
+            await router.send(SampleBatch(samples=batch))
+            self._api_samples += len(batch)
+
+    async def put_rule(self, rule: AnyRule) -> RuleChanges:
+        """Create or replace ``rule`` (a ``CallableRule`` too); raise ``RuleInvalid``."""
+        changes = await self._rule_set.ask(ApplyRules(rules=(rule,)), timeout=30.0)
+        assert isinstance(changes, RuleChanges)
+        return changes
+
+    async def delete_rule(self, rule_id: str) -> RuleChanges:
+        """Delete the rule ``rule_id`` (its alerts resolve); raise ``RuleNotFound``."""
+        changes = await self._rule_set.ask(DeleteRule(rule_id=rule_id), timeout=30.0)
+        assert isinstance(changes, RuleChanges)
+        return changes
+
+    async def list_rules(self) -> tuple[AnyRule, ...]:
+        """Return the running rules, in id order."""
+        rules: tuple[AnyRule, ...] = await self._rule_set.ask(ListRules(), timeout=30.0)
+        return rules
+
+    # -- receivers -----------------------------------------------------------------------------
+
+    async def put_receiver(
+        self, receiver: ReceiverConfig, delivery: DeliveryPolicy | None = None
+    ) -> ReceiverChanged:
+        """Add a receiver, or replace the one of the same name, until the system stops.
+
+        Routes already naming it start reaching it; a replaced receiver's undelivered
+        notifications go to the new one. Raises ``ReceiverNotStarted`` if its notifier
+        cannot start (a replaced one is restored). Put it in the configuration to keep it
+        across restarts.
+        """
+        changed = await self.system.lookup(NOTIFIERS_PATH).ask(
+            PutReceiver(receiver, delivery), timeout=30.0
+        )
+        assert isinstance(changed, ReceiverChanged)
+        return changed
+
+    async def delete_receiver(self, name: str) -> ReceiverChanged:
+        """Remove a receiver; raise ``UnknownReceiver``, or ``ReceiverInUse`` while the
+        route or an escalation policy names it."""
+        changed = await self.system.lookup(NOTIFIERS_PATH).ask(DeleteReceiver(name), timeout=30.0)
+        assert isinstance(changed, ReceiverChanged)
+        return changed
+
+    async def list_receivers(self) -> tuple[ReceiverInfo, ...]:
+        """Return the receivers in use, each with its delivery policy and users."""
+        infos: tuple[ReceiverInfo, ...] = await self.system.lookup(NOTIFIERS_PATH).ask(
+            ListReceivers(), timeout=30.0
+        )
+        return infos
