@@ -40,6 +40,7 @@ from actors.notify._retry import GiveUp, Retry, RetryDecision, RetryPolicy
 from actors.notify._scheduler import DeadLettered, Delivery, DeliveryScheduler, Retrying, Send
 from actors.notify._slack import RESOLVED_COLOUR, SEVERITY_COLOURS, SlackChannel, slack_message
 from actors.notify._supervisor import (
+    OUTBOX_LINGER,
     ChannelContext,
     ChannelFactory,
     NotifierSupervisor,
@@ -68,6 +69,7 @@ __all__ = [
     "DEFAULT_DELIVERY",
     "IDEMPOTENCY_HEADER",
     "OUTBOX",
+    "OUTBOX_LINGER",
     "RESOLVED_COLOUR",
     "SEVERITY_COLOURS",
     "Channel",

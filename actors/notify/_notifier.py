@@ -92,7 +92,9 @@ class Notifier(Actor):
     channel that raises anything but ``DeliveryError`` is a bug: logged, and treated
     as a permanent failure (dead letter), so one poisonous notification cannot make
     the notifier crash in a loop. ``rng`` is the backoff jitter's source (seed it in
-    tests).
+    tests). ``outbox_linger``: seconds the outbox writes nobody waits on (delivered
+    marks, ...) may wait to share a transaction (``OutboxWriter``; 0: none); a crash
+    meanwhile only repeats those deliveries, as one between a send and its mark does.
     """
 
     def __init__(
@@ -106,6 +108,7 @@ class Notifier(Actor):
         rng: random.Random | None = None,
         store_retry_for: float = 10.0,
         remember_delivered: int = 10_000,
+        outbox_linger: float = 0.0,
     ) -> None:
         if remember_delivered < 0:
             raise ValueError(f"remember_delivered must be >= 0, not {remember_delivered}")
@@ -117,6 +120,7 @@ class Notifier(Actor):
         self._receipts = ReceiptSink(receipts)
         self._rng = rng
         self._store_retry_for = store_retry_for
+        self._outbox_linger = outbox_linger
         self._handlers: dict[type, Any] = {
             Notification: self._accept,
             _Written: self._on_written,
@@ -177,6 +181,7 @@ class Notifier(Actor):
             ),
             retry_for=self._store_retry_for,
             log=self._log,
+            linger=self._outbox_linger,
         )
         self._writer.start()
         self._forget_old_deliveries()

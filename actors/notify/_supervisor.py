@@ -102,6 +102,16 @@ def notifier_name(receiver: ReceiverConfig) -> str:
     return f"notifier:{kind}" if receiver.name == kind else f"notifier:{kind}:{receiver.name}"
 
 
+OUTBOX_LINGER = 0.05
+"""Seconds a notifier's delivered marks may wait to share a store transaction with more.
+
+Measured on bench/notifiers.py (interleaved, load 2-3): 10-20% less CPU per webhook
+notification than committing them as they come (~20 per transaction at ~5k/s). A crash
+within that time repeats those deliveries after the restart (at least once), as a crash
+between a send and its mark always could; notifications waiting for their first
+attempt never wait for it."""
+
+
 class _NotifierFactory:
     """Build the notifier of one receiver: a child spec's factory that knows its receiver.
 
@@ -147,6 +157,8 @@ class NotifierSupervisor(Supervisor):
     child), ``DeleteReceiver`` removes one, ``ListReceivers`` lists them. ``users`` maps a
     receiver name to what names it (the routes, escalation policies): such a receiver
     cannot be removed (``ReceiverInUse``), so a route never points at a missing one.
+    ``outbox_linger`` is each notifier's (``OUTBOX_LINGER``; 0: marks commit as they
+    come).
     """
 
     def __init__(
@@ -163,8 +175,10 @@ class NotifierSupervisor(Supervisor):
         backoff: Backoff | None = None,
         notifier_shutdown: float = 5.0,
         users: Mapping[str, tuple[str, ...]] | None = None,
+        outbox_linger: float = OUTBOX_LINGER,
     ) -> None:
         self.config = config
+        self._outbox_linger = outbox_linger
         self._store = store
         self._receipts_target = receipts
         self._receipts = ReceiptSink(receipts)
@@ -202,6 +216,7 @@ class NotifierSupervisor(Supervisor):
             policy=policy,
             receipts=self._receipts_target,
             rng=self._notifier_rng,
+            outbox_linger=self._outbox_linger,
         )
 
     async def on_start(self) -> None:
