@@ -6,6 +6,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from supervision._clock import Clock
+from supervision._deathwatch import unwatch, watch
 
 if TYPE_CHECKING:
     from supervision._cell import ActorCell
@@ -113,11 +114,11 @@ class Actor:
 
     def watch(self, ref: ActorRef) -> None:
         """Receive ``Terminated(ref)`` when ``ref`` terminates for good (at once if dead)."""
-        self._cell.watch(ref._cell)
+        watch(self._cell, ref._cell)
 
     def unwatch(self, ref: ActorRef) -> None:
         """Stop watching ``ref``."""
-        self._cell.unwatch(ref._cell)
+        unwatch(self._cell, ref._cell)
 
     def stop(self) -> None:
         """Stop after the current message, as a normal exit.

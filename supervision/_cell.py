@@ -7,62 +7,25 @@ import contextlib
 import sys
 from collections import deque
 from collections.abc import Callable
-from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from supervision._actor import Actor
+from supervision._actor_task import run_incarnation
+from supervision._cell_state import CellState
 from supervision._deadletters import DeadLetter
-from supervision._errors import ActorCrashed, ActorDead, ActorStartError, ChildExists, MailboxFull
-from supervision._faults import CrashOrder, InjectedFault
-from supervision._messages import Terminated
+from supervision._deathwatch import finalize
+from supervision._errors import ActorDead, ActorStartError, ChildExists, MailboxFull
+from supervision._messages import ChildExited
 from supervision._ref import ActorRef, _Ask
-from supervision._timers import _Timed
 
 if TYPE_CHECKING:
     from supervision._supervisor import ChildSpec
     from supervision._system import ActorSystem
     from supervision._timers import Timers
 
-# Messages handled before yielding to the event loop when the mailbox stays non-empty, so
-# that one busy actor cannot starve the others (Akka's "throughput" setting).
-THROUGHPUT = 300
 UNBOUNDED = sys.maxsize
-
-
-class CellState(Enum):
-    """Where an actor is in its life. STOPPED can be restarted; DEAD is final."""
-
-    NEW = "new"
-    STARTING = "starting"
-    RUNNING = "running"
-    STOPPED = "stopped"
-    DEAD = "dead"
-
-
-class ChildExited:
-    """Sent by a child cell to its supervisor: the instance ended on its own.
-
-    ``error`` is None after a normal self-stop. ``incarnation`` lets the supervisor ignore
-    news about an instance it has already replaced.
-    """
-
-    __slots__ = ("cell", "error", "incarnation")
-
-    def __init__(self, cell: ActorCell, incarnation: int, error: BaseException | None) -> None:
-        self.cell = cell
-        self.incarnation = incarnation
-        self.error = error
-
-    def __repr__(self) -> str:
-        return f"ChildExited({self.cell.path}, {self.incarnation}, {self.error!r})"
-
-
-def _is_fatal(error: BaseException) -> bool:
-    # KeyboardInterrupt, SystemExit and friends shut the whole system down; an unrequested
-    # CancelledError raised inside a handler is an ordinary failure.
-    return not isinstance(error, Exception | asyncio.CancelledError)
 
 
 class ActorCell:
@@ -260,7 +223,7 @@ class ActorCell:
         if not self.dormant or instance is None:
             return
         self.dormant = False
-        self.task = self.loop.create_task(self._run(instance, None), name=self.path)
+        self.task = self.loop.create_task(run_incarnation(self, instance, None), name=self.path)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -293,155 +256,8 @@ class ActorCell:
                 self.rouse()
             return
         started: asyncio.Future[None] = self.loop.create_future()
-        self.task = self.loop.create_task(self._run(instance, started), name=self.path)
+        self.task = self.loop.create_task(run_incarnation(self, instance, started), name=self.path)
         await started
-
-    async def _run(self, instance: Actor, started: asyncio.Future[None] | None) -> None:
-        if started is not None:
-            try:
-                await instance.on_start()
-            except BaseException as start_error:
-                self._start_failed(start_error, started)
-                if isinstance(start_error, asyncio.CancelledError) and self._cancel_requested():
-                    raise
-                return
-            self.state = CellState.RUNNING
-            if not started.done():
-                started.set_result(None)
-        crash: tuple[BaseException, object] | None = None
-        try:
-            crash = await self._process(instance)
-        except asyncio.CancelledError:
-            # Only a shutdown timeout cancels the task: skip on_stop, just clean up.
-            self._stopped(instance)
-            raise
-        failure: BaseException | None = None
-        if crash is not None:
-            failure, message = crash
-            self._record_crash(failure, message)
-            try:
-                await instance.on_failure(failure, message)
-            except asyncio.CancelledError:
-                if self._cancel_requested():
-                    self._stopped(instance)
-                    raise
-            except BaseException as failure_error:
-                self.log.exception("on_failure raised")
-                if _is_fatal(failure_error) and not _is_fatal(failure):
-                    failure = failure_error
-        try:
-            await instance.on_stop()
-        except asyncio.CancelledError:
-            if self._cancel_requested():
-                self._stopped(instance)
-                raise
-            self.log.exception("on_stop was cancelled")
-        except BaseException as stop_error:
-            self.log.exception("on_stop raised")
-            if _is_fatal(stop_error) and failure is None:
-                failure = stop_error
-        self._stopped(instance)
-        if failure is not None and _is_fatal(failure):
-            self.system._fatal(failure)
-        elif failure is not None or self.self_stop:
-            self._exited(failure)
-
-    async def _process(self, instance: Actor) -> tuple[BaseException, object] | None:
-        queue = self.queue
-        receive = instance.on_receive
-        budget = THROUGHPUT
-        while True:
-            if self.stop_requested:
-                return None
-            if not queue:
-                # An idle actor must not keep its last message alive: a batch of samples
-                # would stay in memory, and reach the collector's old generation, in
-                # every evaluator until its next message.
-                message = None
-                # Waited for inline, not in a helper coroutine: one coroutine fewer per
-                # wait and per idle actor (faster asks, smaller actors).
-                waiter: asyncio.Future[None] = self.loop.create_future()
-                self.waiter = waiter
-                try:
-                    await waiter
-                finally:
-                    self.waiter = None
-                continue
-            message = queue.popleft()
-            if self.putters:
-                self._release_putter()
-            if message.__class__ is _Ask:
-                ask: _Ask = message  # type: ignore[assignment,unused-ignore]
-                self.current_ask = ask
-                try:
-                    result = await receive(ask.message)
-                except BaseException as error:
-                    self.current_ask = None
-                    if isinstance(error, asyncio.CancelledError) and self._cancel_requested():
-                        # The shutdown timeout cut the handler off: no reply will come.
-                        if not ask.future.done():
-                            ask.future.set_exception(ActorDead(self.path))
-                        raise
-                    return error, ask
-                if self.current_ask is ask:
-                    self.current_ask = None
-                    if not ask.future.done():
-                        ask.future.set_result(result)
-            else:
-                if message.__class__ is _Timed:
-                    message = message.message
-                elif message.__class__ is CrashOrder:
-                    # ActorSystem.inject_crash: a real crash, handled as a raising handler.
-                    return InjectedFault(self.path), message
-                try:
-                    await receive(message)
-                except BaseException as error:
-                    if isinstance(error, asyncio.CancelledError) and self._cancel_requested():
-                        raise
-                    return error, message
-            budget -= 1
-            if not budget:
-                budget = THROUGHPUT
-                await asyncio.sleep(0)
-
-    def _cancel_requested(self) -> bool:
-        task = self.task
-        return task is not None and task.cancelling() > 0
-
-    def _start_failed(self, error: BaseException, started: asyncio.Future[None]) -> None:
-        self.log.error("on_start failed", exc_info=error)
-        if self._timers is not None:
-            self._timers.cancel_all()
-        self.instance = None
-        self.state = CellState.STOPPED
-        if not started.done():
-            start_error = ActorStartError(self.path, error)
-            start_error.__cause__ = error
-            started.set_exception(start_error)
-        if _is_fatal(error):
-            self.system._fatal(error)
-
-    def _record_crash(self, error: BaseException, message: object) -> None:
-        if isinstance(message, _Ask):
-            if not message.future.done():
-                if _is_fatal(error):
-                    # Raised in the asking task, KeyboardInterrupt or SystemExit would escape
-                    # to the event loop; the system is shutting down, the actor with it.
-                    dead = ActorDead(self.path)
-                    dead.__cause__ = error
-                    message.future.set_exception(dead)
-                elif isinstance(error, asyncio.CancelledError):
-                    # Handed over as is, it would look like a cancellation of the asker.
-                    crashed = ActorCrashed(self.path, error)
-                    crashed.__cause__ = error
-                    message.future.set_exception(crashed)
-                else:
-                    message.future.set_exception(error)
-            message = message.message
-        if not _is_fatal(error):
-            self.log.error("actor crashed", message_type=type(message).__name__, exc_info=error)
-            self.system.failures[self.path] += 1
-        self.dead_letter(message, "crashed", error)
 
     def _stopped(self, instance: Actor | None) -> None:
         if self._timers is not None:
@@ -521,49 +337,7 @@ class ActorCell:
         await self.stop()
         for child in reversed(self.child_cells()):
             await child.terminate()
-        self._finalize(error)
-
-    def _finalize(self, error: BaseException | None) -> None:
-        if self.state is CellState.DEAD:
-            return
-        self.state = CellState.DEAD
-        self.accepting = False
-        self.dormant = False
-        self.termination_error = error
-        while self.queue:
-            message = self.queue.popleft()
-            if isinstance(message, ChildExited):
-                continue
-            if isinstance(message, _Ask):
-                if not message.future.done():
-                    message.future.set_exception(ActorDead(self.path))
-                message = message.message
-            self.dead_letter(message, "stopped", None)
-        for putter in self.putters or ():
-            if not putter.done():
-                putter.set_exception(ActorDead(self.path))
-        siblings = None if self.parent is None else self.parent.children
-        if siblings is not None and siblings.get(self.name) is self:
-            del siblings[self.name]
-        self.system._unregister(self)
-        if self.watching is not None:
-            for target in self.watching:
-                if target.watchers is not None:
-                    target.watchers.discard(self)
-            self.watching = None
-        if self.watchers is not None:
-            for watcher in self.watchers:
-                if watcher.watching is not None:
-                    watcher.watching.discard(self)
-                # Past the watcher's bound, as Akka's system messages: a full mailbox
-                # must not lose a death.
-                watcher.ref.tell_system(Terminated(self.ref, error))
-            self.watchers = None
-        if self._terminated_waiters is not None:
-            for waiter in self._terminated_waiters:
-                if not waiter.done():
-                    waiter.set_result(error)
-            self._terminated_waiters = None
+        finalize(self, error)
 
     async def wait_terminated(self) -> BaseException | None:
         """Wait until this cell is DEAD; return the error that ended it."""
@@ -574,27 +348,6 @@ class ActorCell:
         waiter: asyncio.Future[BaseException | None] = self.loop.create_future()
         self._terminated_waiters.append(waiter)
         return await waiter
-
-    # -- watch -----------------------------------------------------------------------------
-
-    def watch(self, target: ActorCell) -> None:
-        """Deliver ``Terminated`` to this actor when ``target`` terminates (now, if dead)."""
-        if target.state is CellState.DEAD:
-            self.ref.tell_system(Terminated(target.ref, target.termination_error))
-            return
-        if target.watchers is None:
-            target.watchers = set()
-        target.watchers.add(self)
-        if self.watching is None:
-            self.watching = set()
-        self.watching.add(target)
-
-    def unwatch(self, target: ActorCell) -> None:
-        """Stop watching ``target``."""
-        if target.watchers is not None:
-            target.watchers.discard(self)
-        if self.watching is not None:
-            self.watching.discard(target)
 
     # -- children -----------------------------------------------------------------------------
 

@@ -9,9 +9,11 @@ from typing import Any
 
 from supervision._actor import Actor
 from supervision._backoff import Backoff
-from supervision._cell import ActorCell, CellState, ChildExited
+from supervision._cell import ActorCell
+from supervision._cell_state import CellState
 from supervision._errors import ActorNotFound, ActorStartError, RestartIntensityExceeded
 from supervision._intensity import RestartIntensity
+from supervision._messages import ChildExited
 from supervision._ref import ActorRef
 from supervision._strategy import Restart, Strategy, affected_children, should_restart
 

@@ -11,7 +11,8 @@ import structlog
 
 from supervision._actor import Actor
 from supervision._backoff import Backoff
-from supervision._cell import ActorCell, CellState
+from supervision._cell import ActorCell
+from supervision._cell_state import CellState
 from supervision._clock import Clock, RealClock
 from supervision._deadletters import DeadLetters
 from supervision._errors import ActorDead, ActorNotFound, SystemFailed
