@@ -90,6 +90,8 @@ class AlertLoad:
     samples: int = 0
     interrupted: int = 0
     """requests sent whose answer never came (the server was killed meanwhile)"""
+    impatient: list[str] = field(default_factory=list)
+    """the notifications the load stopped waiting for (it cleared their alert anyway)"""
     finished: bool = False
     """every host is done (all ``max_hosts`` opened and clearing): no more steps come"""
     _stepped: asyncio.Event = field(default_factory=asyncio.Event)
@@ -127,13 +129,16 @@ class AlertLoad:
         now = time.time()
         samples = []
         for host in self.hosts:
-            if host.acked and (
-                f"{host.alert_id}/hook/acknowledged" in keys
-                or time.monotonic() - host.acked_at >= self.patience
-            ):
+            if host.clearing:
+                pass
+            elif host.acked and f"{host.alert_id}/hook/acknowledged" in keys:
                 host.clearing = True
-            if not host.acked and time.monotonic() - host.added_at >= 2 * self.patience:
+            elif host.acked and time.monotonic() - host.acked_at >= self.patience:
+                host.clearing = True
+                self.impatient.append(f"{host.alert_id}/hook/acknowledged")
+            elif not host.acked and time.monotonic() - host.added_at >= 2 * self.patience:
                 host.clearing = True  # its firing notification never came: the check says so
+                self.impatient.append(f"{host.alert_id or host.name}/hook/firing")
             value = CLEAR_VALUE if host.clearing else FIRING_VALUE
             labels = {"host": host.name}
             samples.append({"name": "load", "value": value, "labels": labels, "timestamp": now})

@@ -18,7 +18,7 @@ from typing import Any
 
 from websockets.asyncio.client import connect
 
-from tests.gateway.harness import Client
+from tests.gateway.harness import UNPAUSED, Client
 
 BOUND = 30.0
 """The longest any step waits for the server: a bound, never a pause."""
@@ -133,7 +133,11 @@ class ServerProcess:
 
     @asynccontextmanager
     async def client(self, token: str = ADMIN_TOKEN, **kwargs: Any) -> AsyncIterator[Client]:
-        """A protocol client on this server (the welcome frame already read)."""
+        """A protocol client on this server (the welcome frame already read).
+
+        ``max_queue`` defaults to None (see ``tests.gateway.harness.UNPAUSED``).
+        """
+        kwargs.setdefault("max_queue", UNPAUSED)
         ws = await connect(f"{self.url}?token={token}", proxy=None, open_timeout=BOUND, **kwargs)
         client = Client(ws)
         try:

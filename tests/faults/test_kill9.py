@@ -88,6 +88,8 @@ _NOTIFYING = {
 class Kill:
     """What one kill -9 left behind, and how long the server took to come back."""
 
+    killed_at: float
+    """``time.monotonic()`` at the kill"""
     at_step: int
     unconfirmed: set[str]
     """notification keys in the outbox (not confirmed) when the process died"""
@@ -146,6 +148,7 @@ async def test_kill9_under_load_loses_no_acknowledged_command_event_or_notificat
                 killed_at = time.monotonic()
                 await server.kill9()
                 kill = Kill(
+                    killed_at,
                     load.steps,
                     outbox_keys(database),
                     len(log.keys()),
@@ -163,13 +166,16 @@ async def test_kill9_under_load_loses_no_acknowledged_command_event_or_notificat
         async with _loaded(viewer, load) as tasks:
             async with asyncio.timeout(BOUND + 3 * load.patience):  # see AlertLoad.patience
                 await tasks[1]
+            load_done_s = time.monotonic() - started
             async with asyncio.timeout(BOUND):  # every alert the load opened is resolved
                 await viewer.until(lambda: viewer.resolved >= set(viewer.alert_ids.values()))
+            resolved_s = time.monotonic() - started
             events = await history(server)
             owed = set(judge(events, kills, []).expected)
             owed |= set().union(*(kill.unconfirmed for kill in kills))
             with contextlib.suppress(TimeoutError):  # what never came is reported below
                 await receiver.until(lambda: owed <= set(log.keys()), BOUND)
+            notified_s = time.monotonic() - started
             async with asyncio.timeout(BOUND):
                 await viewer.caught_up(events[-1].seq)
     except BaseException:
@@ -188,6 +194,7 @@ async def test_kill9_under_load_loses_no_acknowledged_command_event_or_notificat
         "samples": load.samples,
         "events": len(events),
         "acks": len(load.acked),
+        "waited_out": load.impatient,
         "notifications_expected": len(report.expected),
         "deliveries": len(keys),
         "unconfirmed_at_kills": [len(kill.unconfirmed) for kill in kills],
@@ -195,6 +202,10 @@ async def test_kill9_under_load_loses_no_acknowledged_command_event_or_notificat
         "lost": len(report.lost),
         "restart_s": [round(kill.restart_s, 2) for kill in kills],
         "ready_s": [round(kill.ready_s, 2) for kill in kills],
+        "killed_at_s": [round(kill.killed_at - started, 2) for kill in kills],
+        "load_done_s": round(load_done_s, 2),
+        "all_resolved_s": round(resolved_s, 2),
+        "all_notified_s": round(notified_s, 2),
         "elapsed_s": round(time.monotonic() - started, 1),
     }
     print(f"\nscenario 1 (kill -9 under load): {figures}")
