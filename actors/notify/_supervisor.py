@@ -102,14 +102,17 @@ def notifier_name(receiver: ReceiverConfig) -> str:
     return f"notifier:{kind}" if receiver.name == kind else f"notifier:{kind}:{receiver.name}"
 
 
-OUTBOX_LINGER = 0.05
-"""Seconds a notifier's delivered marks may wait to share a store transaction with more.
+OUTBOX_LINGER = 0.0
+"""Seconds a notifier's delivered marks may wait to share a store transaction with more
+(0: they commit as they come).
 
-Measured on bench/notifiers.py (interleaved, load 2-3): 10-20% less CPU per webhook
-notification than committing them as they come (~20 per transaction at ~5k/s). A crash
-within that time repeats those deliveries after the restart (at least once), as a crash
-between a send and its mark always could; notifications waiting for their first
-attempt never wait for it."""
+Off by default. 0.05 measured 6-20% less CPU per webhook notification in a Tocsin-only
+harness (back-to-back rounds of 1,000, interleaved, load 2-4), but bench/notifiers.py's
+own CPU figure did not move (0.09-0.17 ms either way over 6 interleaved runs) and its
+runs with it had more slow rounds (5 of 40 under 3k/s, against 1 of 30), for a reason
+not found yet. A crash within the wait repeats those deliveries after the restart (at
+least once), as a crash between a send and its mark always could; notifications
+waiting for their first attempt never wait for it."""
 
 
 class _NotifierFactory:
@@ -157,8 +160,8 @@ class NotifierSupervisor(Supervisor):
     child), ``DeleteReceiver`` removes one, ``ListReceivers`` lists them. ``users`` maps a
     receiver name to what names it (the routes, escalation policies): such a receiver
     cannot be removed (``ReceiverInUse``), so a route never points at a missing one.
-    ``outbox_linger`` is each notifier's (``OUTBOX_LINGER``; 0: marks commit as they
-    come).
+    ``outbox_linger`` is each notifier's (``OUTBOX_LINGER``, off; 0: marks commit as
+    they come).
     """
 
     def __init__(
