@@ -24,14 +24,8 @@ from actors.evaluation._conditions import (
     compile_judge,
 )
 from actors.evaluation._deadlines import DeadlineQueue, SilenceWatch
-from actors.evaluation._evaluation import (
-    EvaluationStats,
-    RuleEvaluation,
-    SampleEntries,
-    SampleEntry,
-    sample_entry,
-    series_key,
-)
+from actors.evaluation._entries import SampleEntries, SampleEntry, sample_entry, series_key
+from actors.evaluation._evaluation import EvaluationStats, RuleEvaluation
 from actors.evaluation._series import Series, SeriesKey, SeriesState, Transition, expire, observe
 from actors.evaluation._windows import (
     ExtremumWindow,

@@ -25,17 +25,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
 
 from actors.evaluation._alert_events import AlertEvent, AlertEventBuilder
-from actors.evaluation._conditions import (
-    ConditionFailed,
-    Judge,
-    ThresholdCheck,
-    ThresholdJudge,
-    compile_judge,
-)
+from actors.evaluation._conditions import ThresholdJudge, compile_judge
 from actors.evaluation._deadlines import DeadlineQueue, SilenceWatch
+from actors.evaluation._entries import SampleEntries, sample_entry, series_key
+from actors.evaluation._sample_loops import apply_general, apply_threshold, apply_windowed
 from actors.evaluation._series import (
     Series,
     SeriesKey,
@@ -50,64 +45,14 @@ from messages import (
     AlertResolved,
     AnyRule,
     MetricSample,
-    SampleRow,
 )
 
-__all__ = [
-    "EvaluationStats",
-    "RuleEvaluation",
-    "SampleEntries",
-    "SampleEntry",
-    "sample_entry",
-    "series_key",
-]
+__all__ = ["EvaluationStats", "RuleEvaluation"]
 
 _FIRING = SeriesState.FIRING
-_PENDING = SeriesState.PENDING
 _INACTIVE = SeriesState.INACTIVE
-_RESOLVED = SeriesState.RESOLVED
 _FIRED = Transition.FIRED
 _RESOLVED_NOW = Transition.RESOLVED
-
-
-def series_key(labels: Mapping[str, str]) -> SeriesKey:
-    """Return the identity of the series with ``labels`` (within one metric)."""
-    return frozenset(labels.items())
-
-
-SampleEntry = tuple[SeriesKey, float, float, MetricSample]
-"""A sample as the hot path carries it: ``(series key, timestamp, value, sample)``.
-
-Reading a field of a Pydantic model costs several times a tuple item (its class has a
-``__getattr__``, which CPython cannot specialise), so the router reads each sample's
-fields once and every evaluator it feeds gets them as plain items.
-"""
-
-SampleEntries = list[Any]
-"""Samples as the hot path carries them: ``SampleEntry`` items laid flat in one list.
-
-Four items per sample (series key, timestamp, value, sample), in order; the sample is
-a ``MetricSample`` or, from ``SampleRows``, a ``SampleRow`` dict.  Flat rather
-than a tuple per sample: a tuple per sample lives in an evaluator's message until the
-evaluator runs, long enough for the cyclic garbage collector to promote it to its old
-generation, and every object promoted there adds to the cost of the next full
-collection (measured on bench/evaluation.py: about 2 µs of collector CPU per object
-per sample).  A flat list is one object however many samples it holds.
-"""
-
-
-def _labels_of(sample: MetricSample | SampleRow) -> Mapping[str, str]:
-    return sample["labels"] if isinstance(sample, dict) else sample.labels
-
-
-def sample_entry(sample: MetricSample, key: SeriesKey | None = None) -> SampleEntry:
-    """Return the ``SampleEntry`` of ``sample`` (its ``series_key`` unless ``key`` is given)."""
-    return (
-        series_key(sample.labels) if key is None else key,
-        sample.timestamp,
-        sample.value,
-        sample,
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,165 +164,13 @@ class RuleEvaluation:
             or self._unclaimed
             or self._unclaimed_fingerprints
         ):
-            dropped = self._apply_general(entries, now, horizon, events)
+            dropped = apply_general(self, entries, now, horizon, events)
         elif judge.aggregation is None:
-            dropped = self._apply_threshold(entries, now, horizon, events, judge.check)
+            dropped = apply_threshold(self, entries, now, horizon, events, judge.check)
         else:
-            dropped = self._apply_windowed(entries, now, horizon, events, judge.check)
+            dropped = apply_windowed(self, entries, now, horizon, events, judge.check)
         self._samples += len(entries) // 4 - dropped
         return events
-
-    def _apply_threshold(
-        self,
-        entries: SampleEntries,
-        now: float,
-        horizon: float,
-        events: list[AlertEvent],
-        check: ThresholdCheck,
-    ) -> int:
-        """``apply`` for a threshold on the raw value; return how many samples were dropped."""
-        get = self._series.get
-        compare, threshold, resolve_limit = check.compare, check.threshold, check.resolve_limit
-        dropped = 0
-        items = iter(entries)
-        for key, timestamp, value, sample in zip(items, items, items, items, strict=True):
-            series = get(key)
-            if series is None:
-                series = self._new_series(key, _labels_of(sample))
-            if timestamp <= series.newest or timestamp > horizon:
-                self._count_dropped(series, timestamp, horizon)
-                dropped += 1
-                continue
-            series.newest = timestamp
-            # ThresholdCheck.verdict inlined, with the two outcomes of nearly every
-            # sample (firing and still active; quiet and still quiet) decided first.
-            state = series.state
-            if state is _FIRING:
-                if compare(value, resolve_limit):
-                    series.deadline = None
-                    continue
-                active = False
-            elif compare(value, threshold):
-                active = True
-            elif state is _PENDING:
-                active = False
-            else:
-                continue
-            series.value = value  # only a transition (or a countdown) reports it
-            self._observe(series, active, now, events)
-        return dropped
-
-    def _apply_windowed(
-        self,
-        entries: SampleEntries,
-        now: float,
-        horizon: float,
-        events: list[AlertEvent],
-        check: ThresholdCheck,
-    ) -> int:
-        """``apply`` for a threshold on one aggregate; return how many samples were dropped."""
-        get = self._series.get
-        compare, threshold, resolve_limit = check.compare, check.threshold, check.resolve_limit
-        dropped = 0
-        items = iter(entries)
-        for key, timestamp, value, sample in zip(items, items, items, items, strict=True):
-            series = get(key)
-            if series is None:
-                series = self._new_series(key, _labels_of(sample))
-            if timestamp <= series.newest or timestamp > horizon:
-                self._count_dropped(series, timestamp, horizon)
-                dropped += 1
-                continue
-            series.newest = timestamp
-            value = series.windows[0].push(timestamp, value)
-            # As in _apply_threshold; an undefined aggregate (NaN) never fires and never
-            # resolves: a firing series stays active, any other is not active.
-            state = series.state
-            if state is _FIRING:
-                if value != value or compare(value, resolve_limit):
-                    series.deadline = None
-                    continue
-                active = False
-            elif value == value and compare(value, threshold):
-                active = True
-            elif state is _PENDING:
-                active = False
-            else:
-                continue
-            series.value = value
-            self._observe(series, active, now, events)
-        return dropped
-
-    def _apply_general(
-        self,
-        entries: SampleEntries,
-        now: float,
-        horizon: float,
-        events: list[AlertEvent],
-    ) -> int:
-        """``apply`` for any rule and state; return how many samples were dropped."""
-        table = self._series
-        silence = self._silence
-        unclaimed = self._unclaimed
-        threshold_judge = self._threshold_judge
-        judge = cast(Judge, self._judge)
-        # A no-data alert can fire only with a timeout, or if one was restored.
-        no_data_possible = silence is not None or self._restored_no_data
-        windowed = threshold_judge is not None and threshold_judge.aggregation is not None
-        if threshold_judge is not None:
-            check = threshold_judge.check
-            compare, threshold, resolve_limit = check.compare, check.threshold, check.resolve_limit
-        dropped = 0
-        items = iter(entries)
-        for key, timestamp, value, sample in zip(items, items, items, items, strict=True):
-            series = table.get(key)
-            if series is None:
-                series = self._add_series(key, _labels_of(sample))
-            elif unclaimed and key in unclaimed:
-                self._claim(series)
-            if timestamp <= series.newest or timestamp > horizon:
-                self._count_dropped(series, timestamp, horizon)
-                dropped += 1
-                continue
-            series.newest = timestamp
-            if no_data_possible:
-                series.last_sample = value  # the value a no-data alert reports
-                if series.no_data:
-                    series.no_data = False
-                    events.append(self._events.resolved(series, True, value, now))
-                if silence is not None:
-                    series.last_seen = now
-                    silence.heard(series)
-            state = series.state
-            firing = state is _FIRING
-            # The verdict: ThresholdCheck.verdict, inlined.
-            if threshold_judge is None:
-                try:
-                    active = judge(series, timestamp, value)
-                except ConditionFailed as error:
-                    self._condition_errors += 1
-                    self._events.error(events, str(error), now, series)
-                    continue
-            elif windowed:
-                value = series.windows[0].push(timestamp, value)
-                if value != value:  # NaN: never fires, never resolves
-                    active = firing
-                else:
-                    active = compare(value, resolve_limit if firing else threshold)
-            else:
-                active = compare(value, resolve_limit if firing else threshold)
-            # The two outcomes of nearly every sample, decided without a call.
-            if active:
-                if firing:
-                    series.deadline = None
-                    continue
-            elif state is _INACTIVE or state is _RESOLVED:
-                continue
-            if threshold_judge is not None:
-                # Only a transition (or a countdown) reports the value: store it now.
-                series.value = value
-            self._observe(series, active, now, events)
-        return dropped
 
     def tick(self, now: float) -> list[AlertEvent]:
         """Perform every transition due by ``now``; return the events."""
