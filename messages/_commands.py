@@ -222,20 +222,7 @@ class ErrorReply(Message):
         return cls(code="invalid", message=message or "invalid input", field=field or None)
 
 
-Command = Annotated[
-    Acknowledge
-    | Resolve
-    | CreateSilence
-    | ExpireSilence
-    | PutRule
-    | DeleteRule
-    | ListRules
-    | QueryAlerts,
-    Field(discriminator="type"),
-]
-"""Every operator command, told apart by ``type``."""
-
-COMMAND_ADAPTER: TypeAdapter[
+_Commands = (
     Acknowledge
     | Resolve
     | CreateSilence
@@ -244,5 +231,11 @@ COMMAND_ADAPTER: TypeAdapter[
     | DeleteRule
     | ListRules
     | QueryAlerts
-] = TypeAdapter(Command)
+)
+"""The union ``Command`` discriminates (the adapter's type)."""
+
+Command = Annotated[_Commands, Field(discriminator="type")]
+"""Every operator command, told apart by ``type``."""
+
+COMMAND_ADAPTER: TypeAdapter[_Commands] = TypeAdapter(Command)
 """Validate an operator command from JSON bytes or Python data, dispatching on ``type``."""

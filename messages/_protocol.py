@@ -258,27 +258,7 @@ class PingFrame(_ClientFrame):
     type: Literal["ping"] = "ping"
 
 
-ClientFrame = Annotated[
-    SubscribeFrame
-    | UnsubscribeFrame
-    | IngestFrame
-    | AckFrame
-    | ResolveFrame
-    | SilenceFrame
-    | ExpireSilenceFrame
-    | QueryFrame
-    | PutRuleFrame
-    | DeleteRuleFrame
-    | ListRulesFrame
-    | PutReceiverFrame
-    | DeleteReceiverFrame
-    | ListReceiversFrame
-    | PingFrame,
-    Field(discriminator="type"),
-]
-"""Every frame a client may send, told apart by ``type``."""
-
-CLIENT_FRAME_ADAPTER: TypeAdapter[
+_ClientFrames = (
     SubscribeFrame
     | UnsubscribeFrame
     | IngestFrame
@@ -294,7 +274,13 @@ CLIENT_FRAME_ADAPTER: TypeAdapter[
     | DeleteReceiverFrame
     | ListReceiversFrame
     | PingFrame
-] = TypeAdapter(ClientFrame)
+)
+"""The union ``ClientFrame`` discriminates (the adapter's type)."""
+
+ClientFrame = Annotated[_ClientFrames, Field(discriminator="type")]
+"""Every frame a client may send, told apart by ``type``."""
+
+CLIENT_FRAME_ADAPTER: TypeAdapter[_ClientFrames] = TypeAdapter(ClientFrame)
 """Validate a client frame: ``CLIENT_FRAME_ADAPTER.validate_json(frame_bytes)``.
 
 On ``ValidationError`` answer ``ErrorFrame.from_reply(frame_id,
@@ -401,19 +387,7 @@ class WelcomeFrame(Message):
     seq: Annotated[int, Field(ge=0)] = 0
 
 
-ServerFrame = Annotated[
-    ReplyFrame
-    | ErrorFrame
-    | EventFrame
-    | SnapshotFrame
-    | NotificationFrame
-    | PongFrame
-    | WelcomeFrame,
-    Field(discriminator="type"),
-]
-"""Every frame the server sends, told apart by ``type``."""
-
-SERVER_FRAME_ADAPTER: TypeAdapter[
+_ServerFrames = (
     ReplyFrame
     | ErrorFrame
     | EventFrame
@@ -421,5 +395,11 @@ SERVER_FRAME_ADAPTER: TypeAdapter[
     | NotificationFrame
     | PongFrame
     | WelcomeFrame
-] = TypeAdapter(ServerFrame)
+)
+"""The union ``ServerFrame`` discriminates (the adapter's type)."""
+
+ServerFrame = Annotated[_ServerFrames, Field(discriminator="type")]
+"""Every frame the server sends, told apart by ``type``."""
+
+SERVER_FRAME_ADAPTER: TypeAdapter[_ServerFrames] = TypeAdapter(ServerFrame)
 """Validate a server frame, as a client (or a test) reads it."""
