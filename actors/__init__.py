@@ -41,6 +41,7 @@ from actors._rule_commands import (
     RuleNotFound,
 )
 from actors._rule_plan import RulePlan, check_rules, plan_changes
+from actors._rule_record import RULES_COLLECTION, RuleNotStored, RuleRecord, StoredRules
 from actors._rule_set import EVALUATOR_PREFIX, RuleSet
 from actors._rules_supervisor import ROUTER, RULE_SET, RulesSupervisor
 
@@ -48,6 +49,7 @@ __all__ = [
     "EVALUATOR_PREFIX",
     "GC_THRESHOLDS",
     "ROUTER",
+    "RULES_COLLECTION",
     "RULE_SET",
     "AlertLedger",
     "AlertRecord",
@@ -77,9 +79,12 @@ __all__ = [
     "RuleEvaluator",
     "RuleFileError",
     "RuleNotFound",
+    "RuleNotStored",
     "RulePlan",
+    "RuleRecord",
     "RuleSet",
     "RulesSupervisor",
+    "StoredRules",
     "apply_gc_policy",
     "check_rules",
     "plan_changes",

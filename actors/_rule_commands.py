@@ -33,24 +33,29 @@ class ApplyRules(Message):
     compile, or the ask fails with ``RuleInvalid`` and nothing changes.  A rule equal
     to the running one is left alone (its series and alerts carry on); a changed rule
     is replaced (its firing alerts resolve, its series start afresh).  The reply is a
-    ``RuleChanges``.
+    ``RuleChanges``.  ``configured``: these are the configuration's rules, overlaid
+    with the stored run-time changes (see ``RuleRecord``).  ``ApplyRules`` itself is
+    never stored: a run-time change that must last is a ``PutRule``.
     """
 
     type: Literal["apply_rules"] = "apply_rules"
     rules: tuple[_AnyRuleField, ...]
     prune: bool = False
+    configured: bool = False
 
 
 class LoadRuleFile(Message):
     """Read a TOML rules file (``[[rules]]`` tables) and apply it as ``ApplyRules``.
 
     The ask fails with ``RuleFileError`` if the file cannot be read or is invalid, and
-    then nothing changes.  With ``prune`` the file becomes the whole rule set.
+    then nothing changes.  With ``prune`` the file becomes the whole rule set;
+    ``configured`` as for ``ApplyRules``.
     """
 
     type: Literal["load_rule_file"] = "load_rule_file"
     path: Path
     prune: bool = False
+    configured: bool = False
 
 
 class RuleChanges(Message):

@@ -5,7 +5,9 @@ The rule set lives next to the router and the evaluators under one supervisor (s
 change first (``RuleInvalid``/``RuleFileError``, nothing touched), then stops the
 evaluators of replaced and removed rules (each resolves its firing alerts first),
 starts the evaluators of added and replaced rules as children of its supervisor, and
-keeps the router's index in sync.  The evaluators are the truth: a rule set that
+keeps the router's index in sync.  With a ``RuleRecord``, a run-time ``PutRule`` or
+``DeleteRule`` is validated, then stored (``RuleNotStored`` if the store refuses, nothing
+touched), then applied: answered only once durable.  The evaluators are the truth: a rule set that
 restarts rebuilds its table by asking its supervisor's ``rule:<id>`` children which
 rule they run, and pushes the full route table to the router again.
 
@@ -34,6 +36,7 @@ from actors._rule_commands import (
     RuleNotFound,
 )
 from actors._rule_plan import check_rules, plan_changes
+from actors._rule_record import RuleNotStored, RuleRecord
 from messages import AnyRule, DeleteRule, ListRules, PutRule, RuleInvalid, parse_rules_toml
 from supervision import (
     Actor,
@@ -71,7 +74,10 @@ class RuleSet(Actor):
     ``RuleChanges``; ``RuleNotFound`` if unknown), ``ListRules`` (→ the rules, in id
     order), ``LoadRuleFile`` (→ ``RuleChanges``; ``RuleFileError``).  Validation
     failures raise ``RuleInvalid`` in the asker and change nothing; a failure while
-    evaluators stop or start raises ``RuleApplyFailed``.  ``alert_sink`` is handed to
+    evaluators stop or start raises ``RuleApplyFailed``.  With ``record``, ``PutRule``
+    and ``DeleteRule`` are stored before they are applied (``RuleNotStored``: nothing
+    changed), and ``configured`` ``ApplyRules``/``LoadRuleFile`` are overlaid with the
+    stored changes (see ``RuleRecord``).  ``alert_sink`` is handed to
     every evaluator; ``router`` is a ref, path or sibling name.  Its parent must be a
     supervisor: evaluators are its children, so they are restarted like any other.
     """
@@ -83,7 +89,9 @@ class RuleSet(Actor):
         router: ActorRef | str = "metric-router",
         evaluator_factory: EvaluatorFactory = RuleEvaluator,
         ask_timeout: float = 30.0,
+        record: RuleRecord | None = None,
     ) -> None:
+        self._record = record
         self._alert_sink = alert_sink
         self._router_name = router
         self._evaluator_factory = evaluator_factory
@@ -100,7 +108,7 @@ class RuleSet(Actor):
             await self._recover()
         try:
             return await self._handle(message)
-        except (RuleInvalid, RuleFileError, RuleNotFound, RuleApplyFailed) as error:
+        except (RuleInvalid, RuleFileError, RuleNotFound, RuleApplyFailed, RuleNotStored) as error:
             # The asker's mistake (or a partial failure), not the rule set's: answer it
             # with the error and carry on.
             self.log.warning("rule change refused", error=str(error))
@@ -109,8 +117,14 @@ class RuleSet(Actor):
 
     async def _handle(self, message: Any) -> Any:
         if isinstance(message, ApplyRules):
-            return await self._apply(message.rules, prune=message.prune)
+            rules = message.rules
+            if message.configured and self._record is not None:
+                rules = self._record.configured(rules)
+            return await self._apply(rules, prune=message.prune)
         if isinstance(message, PutRule):
+            check_rules((message.rule,))
+            if self._record is not None:
+                await self._record.put(message.rule)
             return await self._apply((message.rule,), prune=False)
         if isinstance(message, DeleteRule):
             return await self._delete(message.rule_id)
@@ -143,11 +157,16 @@ class RuleSet(Actor):
             check_rules(rules)
         except RuleInvalid as error:
             raise RuleFileError(path, str(error)) from error
-        return await self._apply(rules, prune=message.prune)
+        wanted: tuple[AnyRule, ...] = rules
+        if message.configured and self._record is not None:
+            wanted = self._record.configured(rules)
+        return await self._apply(wanted, prune=message.prune)
 
     async def _delete(self, rule_id: str) -> RuleChanges:
         if rule_id not in self._table():
             raise RuleNotFound(rule_id)
+        if self._record is not None:
+            await self._record.delete(rule_id)
         self._router.tell_system(RouteUpdate(removed=(rule_id,)))
         try:
             await self._stop_evaluator(rule_id)

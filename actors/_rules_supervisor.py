@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from actors._evaluator import EvaluatorFactory, RuleEvaluator
 from actors._router import MetricRouter
+from actors._rule_record import RuleRecord
 from actors._rule_set import RuleSet
 from supervision import ActorRef, Backoff, ChildSpec, Strategy, Supervisor
 
@@ -36,7 +37,8 @@ class RulesSupervisor(Supervisor):
     ``alert_sink`` is a ref or an absolute path, and must start before this subtree.
     ``router_mailbox`` bounds the router's mailbox (None: unbounded): producers that
     ``send`` to it then wait for room (backpressure), while the rule set's route updates
-    still pass (``tell_system``).
+    still pass (``tell_system``).  ``record`` makes run-time rule changes durable (see
+    ``RuleRecord``).
     """
 
     def __init__(
@@ -48,6 +50,7 @@ class RulesSupervisor(Supervisor):
         period: float = 60.0,
         backoff: Backoff | None = None,
         router_mailbox: int | None = None,
+        record: RuleRecord | None = None,
     ) -> None:
         super().__init__(
             [
@@ -56,7 +59,12 @@ class RulesSupervisor(Supervisor):
                 ),
                 ChildSpec(
                     RULE_SET,
-                    lambda: RuleSet(alert_sink, router=ROUTER, evaluator_factory=evaluator_factory),
+                    lambda: RuleSet(
+                        alert_sink,
+                        router=ROUTER,
+                        evaluator_factory=evaluator_factory,
+                        record=record,
+                    ),
                 ),
             ],
             strategy=Strategy.ONE_FOR_ONE,

@@ -12,7 +12,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from actors import ApplyRules, LoadRuleFile, RuleChanges
+import structlog
+
+from actors import ApplyRules, LoadRuleFile, RuleChanges, RuleRecord
 from actors.notify import (
     ChannelFactory,
     DeleteReceiver,
@@ -45,16 +47,20 @@ from gateway.config import TocsinConfig
 from messages import (
     MAX_BATCH_SIZE,
     AnyRule,
+    CallableRule,
     CreateSilence,
     DeleteRule,
     ListRules,
     ListSilences,
     MetricSample,
+    PutRule,
     SampleBatch,
     SilenceList,
     SilenceStatus,
 )
 from supervision import ActorRef, ActorSystem, Clock
+
+_log = structlog.get_logger("tocsin.rules")
 
 
 class AlertSystemNotRunning(RuntimeError):
@@ -65,7 +71,8 @@ class AlertSystem(AlertCommands):
     """Run Tocsin inside an asyncio program: ``async with AlertSystem(config) as system:``.
 
     Entering opens the store, starts the tree (see ``gateway._tree``), applies the
-    configured rules (inline, then files) and silences, and, when
+    configured rules (inline, then files) with the stored run-time rule changes over
+    them (see ``RuleRecord``), then the stored run-time rules, then the silences, and, when
     ``config.server.enabled``, starts the gateway (``url`` tells where it listens).
     Leaving stops the tree in reverse order: the gateway closes its connections with
     1001, the alert manager flushes to the store, the store closes last.
@@ -100,6 +107,7 @@ class AlertSystem(AlertCommands):
         self._extra_tokens = tuple(extra_tokens)
         self._channel_factory = channel_factory
         self._system: ActorSystem | None = None
+        self._rule_record: RuleRecord | None = None
         self._subscribers = itertools.count(1)
         self._api_samples = 0
         self._fault_injection = fault_injection
@@ -133,6 +141,7 @@ class AlertSystem(AlertCommands):
             raise RuntimeError("the AlertSystem is already started")
         if self._data_file is not None:
             self._data_file.parent.mkdir(parents=True, exist_ok=True)
+        self._rule_record = RuleRecord(self.store)
         system = ActorSystem(
             alert_tree(
                 self.config,
@@ -142,6 +151,7 @@ class AlertSystem(AlertCommands):
                 extra_tokens=self._extra_tokens,
                 readiness=self._readiness,
                 metrics=self.metrics,
+                record=self._rule_record,
             ),
             clock=self._clock,
             intensity=ROOT_INTENSITY,
@@ -214,11 +224,7 @@ class AlertSystem(AlertCommands):
         self.system.inject_crash(path)
 
     async def _apply_configuration(self) -> None:
-        rules = self.config.rules
-        if rules.inline:
-            await self._rule_set.ask(ApplyRules(rules=rules.inline))
-        for path in rules.files:
-            await self._rule_set.ask(LoadRuleFile(path=path))
+        await self._apply_rules()
         if self.config.silences:
             existing = await self._ask(ListSilences())
             assert isinstance(existing, SilenceList)
@@ -240,6 +246,31 @@ class AlertSystem(AlertCommands):
                         comment=silence.comment,
                     )
                 )
+
+    async def _apply_rules(self) -> None:
+        """The configured rules with the stored run-time changes over them, then the
+        stored run-time rules; log once which configured rules the store overrides."""
+        record = self._rule_record
+        assert record is not None
+        stored = await record.load()
+        rules = self.config.rules
+        if rules.inline:
+            await self._rule_set.ask(ApplyRules(rules=rules.inline, configured=True))
+        for path in rules.files:
+            await self._rule_set.ask(LoadRuleFile(path=path, configured=True))
+        if runtime := record.runtime_rules():
+            await self._rule_set.ask(ApplyRules(rules=runtime))
+        replaced, deleted = record.overridden()
+        if replaced or deleted:
+            _log.warning(
+                "configured rules overridden by run-time changes kept in the store: "
+                "edits of these rules in the configuration do not apply; put or delete "
+                "them again at run time",
+                replaced=list(replaced),
+                deleted=list(deleted),
+            )
+        elif stored.rules:
+            _log.info("run-time rules restored from the store", rules=len(stored.rules))
 
     # -- refs ----------------------------------------------------------------------------------
 
@@ -264,13 +295,25 @@ class AlertSystem(AlertCommands):
             self._api_samples += len(batch)
 
     async def put_rule(self, rule: AnyRule) -> RuleChanges:
-        """Create or replace ``rule`` (a ``CallableRule`` too); raise ``RuleInvalid``."""
-        changes = await self._rule_set.ask(ApplyRules(rules=(rule,)), timeout=30.0)
+        """Create or replace ``rule`` (a ``CallableRule`` too); raise ``RuleInvalid``.
+
+        The change is stored before it applies, and so lasts across restarts (raises
+        ``RuleNotStored`` if the store refuses it: nothing changed). A ``CallableRule``
+        is code, not stored: it lives until the system stops.
+        """
+        command: ApplyRules | PutRule = (
+            ApplyRules(rules=(rule,)) if isinstance(rule, CallableRule) else PutRule(rule=rule)
+        )
+        changes = await self._rule_set.ask(command, timeout=30.0)
         assert isinstance(changes, RuleChanges)
         return changes
 
     async def delete_rule(self, rule_id: str) -> RuleChanges:
-        """Delete the rule ``rule_id`` (its alerts resolve); raise ``RuleNotFound``."""
+        """Delete the rule ``rule_id`` (its alerts resolve); raise ``RuleNotFound``.
+
+        The deletion is stored first and lasts across restarts, a configured rule's too
+        (``RuleNotStored`` if the store refuses it: nothing changed).
+        """
         changes = await self._rule_set.ask(DeleteRule(rule_id=rule_id), timeout=30.0)
         assert isinstance(changes, RuleChanges)
         return changes

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import from_json
 from websockets.exceptions import ConnectionClosed
 
-from actors import RuleApplyFailed, RuleNotFound
+from actors import RuleApplyFailed, RuleNotFound, RuleNotStored
 from actors.notify import (
     DeleteReceiver,
     ListReceivers,
@@ -266,6 +266,8 @@ class Session:
             return _error(frame.id, "invalid", str(error), field)
         except RuleNotFound as error:
             return _error(frame.id, "not_found", str(error), "rule_id")
+        except RuleNotStored as error:
+            return _error(frame.id, "unavailable", str(error))
         except RuleApplyFailed as error:
             return _error(frame.id, "internal", f"the rule change was not completed: {error}")
         return self._answer(frame.id, answer)

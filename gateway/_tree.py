@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from actors import ROUTER, RULE_SET, HostCollector, RulesSupervisor
+from actors import ROUTER, RULE_SET, HostCollector, RuleRecord, RulesSupervisor
 from actors.alerting import AlertManager, Subscriptions
 from actors.notify import ChannelFactory, NotifierSupervisor
 from actors.store import MemoryStore, SqliteStore, Store
@@ -92,11 +92,13 @@ def alert_tree(
     extra_tokens: tuple[TokenConfig, ...],
     readiness: ReadinessCheck,
     metrics: GatewayMetrics,
+    record: RuleRecord | None = None,
 ) -> list[ChildSpec]:
     """Return the root's children for ``config`` (see the module docstring).
 
     ``system`` returns the running ``ActorSystem``: the alert manager looks the notifiers
     up through it each time it is built, so a restarted manager finds the current ones.
+    ``record`` keeps run-time rule changes in the store (see ``RuleRecord``).
     """
     subscriptions = Subscriptions()
 
@@ -126,7 +128,7 @@ def alert_tree(
         ChildSpec(
             "rules",
             lambda: RulesSupervisor(
-                ALERT_MANAGER_PATH, router_mailbox=config.limits.router_mailbox
+                ALERT_MANAGER_PATH, router_mailbox=config.limits.router_mailbox, record=record
             ),
             Restart.PERMANENT,
         ),
