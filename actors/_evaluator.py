@@ -3,7 +3,9 @@
 It feeds the evaluation the samples the router sends and the clock's time, tells the
 events it returns to the alert sink, and keeps ONE timer (a fixed key) set for the
 evaluation's next deadline, so ``for``, ``keep_firing_for`` and no-data timeouts fire
-without samples.  Nothing here decides anything: see ``actors.evaluation``.
+without samples, and the sweep that forgets idle inactive series
+(``series_idle_ttl``, None to keep every series) runs.  Nothing here decides
+anything: see ``actors.evaluation``.
 
 Recovery.  On start, before any sample, it asks its alert sink which alerts of its
 rule are firing (``FiringAlertsQuery``) and restores them: a restart by its supervisor
@@ -23,7 +25,7 @@ from typing import Any
 from actors._addressing import resolve
 from actors._firing_alerts import FiringAlerts, FiringAlertsQuery
 from actors._router import RoutedSamples
-from actors.evaluation import AlertEvent, RuleEvaluation
+from actors.evaluation import DEFAULT_SERIES_IDLE_TTL, AlertEvent, RuleEvaluation
 from messages import AnyRule, MetricSample, SampleBatch, SampleRows
 from supervision import Actor, ActorRef
 
@@ -85,12 +87,15 @@ class RuleEvaluator(Actor):
         *,
         recovery_timeout: float = 5.0,
         future_tolerance: float = 600.0,
+        series_idle_ttl: float | None = DEFAULT_SERIES_IDLE_TTL,
     ) -> None:
         self.rule = rule
         self._alert_sink = alert_sink
         self.recovery_timeout = recovery_timeout
         self._evaluation = (
-            RuleEvaluation(rule, future_tolerance=future_tolerance) if rule.enabled else None
+            RuleEvaluation(rule, future_tolerance=future_tolerance, series_idle_ttl=series_idle_ttl)
+            if rule.enabled
+            else None
         )
         self._scheduled: float | None = None
         self._retired = False
@@ -175,7 +180,7 @@ class RuleEvaluator(Actor):
         # deadline moves with every sample) leaves the earlier timer alone: when it
         # fires, the tick does nothing and sets the timer again, which costs far less
         # than resetting it on every batch.
-        deadline = evaluation.next_deadline()
+        deadline = evaluation.next_wakeup()
         if deadline is None:
             if self._scheduled is not None:
                 self.timers.cancel(_TIMER_KEY)

@@ -26,6 +26,7 @@ from actors.evaluation._conditions import (
 from actors.evaluation._deadlines import DeadlineQueue, SilenceWatch
 from actors.evaluation._entries import SampleEntries, SampleEntry, sample_entry, series_key
 from actors.evaluation._evaluation import EvaluationStats, RuleEvaluation
+from actors.evaluation._idle import DEFAULT_SERIES_IDLE_TTL, IdleSweep
 from actors.evaluation._series import Series, SeriesKey, SeriesState, Transition, expire, observe
 from actors.evaluation._windows import (
     ExtremumWindow,
@@ -37,6 +38,7 @@ from actors.evaluation._windows import (
 )
 
 __all__ = [
+    "DEFAULT_SERIES_IDLE_TTL",
     "ERROR_REPORT_INTERVAL",
     "MAX_ANNOTATION_LENGTH",
     "AlertEvent",
@@ -48,6 +50,7 @@ __all__ = [
     "DeadlineQueue",
     "EvaluationStats",
     "ExtremumWindow",
+    "IdleSweep",
     "Judge",
     "RateWindow",
     "RuleEvaluation",

@@ -18,6 +18,10 @@ counted (``duplicates``: the first value wins, as Prometheus rejects a second va
 a timestamp); one more than ``future_tolerance`` seconds ahead of ``now`` is dropped
 and counted (``too_far_ahead``), because accepting it would block the series until its
 clock caught up.
+
+Idle series.  An inactive series with no sample for ``series_idle_ttl`` seconds is
+forgotten by a sweep that ``tick`` (and ``apply``) run every quarter of that time:
+see ``_idle``.  ``next_wakeup()`` includes the sweep; ``next_deadline()`` does not.
 """
 
 from __future__ import annotations
@@ -25,11 +29,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from actors.evaluation._alert_events import AlertEvent, AlertEventBuilder
 from actors.evaluation._conditions import ThresholdJudge, compile_judge
 from actors.evaluation._deadlines import DeadlineQueue, SilenceWatch
 from actors.evaluation._entries import SampleEntries, sample_entry, series_key
+from actors.evaluation._idle import DEFAULT_SERIES_IDLE_TTL, IdleSweep
 from actors.evaluation._sample_loops import apply_general, apply_threshold, apply_windowed
 from actors.evaluation._series import (
     Series,
@@ -62,7 +68,7 @@ class EvaluationStats:
     ``samples`` counts the samples evaluated; the drop counters those refused (see the
     module docstring); ``condition_errors`` and ``template_errors`` every failure,
     reported or not; ``errors_suppressed`` those not reported again within
-    ``ERROR_REPORT_INTERVAL``.
+    ``ERROR_REPORT_INTERVAL``; ``series_forgotten`` the idle series forgotten.
     """
 
     samples: int
@@ -76,6 +82,7 @@ class EvaluationStats:
     condition_errors: int
     template_errors: int
     errors_suppressed: int
+    series_forgotten: int
 
 
 class RuleEvaluation:
@@ -92,13 +99,22 @@ class RuleEvaluation:
     fast_paths = True
     """Whether ``apply`` may use its specialised loops (tests compare it with False)."""
 
-    def __init__(self, rule: AnyRule, *, future_tolerance: float = 600.0) -> None:
+    def __init__(
+        self,
+        rule: AnyRule,
+        *,
+        future_tolerance: float = 600.0,
+        series_idle_ttl: float | None = DEFAULT_SERIES_IDLE_TTL,
+    ) -> None:
         self.rule = rule
         self.future_tolerance = future_tolerance
         judge = compile_judge(rule)
         self._threshold_judge = judge if isinstance(judge, ThresholdJudge) else None
         self._judge = None if isinstance(judge, ThresholdJudge) else judge
         self._new_windows = judge.new_windows
+        self._idle = (
+            None if series_idle_ttl is None else IdleSweep(series_idle_ttl, judge.new_windows())
+        )
         self._for = rule.for_
         self._keep_firing_for = rule.keep_firing_for
         self._events = AlertEventBuilder(rule)
@@ -188,6 +204,14 @@ class RuleEvaluation:
                 return silent
         return deadline
 
+    def next_wakeup(self) -> float | None:
+        """Return when ``tick`` next has anything to do, the idle sweep included."""
+        deadline = self.next_deadline()
+        idle = self._idle
+        if idle is not None and self._series and (deadline is None or idle.next_at < deadline):
+            return idle.next_at
+        return deadline
+
     def restore(self, alerts: Iterable[AlertFiring], now: float) -> int:
         """Take back alerts that were firing before a restart; return how many.
 
@@ -198,6 +222,8 @@ class RuleEvaluation:
         ignored.  Pending series cannot be restored: they start over.
         """
         now = self._advance(now)
+        if self._idle is not None and now >= self._idle.next_at:
+            self._sweep(now)
         rule = self.rule
         restored = 0
         for alert in alerts:
@@ -281,6 +307,7 @@ class RuleEvaluation:
             condition_errors=self._condition_errors,
             template_errors=self._events.template_errors,
             errors_suppressed=self._events.errors_suppressed,
+            series_forgotten=0 if self._idle is None else self._idle.forgotten,
         )
 
     # -- the steps ------------------------------------------------------------------------
@@ -291,6 +318,9 @@ class RuleEvaluation:
         return self._now
 
     def _expire(self, now: float, events: list[AlertEvent]) -> None:
+        idle = self._idle
+        if idle is not None and now >= idle.next_at:
+            self._sweep(now)
         for series in self._deadlines.pop_due(now):
             deadline = series.deadline
             transition = expire(series, now)
@@ -303,6 +333,10 @@ class RuleEvaluation:
             for series in self._silence.pop_silent(now):
                 series.no_data = True
                 self._events.fire(events, series, True, now, series.last_seen + timeout)
+
+    def _sweep(self, now: float) -> None:
+        # Before the deadlines: a series they change is not inactive anyway.
+        cast(IdleSweep, self._idle).sweep(self._series, now, self._silence, self._unclaimed)
 
     def _observe(self, series: Series, active: bool, now: float, events: list[AlertEvent]) -> None:
         before = series.deadline

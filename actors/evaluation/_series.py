@@ -58,7 +58,9 @@ class Series:
     the current alert started firing.  ``deadline`` is the series' one pending deadline, or
     None.  ``no_data`` is True while its no-data alert fires; ``last_seen`` is when its
     last accepted sample arrived (evaluation time).  The alert label sets and
-    fingerprints are computed on first use and kept.
+    fingerprints are computed on first use and kept.  ``swept_newest`` and
+    ``quiet_since`` belong to the idle sweep (``_idle``): ``newest`` as the last sweep
+    saw it, and since when it has not changed.
     """
 
     __slots__ = (
@@ -71,8 +73,10 @@ class Series:
         "newest",
         "no_data",
         "no_data_identity",
+        "quiet_since",
         "since",
         "state",
+        "swept_newest",
         "value",
         "windows",
     )
@@ -91,6 +95,8 @@ class Series:
         self.last_seen = -math.inf
         self.alert_identity: tuple[dict[str, str], str] | None = None
         self.no_data_identity: tuple[dict[str, str], str] | None = None
+        self.swept_newest = -math.inf
+        self.quiet_since = math.inf
 
     def __repr__(self) -> str:
         return f"<Series {dict(sorted(self.labels.items()))} {self.state.value}>"
