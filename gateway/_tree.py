@@ -19,10 +19,18 @@ notifiers' ref (and the notifiers find the manager by name for their receipts).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 
-from actors import ROUTER, RULE_SET, HostCollector, RuleRecord, RulesSupervisor
+from actors import (
+    ROUTER,
+    RULE_SET,
+    HostCollector,
+    RuleEvaluator,
+    RuleRecord,
+    RulesSupervisor,
+)
 from actors.alerting import AlertManager, Subscriptions
 from actors.notify import ChannelFactory, NotifierSupervisor
 from actors.store import MemoryStore, SqliteStore, Store
@@ -128,7 +136,12 @@ def alert_tree(
         ChildSpec(
             "rules",
             lambda: RulesSupervisor(
-                ALERT_MANAGER_PATH, router_mailbox=config.limits.router_mailbox, record=record
+                ALERT_MANAGER_PATH,
+                evaluator_factory=functools.partial(
+                    RuleEvaluator, series_idle_ttl=config.rules.series_idle_ttl
+                ),
+                router_mailbox=config.limits.router_mailbox,
+                record=record,
             ),
             Restart.PERMANENT,
         ),

@@ -27,6 +27,7 @@ from pydantic import (
 
 from actors import check_rules
 from actors.alerting import AlertManagerConfig, EscalationPolicy, InhibitRule, RouteConfig
+from actors.evaluation import DEFAULT_SERIES_IDLE_TTL
 from actors.notify import NotifiersConfig, WebSocketReceiverConfig
 from gateway._config import GatewayConfig, RegistryConfig, TokenConfig
 from messages import (
@@ -148,11 +149,14 @@ class StoreConfig(_Section):
 class RulesConfig(_Section):
     """Rules: ``inline`` tables (as in a rules file's ``[[rules]]``) and rule ``files``.
 
-    Relative file paths are relative to the config file.
+    Relative file paths are relative to the config file.  ``series_idle_ttl``: seconds
+    without a sample before an evaluator forgets an inactive series (docs/RULES.md,
+    "Idle series are forgotten"; raised to the rule's longest window).
     """
 
     inline: tuple[ThresholdRule | CompositeRule, ...] = ()
     files: tuple[Path, ...] = ()
+    series_idle_ttl: Annotated[float, Field(gt=0, allow_inf_nan=False)] = DEFAULT_SERIES_IDLE_TTL
 
     @field_validator("inline", mode="before")
     @classmethod

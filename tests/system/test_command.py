@@ -45,6 +45,15 @@ def test_check_config_explains_each_bad_field_and_exits_one(
     assert "limits.rate: Input should be greater than 0" in err
 
 
+def test_check_config_names_a_bad_series_idle_ttl(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "tocsin.toml"
+    path.write_text('[store]\npath = ":memory:"\n[rules]\nseries_idle_ttl = 0\n')
+    assert main(["check-config", str(path)]) == 1
+    assert "rules.series_idle_ttl: Input should be greater than 0" in capsys.readouterr().err
+
+
 async def test_serve_answers_healthz_and_shuts_down_cleanly_on_sigterm(tmp_path: Path) -> None:
     env = {
         **os.environ,

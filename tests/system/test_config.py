@@ -177,6 +177,15 @@ def test_the_ingest_limits_reach_the_gateway_and_the_router_bound_stays_with_the
     ]
 
 
+def test_series_idle_ttl_is_a_rules_setting_and_a_bad_one_is_named() -> None:
+    assert TocsinConfig().rules.series_idle_ttl == 3600.0
+    assert parse_config({"rules": {"series_idle_ttl": 120}}).rules.series_idle_ttl == 120.0
+    for bad in (0, -5, "soon", float("inf")):
+        with pytest.raises(ConfigInvalid) as caught:
+            parse_config({"rules": {"series_idle_ttl": bad}})
+        assert [field for field, _ in caught.value.problems] == ["rules.series_idle_ttl"]
+
+
 def test_receiver_users_name_the_route_and_the_escalation_policies() -> None:
     config = parse_config(
         {
