@@ -13,6 +13,7 @@ from actors._evaluator import (
     EvaluatorStatsQuery,
     Retire,
     RuleEvaluator,
+    SeriesCountsQuery,
 )
 from actors._firing_alerts import FiringAlerts, FiringAlertsQuery
 from actors._gc_policy import GC_THRESHOLDS, GcPolicy, apply_gc_policy
@@ -84,6 +85,7 @@ __all__ = [
     "RuleRecord",
     "RuleSet",
     "RulesSupervisor",
+    "SeriesCountsQuery",
     "StoredRules",
     "apply_gc_policy",
     "check_rules",

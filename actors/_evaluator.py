@@ -35,6 +35,7 @@ __all__ = [
     "EvaluatorStatsQuery",
     "Retire",
     "RuleEvaluator",
+    "SeriesCountsQuery",
 ]
 
 
@@ -55,6 +56,14 @@ class DescribeRule:
 @dataclass(frozen=True, slots=True)
 class EvaluatorStatsQuery:
     """Ask an evaluator for its ``EvaluationStats`` (None while its rule is disabled)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesCountsQuery:
+    """Ask an evaluator for its ``SeriesCounts``, O(1) (None while its rule is disabled).
+
+    ``/metrics`` asks it of every evaluator at every scrape: cheaper than the stats.
+    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +165,8 @@ class RuleEvaluator(Actor):
             return None if self._retired else self.rule
         if isinstance(message, EvaluatorStatsQuery):
             return None if evaluation is None else evaluation.stats()
+        if isinstance(message, SeriesCountsQuery):
+            return None if evaluation is None else evaluation.series_counts()
         return await super().on_receive(message)
 
     def _retire(self) -> int:

@@ -33,7 +33,7 @@ from gateway._edge import (
 from gateway._filters import SubscriptionFilter
 from gateway._http import Readiness, ReadinessCheck
 from gateway._limits import RateLimiter, Verdict
-from gateway._metrics import GatewayMetrics, MetricsProviders
+from gateway._metrics import GatewayMetrics, MetricsProviders, RuleSeries
 from gateway._registry import CONNECTION_REGISTRY, ConnectionRegistry, SubscriptionRefused
 from gateway._registry_requests import (
     AddSubscription,
@@ -77,6 +77,7 @@ __all__ = [
     "RegistryStats",
     "RegistryStatsQuery",
     "RemoveSubscription",
+    "RuleSeries",
     "SubscriptionFilter",
     "SubscriptionRefused",
     "TokenConfig",

@@ -19,7 +19,13 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, ProcessCollecto
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-__all__ = ["METRICS_CONTENT_TYPE", "GatewayMetrics", "MetricsProviders", "Scrape"]
+__all__ = [
+    "METRICS_CONTENT_TYPE",
+    "GatewayMetrics",
+    "MetricsProviders",
+    "RuleSeries",
+    "Scrape",
+]
 
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 """The Prometheus text exposition format's content type."""
@@ -42,6 +48,7 @@ class MetricsProviders:
     - ``actor_crashes``: actor path → crashes so far (a restart follows unless escalated).
     - ``escalations``: supervisor path → times it exceeded its restart intensity.
     - ``dead_letters``: reason → messages that reached no handler so far.
+    - ``rule_series``: rule id → its evaluator's ``RuleSeries``.
     """
 
     alerts_by_state: Provider[Mapping[str, float]] | None = None
@@ -52,6 +59,15 @@ class MetricsProviders:
     actor_crashes: Provider[Mapping[str, float]] | None = None
     escalations: Provider[Mapping[str, float]] | None = None
     dead_letters: Provider[Mapping[str, float]] | None = None
+    rule_series: Provider[Mapping[str, RuleSeries]] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSeries:
+    """One rule's evaluator: the series it holds, and those it forgot so far (idle)."""
+
+    series: float
+    forgotten: float
 
 
 @dataclass(slots=True)
@@ -70,6 +86,7 @@ class Scrape:
     actor_crashes: Mapping[str, float] = field(default_factory=dict)
     escalations: Mapping[str, float] = field(default_factory=dict)
     dead_letters: Mapping[str, float] = field(default_factory=dict)
+    rule_series: Mapping[str, RuleSeries] = field(default_factory=dict)
     tasks: float = 0
 
 
@@ -129,6 +146,20 @@ class _ScrapeCollector(Collector):
             "Messages that reached no handler, by reason.",
             ["reason"],
             {(k,): v for k, v in scrape.dead_letters.items()},
+        )
+        yield _family(
+            GaugeMetricFamily,
+            "tocsin_rule_series",
+            "Series each rule's evaluator holds.",
+            ["rule"],
+            {(k,): v.series for k, v in scrape.rule_series.items()},
+        )
+        yield _family(
+            CounterMetricFamily,
+            "tocsin_rule_series_forgotten",
+            "Idle series each rule's evaluator forgot (series_idle_ttl).",
+            ["rule"],
+            {(k,): v.forgotten for k, v in scrape.rule_series.items()},
         )
         yield GaugeMetricFamily(
             "tocsin_asyncio_tasks", "Unfinished asyncio tasks in the process.", value=scrape.tasks

@@ -193,6 +193,7 @@ class Gateway:
             actor_crashes=await metrics.provided("actor_crashes", providers.actor_crashes, none),
             escalations=await metrics.provided("escalations", providers.escalations, none),
             dead_letters=await metrics.provided("dead_letters", providers.dead_letters, none),
+            rule_series=await metrics.provided("rule_series", providers.rule_series, {}),
             tasks=len(asyncio.all_tasks()),
         )
         if stats is not None:

@@ -25,9 +25,10 @@ from actors.evaluation._conditions import (
 )
 from actors.evaluation._deadlines import DeadlineQueue, SilenceWatch
 from actors.evaluation._entries import SampleEntries, SampleEntry, sample_entry, series_key
-from actors.evaluation._evaluation import EvaluationStats, RuleEvaluation
+from actors.evaluation._evaluation import RuleEvaluation
 from actors.evaluation._idle import DEFAULT_SERIES_IDLE_TTL, IdleSweep
 from actors.evaluation._series import Series, SeriesKey, SeriesState, Transition, expire, observe
+from actors.evaluation._stats import EvaluationStats, SeriesCounts
 from actors.evaluation._windows import (
     ExtremumWindow,
     RateWindow,
@@ -58,6 +59,7 @@ __all__ = [
     "SampleEntry",
     "SampleWindow",
     "Series",
+    "SeriesCounts",
     "SeriesKey",
     "SeriesState",
     "SilenceWatch",

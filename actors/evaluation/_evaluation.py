@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import cast
 
 from actors.evaluation._alert_events import AlertEvent, AlertEventBuilder
@@ -45,6 +44,7 @@ from actors.evaluation._series import (
     expire,
     observe,
 )
+from actors.evaluation._stats import EvaluationStats, SeriesCounts
 from messages import (
     ALERT_LABEL_NAMES,
     AlertFiring,
@@ -59,30 +59,6 @@ _FIRING = SeriesState.FIRING
 _INACTIVE = SeriesState.INACTIVE
 _FIRED = Transition.FIRED
 _RESOLVED_NOW = Transition.RESOLVED
-
-
-@dataclass(frozen=True, slots=True)
-class EvaluationStats:
-    """Counters of one evaluation, for operators and tests.
-
-    ``samples`` counts the samples evaluated; the drop counters those refused (see the
-    module docstring); ``condition_errors`` and ``template_errors`` every failure,
-    reported or not; ``errors_suppressed`` those not reported again within
-    ``ERROR_REPORT_INTERVAL``; ``series_forgotten`` the idle series forgotten.
-    """
-
-    samples: int
-    out_of_order: int
-    duplicates: int
-    too_far_ahead: int
-    series: int
-    pending: int
-    firing: int
-    no_data_firing: int
-    condition_errors: int
-    template_errors: int
-    errors_suppressed: int
-    series_forgotten: int
 
 
 class RuleEvaluation:
@@ -291,6 +267,11 @@ class RuleEvaluation:
         """Return whether the no-data alert of the series with ``labels`` fires."""
         series = self._series.get(series_key(labels))
         return series is not None and series.no_data
+
+    def series_counts(self) -> SeriesCounts:
+        """Return how many series there are and how many were forgotten, in O(1)."""
+        idle = self._idle
+        return SeriesCounts(len(self._series), 0 if idle is None else idle.forgotten)
 
     def stats(self) -> EvaluationStats:
         """Return the evaluation's counters now."""

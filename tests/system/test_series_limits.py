@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
 from actors import EvaluatorStatsQuery, RouterStatsQuery
 from actors.evaluation import EvaluationStats
 from gateway.config import TocsinConfig
@@ -20,13 +23,16 @@ RULE = {
 }
 
 
-def config(**rules: Any) -> TocsinConfig:
+def config(
+    *inline: dict[str, Any], server: dict[str, Any] | None = None, **rules: Any
+) -> TocsinConfig:
+    """Memory store, no host collector, no gateway unless ``server``; ``RULE`` by default."""
     return TocsinConfig.model_validate(
         {
-            "server": {"enabled": False},
+            "server": server or {"enabled": False},
             "store": {"path": ":memory:"},
             "collectors": {"host": {"enabled": False}},
-            "rules": {"inline": [RULE], **rules},
+            "rules": {"inline": list(inline or (RULE,)), **rules},
         }
     )
 
@@ -79,3 +85,38 @@ async def test_without_the_setting_the_hour_long_default_applies() -> None:
             await stats(system)
         after = await stats(system)
         assert (after.series, after.series_forgotten) == (0, 20)
+
+
+def scraped(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+async def test_metrics_report_each_rules_series_and_forgotten_series() -> None:
+    clock = FakeClock()
+    other = {**RULE, "id": "mem-high", "selector": "mem_percent"}
+    off = {**RULE, "id": "cpu-off", "enabled": False}
+    served = config(RULE, other, off, server={"port": 0}, series_idle_ttl=100)
+    async with AlertSystem(served, clock=clock) as system:
+        assert system.http_url is not None
+        await system.ingest(requests(clock, 20))
+        await stats(system)
+        for _ in range(6):
+            clock.advance(25.0)
+            await stats(system)
+        await system.ingest(requests(clock, 3))
+        await stats(system)
+        async with httpx.AsyncClient(trust_env=False, timeout=10.0) as http:
+            text = (await http.get(f"{system.http_url}/metrics")).text
+    samples = scraped(text)
+    cpu, mem = (("rule", "cpu-high"),), (("rule", "mem-high"),)
+    assert samples["tocsin_rule_series", cpu] == 3
+    assert samples["tocsin_rule_series_forgotten_total", cpu] == 20
+    assert samples["tocsin_rule_series", mem] == 0
+    assert samples["tocsin_rule_series_forgotten_total", mem] == 0
+    # A disabled rule evaluates nothing: it has no series to report.
+    assert not any(labels == (("rule", "cpu-off"),) for _, labels in samples)
+    assert not any(name == "tocsin_metrics_provider_errors_total" for name, _ in samples)
