@@ -24,6 +24,7 @@ from actors.notify import (
     ReceiverChanged,
     ReceiverConfig,
     ReceiverInfo,
+    ReceiverRecord,
     default_channel,
 )
 from actors.store import Store
@@ -152,6 +153,9 @@ class AlertSystem(AlertCommands):
                 readiness=self._readiness,
                 metrics=self.metrics,
                 record=self._rule_record,
+                receiver_record=ReceiverRecord(
+                    self.store, [r.name for r in self.config.receivers.receivers()]
+                ),
             ),
             clock=self._clock,
             intensity=ROOT_INTENSITY,
@@ -328,12 +332,14 @@ class AlertSystem(AlertCommands):
     async def put_receiver(
         self, receiver: ReceiverConfig, delivery: DeliveryPolicy | None = None
     ) -> ReceiverChanged:
-        """Add a receiver, or replace the one of the same name, until the system stops.
+        """Add a receiver, or replace the one of the same name.
 
         Routes already naming it start reaching it; a replaced receiver's undelivered
-        notifications go to the new one. Raises ``ReceiverNotStarted`` if its notifier
-        cannot start (a replaced one is restored). Put it in the configuration to keep it
-        across restarts.
+        notifications go to the new one. The change is stored (secrets included) before
+        it applies, and so lasts across restarts, winning over the configured receiver of
+        the same name (``ReceiverNotStored`` if the store refuses it: nothing changed).
+        Raises ``ReceiverNotStarted`` if its notifier cannot start (a replaced one, and
+        the stored state, are restored).
         """
         changed = await self.system.lookup(NOTIFIERS_PATH).ask(
             PutReceiver(receiver, delivery), timeout=30.0
@@ -343,7 +349,9 @@ class AlertSystem(AlertCommands):
 
     async def delete_receiver(self, name: str) -> ReceiverChanged:
         """Remove a receiver; raise ``UnknownReceiver``, or ``ReceiverInUse`` while the
-        route or an escalation policy names it."""
+        route or an escalation policy names it. The deletion is stored first and lasts
+        across restarts, a configured receiver's too (``ReceiverNotStored`` if the store
+        refuses it: nothing changed)."""
         changed = await self.system.lookup(NOTIFIERS_PATH).ask(DeleteReceiver(name), timeout=30.0)
         assert isinstance(changed, ReceiverChanged)
         return changed

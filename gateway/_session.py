@@ -23,6 +23,7 @@ from actors.notify import (
     ReceiverInfo,
     ReceiverInUse,
     ReceiverNotStarted,
+    ReceiverNotStored,
     UnknownReceiver,
 )
 from gateway._config import GatewayConfig
@@ -294,6 +295,8 @@ class Session:
             return _error(frame.id, "conflict", str(error), "name")
         except ReceiverNotStarted as error:
             return _error(frame.id, "invalid", str(error), "receiver")
+        except ReceiverNotStored as error:
+            return _error(frame.id, "unavailable", str(error))
         if isinstance(answer, ErrorReply):
             return ErrorFrame.from_reply(frame.id, answer)
         if isinstance(answer, tuple):

@@ -32,7 +32,7 @@ from actors import (
     RulesSupervisor,
 )
 from actors.alerting import AlertManager, Subscriptions
-from actors.notify import ChannelFactory, NotifierSupervisor
+from actors.notify import ChannelFactory, NotifierSupervisor, ReceiverRecord
 from actors.store import MemoryStore, SqliteStore, Store
 from gateway._config import TokenConfig
 from gateway._edge import GATEWAY, gateway_spec, registry_spec
@@ -101,12 +101,14 @@ def alert_tree(
     readiness: ReadinessCheck,
     metrics: GatewayMetrics,
     record: RuleRecord | None = None,
+    receiver_record: ReceiverRecord | None = None,
 ) -> list[ChildSpec]:
     """Return the root's children for ``config`` (see the module docstring).
 
     ``system`` returns the running ``ActorSystem``: the alert manager looks the notifiers
     up through it each time it is built, so a restarted manager finds the current ones.
-    ``record`` keeps run-time rule changes in the store (see ``RuleRecord``).
+    ``record`` keeps run-time rule changes in the store (see ``RuleRecord``),
+    ``receiver_record`` run-time receiver changes (see ``ReceiverRecord``).
     """
     subscriptions = Subscriptions()
 
@@ -128,6 +130,7 @@ def alert_tree(
                 receipts=ALERT_MANAGER_PATH,
                 channel_factory=channel_factory,
                 users=users,
+                record=receiver_record,
             ),
             Restart.PERMANENT,
             30.0,

@@ -18,6 +18,11 @@ from actors.notify._notifier import Notifier
 from actors.notify._outbox import OUTBOX, OutboxRecord, outbox_key
 from actors.notify._payloads import alertmanager_payload, tocsin_payload
 from actors.notify._receipts import ReceiptsTarget
+from actors.notify._receiver_record import (
+    RECEIVERS_COLLECTION,
+    ReceiverNotStored,
+    ReceiverRecord,
+)
 from actors.notify._requests import (
     DeadLetterInfo,
     DeadLetterNotFound,
@@ -70,6 +75,7 @@ __all__ = [
     "IDEMPOTENCY_HEADER",
     "OUTBOX",
     "OUTBOX_LINGER",
+    "RECEIVERS_COLLECTION",
     "RESOLVED_COLOUR",
     "SEVERITY_COLOURS",
     "Channel",
@@ -107,6 +113,8 @@ __all__ = [
     "ReceiverInfo",
     "ReceiverKind",
     "ReceiverNotStarted",
+    "ReceiverNotStored",
+    "ReceiverRecord",
     "RenderedNotification",
     "ReplayDeadLetter",
     "Replayed",

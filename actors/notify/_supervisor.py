@@ -7,23 +7,24 @@ import contextlib
 import itertools
 import random
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from actors.notify._channel import Channel
+from actors.notify._channel_factory import (
+    ChannelContext,
+    ChannelFactory,
+    default_channel,
+    notifier_name,
+)
 from actors.notify._config import (
     DEFAULT_DELIVERY,
     DeliveryPolicy,
     NotifiersConfig,
     ReceiverConfig,
-    SlackReceiverConfig,
-    WebhookReceiverConfig,
-    WebSocketReceiverConfig,
     receiver_kind,
 )
-from actors.notify._email import EmailChannel
 from actors.notify._notifier import Notifier
 from actors.notify._receipts import ReceiptSink, ReceiptsTarget
+from actors.notify._receiver_record import ReceiverNotStored, ReceiverRecord, merge
 from actors.notify._requests import (
     DeleteReceiver,
     GetNotifierStatus,
@@ -37,19 +38,14 @@ from actors.notify._requests import (
     ReplayDeadLetter,
     UnknownReceiver,
 )
-from actors.notify._slack import SlackChannel
 from actors.notify._templates import TemplateSet
-from actors.notify._webhook import WebhookChannel
-from actors.notify._websocket import WebSocketChannel
 from actors.store import Store
 from messages import DeliveryOutcome, DeliveryReceipt, Notification
 from supervision import (
     ActorRef,
     ActorStartError,
-    ActorSystem,
     Backoff,
     ChildSpec,
-    Clock,
     Reply,
     Restart,
     Strategy,
@@ -64,42 +60,6 @@ __all__ = [
     "notifier_name",
     "notifier_supervisor_spec",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class ChannelContext:
-    """What a channel factory may need from the running tree."""
-
-    clock: Clock
-    system: ActorSystem
-    templates: TemplateSet
-
-
-ChannelFactory = Callable[[ReceiverConfig, ChannelContext], Channel]
-"""Build a fresh channel for a receiver; called at every (re)start of its notifier."""
-
-
-def default_channel(receiver: ReceiverConfig, context: ChannelContext) -> Channel:
-    """Return the channel of ``receiver``'s kind: webhook, Slack, email or WebSocket."""
-    if isinstance(receiver, WebhookReceiverConfig):
-        return WebhookChannel(receiver, templates=context.templates, clock=context.clock)
-    if isinstance(receiver, SlackReceiverConfig):
-        return SlackChannel(receiver, templates=context.templates, clock=context.clock)
-    if isinstance(receiver, WebSocketReceiverConfig):
-        system, registry = context.system, receiver.registry
-        return WebSocketChannel(
-            lambda: system.lookup(registry), name=receiver.name, timeout=receiver.timeout
-        )
-    return EmailChannel(receiver, context.templates)
-
-
-def notifier_name(receiver: ReceiverConfig) -> str:
-    """Return the child name of ``receiver``'s notifier: ``notifier:<kind>:<name>``.
-
-    (``notifier:websocket`` for the WebSocket receiver under its default name.)
-    """
-    kind = receiver_kind(receiver)
-    return f"notifier:{kind}" if receiver.name == kind else f"notifier:{kind}:{receiver.name}"
 
 
 OUTBOX_LINGER = 0.0
@@ -161,7 +121,9 @@ class NotifierSupervisor(Supervisor):
     receiver name to what names it (the routes, escalation policies): such a receiver
     cannot be removed (``ReceiverInUse``), so a route never points at a missing one.
     ``outbox_linger`` is each notifier's (``OUTBOX_LINGER``, off; 0: marks commit as
-    they come).
+    they come). With ``record``, those changes are stored before they apply
+    (``ReceiverNotStored``: nothing changed), and the first start overlays the
+    configured receivers with the stored changes before any notifier starts.
     """
 
     def __init__(
@@ -179,8 +141,10 @@ class NotifierSupervisor(Supervisor):
         notifier_shutdown: float = 5.0,
         users: Mapping[str, tuple[str, ...]] | None = None,
         outbox_linger: float = OUTBOX_LINGER,
+        record: ReceiverRecord | None = None,
     ) -> None:
         self.config = config
+        self._record = record
         self._outbox_linger = outbox_linger
         self._store = store
         self._receipts_target = receipts
@@ -224,6 +188,8 @@ class NotifierSupervisor(Supervisor):
 
     async def on_start(self) -> None:
         """Start every notifier in configuration order, then route to their refs."""
+        if self._cell.children is None and self._record is not None:
+            await self._overlay_stored(self._record)
         await super().on_start()
         for child in self._cell.child_cells():
             factory = child.spec.factory if child.spec is not None else None
@@ -265,10 +231,49 @@ class NotifierSupervisor(Supervisor):
 
     # -- receivers at run time -------------------------------------------------------------
 
+    async def _overlay_stored(self, record: ReceiverRecord) -> None:
+        # Before any child starts: a configured receiver replaced at run time must not
+        # deliver its outbox to the configured endpoint first.
+        stored = await record.load()
+        receivers, replaced, deleted = merge(self.config.receivers(), stored, self._users)
+        self.initial_children = tuple(
+            ChildSpec(
+                notifier_name(receiver),
+                _NotifierFactory(
+                    self._notifier, receiver, policy or self.config.delivery_for(receiver)
+                ),
+                Restart.PERMANENT,
+                self._notifier_shutdown,
+            )
+            for receiver, policy in receivers
+        )
+        if replaced or deleted:
+            self.log.warning(
+                "configured receivers overridden by run-time changes kept in the store: "
+                "edits of these receivers in the configuration do not apply; put or delete "
+                "them again at run time",
+                replaced=replaced,
+                deleted=deleted,
+            )
+        elif stored.receivers:
+            self.log.info(
+                "run-time receivers restored from the store", receivers=len(stored.receivers)
+            )
+
     async def _put_receiver(self, message: PutReceiver) -> ReceiverChanged | None:
         receiver = message.receiver
         kind = receiver_kind(receiver)
         policy = message.delivery or DEFAULT_DELIVERY[kind]
+        record, before = self._record, self._record.stored if self._record else None
+        if record is not None:
+            try:
+                await record.put(receiver, message.delivery)
+            except (ReceiverNotStored, ValueError) as error:
+                self.log.warning(
+                    "receiver change refused", receiver=receiver.name, error=str(error)
+                )
+                self.defer_reply().fail(error)
+                return None
         previous = self._factories.get(receiver.name)
         if previous is not None:
             await self._stop_notifier(previous)
@@ -278,6 +283,9 @@ class NotifierSupervisor(Supervisor):
         except ActorStartError as error:
             if previous is not None:
                 await self._start_notifier(previous)
+            if record is not None and before is not None:
+                with contextlib.suppress(ReceiverNotStored):
+                    await record.restore(receiver.name, before)
             self.log.warning("receiver not started", receiver=receiver.name, error=str(error))
             self.defer_reply().fail(ReceiverNotStarted(receiver.name, str(error.error)))
             return None
@@ -294,6 +302,13 @@ class NotifierSupervisor(Supervisor):
         if users:
             self.defer_reply().fail(ReceiverInUse(name, users))
             return None
+        if self._record is not None:
+            try:
+                await self._record.delete(name)
+            except ReceiverNotStored as error:
+                self.log.warning("receiver change refused", receiver=name, error=str(error))
+                self.defer_reply().fail(error)
+                return None
         await self._stop_notifier(factory)
         self.log.info("receiver changed", receiver=name, change="removed")
         return ReceiverChanged(name, receiver_kind(factory.receiver), "removed")

@@ -53,10 +53,14 @@ def create_store_file(path: Path, migrations: Sequence[Migration]) -> None:
     during creation never leaves a half-made or empty file at ``path`` (an empty file is
     refused as corrupt, never mistaken for a new store). If ``path`` appears meanwhile,
     it is left alone. Raises StoreUnavailable if the directory cannot be written.
+
+    The file is created readable by its owner only (0600, SQLite's ``-wal`` and ``-shm``
+    files follow it): it holds the run-time receivers' secrets.
     """
     staging = _staging(path)
     try:
         remove_staging(path)
+        os.close(os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
         conn = sqlite3.connect(staging, isolation_level=None)
         try:
             # Nobody sees the staging file until it is complete and fsynced below, so
@@ -76,6 +80,11 @@ def create_store_file(path: Path, migrations: Sequence[Migration]) -> None:
         _fsync(path.parent)
     except (OSError, sqlite3.Error) as error:
         raise StoreUnavailable(f"cannot create the store {path}: {error}") from error
+
+
+def readable_by_others(path: Path) -> bool:
+    """Return True if users other than the owner may read or write ``path``."""
+    return bool(path.stat().st_mode & 0o077)
 
 
 def _staging(path: Path) -> Path:

@@ -32,6 +32,7 @@ from actors.store._storefile import (
     create_store_file,
     inspect_store_file,
     lock_store_file,
+    readable_by_others,
     remove_staging,
 )
 
@@ -177,6 +178,13 @@ class StoreWriter:
         self._lock_fd = lock_store_file(path)
         remove_staging(path)  # a crash between creating the store and tidying up
         check_header(path, self._lock_fd)
+        if readable_by_others(path):
+            _log.warning(
+                "the store file is readable by other users; it holds run-time receivers' "
+                "secrets: chmod 600 it",
+                store=self.name,
+                path=str(path),
+            )
         version = inspect_store_file(path, self._migrations)
         try:
             conn = sqlite3.connect(path, isolation_level=None, timeout=5.0)
