@@ -4,7 +4,8 @@ It feeds the evaluation the samples the router sends and the clock's time, tells
 events it returns to the alert sink, and keeps ONE timer (a fixed key) set for the
 evaluation's next deadline, so ``for``, ``keep_firing_for`` and no-data timeouts fire
 without samples, and the sweep that forgets idle inactive series
-(``series_idle_ttl``, None to keep every series) runs.  Nothing here decides
+(``series_idle_ttl``, None to keep every series) runs.  ``max_series`` caps its series
+(None: no cap): past it, samples of new series are refused, and logged once.  Nothing here decides
 anything: see ``actors.evaluation``.
 
 Recovery.  On start, before any sample, it asks its alert sink which alerts of its
@@ -97,12 +98,19 @@ class RuleEvaluator(Actor):
         recovery_timeout: float = 5.0,
         future_tolerance: float = 600.0,
         series_idle_ttl: float | None = DEFAULT_SERIES_IDLE_TTL,
+        max_series: int | None = None,
     ) -> None:
         self.rule = rule
         self._alert_sink = alert_sink
         self.recovery_timeout = recovery_timeout
         self._evaluation = (
-            RuleEvaluation(rule, future_tolerance=future_tolerance, series_idle_ttl=series_idle_ttl)
+            RuleEvaluation(
+                rule,
+                future_tolerance=future_tolerance,
+                series_idle_ttl=series_idle_ttl,
+                max_series=max_series,
+                on_series_limit=self._series_limit_reached,
+            )
             if rule.enabled
             else None
         )
@@ -168,6 +176,14 @@ class RuleEvaluator(Actor):
         if isinstance(message, SeriesCountsQuery):
             return None if evaluation is None else evaluation.series_counts()
         return await super().on_receive(message)
+
+    def _series_limit_reached(self, limit: int) -> None:
+        # Called once per evaluation, at its first refused sample: one line per rule.
+        self.log.warning(
+            "series limit reached: samples of new series are refused",
+            rule=self.rule.id,
+            max_series=limit,
+        )
 
     def _retire(self) -> int:
         self._retired = True

@@ -64,10 +64,12 @@ class MetricsProviders:
 
 @dataclass(frozen=True, slots=True)
 class RuleSeries:
-    """One rule's evaluator: the series it holds, and those it forgot so far (idle)."""
+    """One rule's evaluator: the series it holds, those it forgot so far (idle), and the
+    samples it refused so far because their new series would pass its series cap."""
 
     series: float
     forgotten: float
+    refused: float
 
 
 @dataclass(slots=True)
@@ -160,6 +162,13 @@ class _ScrapeCollector(Collector):
             "Idle series each rule's evaluator forgot (series_idle_ttl).",
             ["rule"],
             {(k,): v.forgotten for k, v in scrape.rule_series.items()},
+        )
+        yield _family(
+            CounterMetricFamily,
+            "tocsin_rule_samples_over_series_limit",
+            "Samples each rule's evaluator refused: their new series would pass its cap.",
+            ["rule"],
+            {(k,): v.refused for k, v in scrape.rule_series.items()},
         )
         yield GaugeMetricFamily(
             "tocsin_asyncio_tasks", "Unfinished asyncio tasks in the process.", value=scrape.tasks

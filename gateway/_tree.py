@@ -141,7 +141,9 @@ def alert_tree(
             lambda: RulesSupervisor(
                 ALERT_MANAGER_PATH,
                 evaluator_factory=functools.partial(
-                    RuleEvaluator, series_idle_ttl=config.rules.series_idle_ttl
+                    RuleEvaluator,
+                    series_idle_ttl=config.rules.series_idle_ttl,
+                    max_series=config.rules.max_series_per_rule or None,
                 ),
                 router_mailbox=config.limits.router_mailbox,
                 record=record,

@@ -110,7 +110,9 @@ class TreeMetrics:
             return_exceptions=True,
         )
         return {
-            path.removeprefix(EVALUATOR_PREFIX): RuleSeries(reply.series, reply.forgotten)
+            path.removeprefix(EVALUATOR_PREFIX): RuleSeries(
+                reply.series, reply.forgotten, reply.refused
+            )
             for path, reply in zip(paths, replies, strict=True)
             if isinstance(reply, SeriesCounts)  # not disabled, not gone or too slow
         }

@@ -152,11 +152,14 @@ class RulesConfig(_Section):
     Relative file paths are relative to the config file.  ``series_idle_ttl``: seconds
     without a sample before an evaluator forgets an inactive series (docs/RULES.md,
     "Idle series are forgotten"; raised to the rule's longest window).
+    ``max_series_per_rule``: past it, an evaluator refuses the samples of new series
+    (0: no cap; "Series limits").
     """
 
     inline: tuple[ThresholdRule | CompositeRule, ...] = ()
     files: tuple[Path, ...] = ()
     series_idle_ttl: Annotated[float, Field(gt=0, allow_inf_nan=False)] = DEFAULT_SERIES_IDLE_TTL
+    max_series_per_rule: Annotated[int, Field(ge=0)] = 100_000
 
     @field_validator("inline", mode="before")
     @classmethod

@@ -27,7 +27,7 @@ see ``_idle``.  ``next_wakeup()`` includes the sweep; ``next_deadline()`` does n
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import cast
 
 from actors.evaluation._alert_events import AlertEvent, AlertEventBuilder
@@ -35,6 +35,7 @@ from actors.evaluation._conditions import ThresholdJudge, compile_judge
 from actors.evaluation._deadlines import DeadlineQueue, SilenceWatch
 from actors.evaluation._entries import SampleEntries, sample_entry, series_key
 from actors.evaluation._idle import DEFAULT_SERIES_IDLE_TTL, IdleSweep
+from actors.evaluation._limits import SeriesCap
 from actors.evaluation._sample_loops import apply_general, apply_threshold, apply_windowed
 from actors.evaluation._series import (
     Series,
@@ -81,8 +82,11 @@ class RuleEvaluation:
         *,
         future_tolerance: float = 600.0,
         series_idle_ttl: float | None = DEFAULT_SERIES_IDLE_TTL,
+        max_series: int | None = None,
+        on_series_limit: Callable[[int], None] | None = None,
     ) -> None:
         self.rule = rule
+        self._cap = SeriesCap(max_series, on_series_limit)
         self.future_tolerance = future_tolerance
         judge = compile_judge(rule)
         self._threshold_judge = judge if isinstance(judge, ThresholdJudge) else None
@@ -213,7 +217,7 @@ class RuleEvaluation:
             key = series_key(labels)
             series = self._series.get(key)
             if series is None:
-                series = self._new_series(key, labels)
+                series = self._make_series(key, labels)  # never refused: see _limits
             identity = (dict(alert.labels), alert.fingerprint)
             if alert.no_data:
                 self._restored_no_data = True
@@ -269,9 +273,10 @@ class RuleEvaluation:
         return series is not None and series.no_data
 
     def series_counts(self) -> SeriesCounts:
-        """Return how many series there are and how many were forgotten, in O(1)."""
+        """Return how many series there are, were forgotten and refused, in O(1)."""
         idle = self._idle
-        return SeriesCounts(len(self._series), 0 if idle is None else idle.forgotten)
+        forgotten = 0 if idle is None else idle.forgotten
+        return SeriesCounts(len(self._series), forgotten, self._cap.refused)
 
     def stats(self) -> EvaluationStats:
         """Return the evaluation's counters now."""
@@ -289,6 +294,7 @@ class RuleEvaluation:
             template_errors=self._events.template_errors,
             errors_suppressed=self._events.errors_suppressed,
             series_forgotten=0 if self._idle is None else self._idle.forgotten,
+            over_series_limit=self._cap.refused,
         )
 
     # -- the steps ------------------------------------------------------------------------
@@ -339,14 +345,24 @@ class RuleEvaluation:
 
     # -- series -----------------------------------------------------------------------------
 
-    def _new_series(self, key: SeriesKey, labels: Mapping[str, str]) -> Series:
+    def _new_series(self, key: SeriesKey, labels: Mapping[str, str]) -> Series | None:
+        # The sample loops' new-series branch: the only place the cap is checked.
+        # _make_series inlined: one call less per new series.
+        if len(self._series) >= self._cap.limit:
+            self._cap.refuse()
+            return None
         series = Series(key, dict(labels), self._new_windows())
         self._series[key] = series
         return series
 
-    def _add_series(self, key: SeriesKey, labels: Mapping[str, str]) -> Series:
+    def _make_series(self, key: SeriesKey, labels: Mapping[str, str]) -> Series:
+        series = Series(key, dict(labels), self._new_windows())
+        self._series[key] = series
+        return series
+
+    def _add_series(self, key: SeriesKey, labels: Mapping[str, str]) -> Series | None:
         series = self._new_series(key, labels)
-        if self._unclaimed_fingerprints:
+        if series is not None and self._unclaimed_fingerprints:
             self._adopt(series)
         return series
 

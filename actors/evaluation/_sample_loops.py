@@ -9,7 +9,8 @@ the work, so the two keep separate loops rather than share one with a per-sample
 never fires nor resolves).  All three give the same events (a property test checks).
 
 Each takes the evaluation whose series it updates and returns how many samples it
-dropped (out of order, duplicate or too far ahead).
+dropped (out of order, duplicate, too far ahead, or refused because a new series
+would pass ``max_series``: checked in the new-series branch only, see ``_limits``).
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ def apply_threshold(
         series = get(key)
         if series is None:
             series = evaluation._new_series(key, labels_of(sample))
+            if series is None:  # past the evaluation's max_series: refused
+                dropped += 1
+                continue
         if timestamp <= series.newest or timestamp > horizon:
             evaluation._count_dropped(series, timestamp, horizon)
             dropped += 1
@@ -88,6 +92,9 @@ def apply_windowed(
         series = get(key)
         if series is None:
             series = evaluation._new_series(key, labels_of(sample))
+            if series is None:  # past the evaluation's max_series: refused
+                dropped += 1
+                continue
         if timestamp <= series.newest or timestamp > horizon:
             evaluation._count_dropped(series, timestamp, horizon)
             dropped += 1
@@ -138,6 +145,9 @@ def apply_general(
         series = table.get(key)
         if series is None:
             series = evaluation._add_series(key, labels_of(sample))
+            if series is None:  # past the evaluation's max_series: refused
+                dropped += 1
+                continue
         elif unclaimed and key in unclaimed:
             evaluation._claim(series)
         if timestamp <= series.newest or timestamp > horizon:

@@ -14,7 +14,9 @@ class EvaluationStats:
     ``samples`` counts the samples evaluated; the drop counters those refused (see the
     module docstring); ``condition_errors`` and ``template_errors`` every failure,
     reported or not; ``errors_suppressed`` those not reported again within
-    ``ERROR_REPORT_INTERVAL``; ``series_forgotten`` the idle series forgotten.
+    ``ERROR_REPORT_INTERVAL``; ``series_forgotten`` the idle series forgotten;
+    ``over_series_limit`` the samples refused because their new series would have
+    passed ``max_series``.
     """
 
     samples: int
@@ -29,11 +31,13 @@ class EvaluationStats:
     template_errors: int
     errors_suppressed: int
     series_forgotten: int
+    over_series_limit: int
 
 
 @dataclass(frozen=True, slots=True)
 class SeriesCounts:
-    """How many series an evaluation holds (``series``) and has forgotten (``forgotten``).
+    """How many series an evaluation holds (``series``), has forgotten (``forgotten``)
+    and how many samples it refused at its series cap (``refused``).
 
     Unlike ``EvaluationStats`` (which counts states, O(series)), these cost O(1): what
     ``/metrics`` asks every evaluator at every scrape.
@@ -41,3 +45,4 @@ class SeriesCounts:
 
     series: int
     forgotten: int
+    refused: int

@@ -186,6 +186,15 @@ def test_series_idle_ttl_is_a_rules_setting_and_a_bad_one_is_named() -> None:
         assert [field for field, _ in caught.value.problems] == ["rules.series_idle_ttl"]
 
 
+def test_max_series_per_rule_is_a_rules_setting_and_a_bad_one_is_named() -> None:
+    assert TocsinConfig().rules.max_series_per_rule == 100_000
+    assert parse_config({"rules": {"max_series_per_rule": 0}}).rules.max_series_per_rule == 0
+    for bad in (-1, 2.5, "many"):
+        with pytest.raises(ConfigInvalid) as caught:
+            parse_config({"rules": {"max_series_per_rule": bad}})
+        assert [field for field, _ in caught.value.problems] == ["rules.max_series_per_rule"]
+
+
 def test_receiver_users_name_the_route_and_the_escalation_policies() -> None:
     config = parse_config(
         {

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import structlog
 from prometheus_client.parser import text_string_to_metric_families
 
 from actors import EvaluatorStatsQuery, RouterStatsQuery
@@ -120,3 +121,27 @@ async def test_metrics_report_each_rules_series_and_forgotten_series() -> None:
     # A disabled rule evaluates nothing: it has no series to report.
     assert not any(labels == (("rule", "cpu-off"),) for _, labels in samples)
     assert not any(name == "tocsin_metrics_provider_errors_total" for name, _ in samples)
+
+
+async def test_the_series_cap_refuses_new_series_logs_once_and_shows_in_metrics() -> None:
+    clock = FakeClock()
+    served = config(server={"port": 0}, max_series_per_rule=5)
+    with structlog.testing.capture_logs() as logs:
+        async with AlertSystem(served, clock=clock) as system:
+            assert system.http_url is not None
+            await system.ingest(requests(clock, 8))
+            clock.advance(10.0)
+            await system.ingest(requests(clock, 12))
+            after = await stats(system)
+            async with httpx.AsyncClient(trust_env=False, timeout=10.0) as http:
+                text = (await http.get(f"{system.http_url}/metrics")).text
+    # The five series held keep their samples; the others' 3 + 7 samples are refused.
+    assert (after.series, after.samples, after.over_series_limit) == (5, 10, 10)
+    samples = scraped(text)
+    cpu = (("rule", "cpu-high"),)
+    assert samples["tocsin_rule_series", cpu] == 5
+    assert samples["tocsin_rule_samples_over_series_limit_total", cpu] == 10
+    reached = [entry for entry in logs if entry["event"].startswith("series limit reached")]
+    assert [(e["rule"], e["max_series"], e["log_level"]) for e in reached] == [
+        ("cpu-high", 5, "warning")
+    ]
