@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 import random
 import sqlite3
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from actors.store import (
     NewEvent,
@@ -273,3 +275,20 @@ async def test_every_open_error_is_a_store_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError):
         await SqliteStore(path).open()
     assert len(path.read_bytes()) == 64 * 1024
+
+
+async def test_a_new_store_is_private_and_a_readable_one_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    with capture_logs() as logs:
+        async with SqliteStore(path) as store:
+            await store.append([], [StateWrite("receivers", "ops", {"secret": "s3cret"})])
+            for file in (path, Path(f"{path}-wal")):
+                assert stat.S_IMODE(file.stat().st_mode) == 0o600, file
+    assert not [entry for entry in logs if "readable by other users" in entry["event"]]
+    path.chmod(0o644)
+    with capture_logs() as logs:
+        async with SqliteStore(path):
+            pass
+    [warning] = [entry for entry in logs if "readable by other users" in entry["event"]]
+    assert warning["path"] == str(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644  # reported, not changed
