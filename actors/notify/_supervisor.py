@@ -284,8 +284,13 @@ class NotifierSupervisor(Supervisor):
             if previous is not None:
                 await self._start_notifier(previous)
             if record is not None and before is not None:
-                with contextlib.suppress(ReceiverNotStored):
+                try:
                     await record.restore(receiver.name, before)
+                except ReceiverNotStored as lost:
+                    # The store keeps the refused receiver: the next start tries it again.
+                    self.log.error(
+                        "stored receiver change not undone", receiver=receiver.name, error=str(lost)
+                    )
             self.log.warning("receiver not started", receiver=receiver.name, error=str(error))
             self.defer_reply().fail(ReceiverNotStarted(receiver.name, str(error.error)))
             return None
