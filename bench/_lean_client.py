@@ -23,7 +23,35 @@ from websockets.http11 import Response
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
-__all__ = ["LeanSubscriber", "SubscriberGroup"]
+__all__ = ["LeanSubscriber", "SubscriberGroup", "split_frames"]
+
+
+def split_frames(buffer: bytes) -> tuple[list[tuple[int, bytes]], int]:
+    """Split the whole server frames (unmasked) off the front of ``buffer``.
+
+    Returns each frame's opcode and payload, and how many bytes they took: a frame cut
+    short by the read stays for the next one. Clients that read frames by hand (here and
+    ``tests/faults/viewer_swarm.py``) skip websockets' parser, which would cost a
+    thousand-client swarm more CPU than the server spends writing to it.
+    """
+    frames: list[tuple[int, bytes]] = []
+    size, at = len(buffer), 0
+    while size - at >= 2:
+        length, header = buffer[at + 1] & 0x7F, 2
+        if length == 126:
+            if size - at < 4:
+                break
+            length, header = int.from_bytes(buffer[at + 2 : at + 4]), 4
+        elif length == 127:
+            if size - at < 10:
+                break
+            length, header = int.from_bytes(buffer[at + 2 : at + 10]), 10
+        end = at + header + length
+        if end > size:
+            break
+        frames.append((buffer[at] & 0x0F, buffer[at + header : end]))
+        at = end
+    return frames, at
 
 
 class SubscriberGroup:
@@ -146,23 +174,9 @@ class LeanSubscriber(asyncio.Protocol):
 
     def _read_frames(self, data: bytes) -> None:
         buffer = self._buffer + data if self._buffer else data
-        size, at = len(buffer), 0
-        while size - at >= 2:
-            length, header = buffer[at + 1] & 0x7F, 2
-            if length == 126:
-                if size - at < 4:
-                    break
-                length, header = int.from_bytes(buffer[at + 2 : at + 4]), 4
-            elif length == 127:
-                if size - at < 10:
-                    break
-                length, header = int.from_bytes(buffer[at + 2 : at + 10]), 10
-            end = at + header + length
-            if end > size:
-                break
-            opcode = buffer[at] & 0x0F
-            payload = buffer[at + header : end]
-            at = end
+        frames, used = split_frames(buffer)
+        self._buffer = buffer[used:]
+        for opcode, payload in frames:
             if opcode == Opcode.TEXT:
                 self._on_message(json.loads(payload))
             elif opcode == Opcode.PING:
@@ -175,7 +189,6 @@ class LeanSubscriber(asyncio.Protocol):
                     self.transport.write(_client_frame(Opcode.CLOSE, payload[:2]))
                 self.transport.close()
                 break
-        self._buffer = buffer[at:]
 
     def _on_message(self, message: dict[str, Any]) -> None:
         kind = message.get("type")

@@ -46,6 +46,8 @@ from websockets.http11 import Response
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
+from bench._lean_client import split_frames
+
 __all__ = ["READER_SUBSCRIPTION", "STALLED_SUBSCRIPTIONS", "main"]
 
 READER_SUBSCRIPTION = {"type": "subscribe", "id": "ticks", "severities": ["info"]}
@@ -119,23 +121,9 @@ class Viewer(asyncio.Protocol):
     def _read_frames(self, data: bytes) -> None:
         """Read the server's frames by hand: text, ping (answered) and close."""
         buffer = self._buffer + data if self._buffer else data
-        size, at = len(buffer), 0
-        while size - at >= 2:
-            length, header = buffer[at + 1] & 0x7F, 2
-            if length == 126:
-                if size - at < 4:
-                    break
-                length, header = int.from_bytes(buffer[at + 2 : at + 4]), 4
-            elif length == 127:
-                if size - at < 10:
-                    break
-                length, header = int.from_bytes(buffer[at + 2 : at + 10]), 10
-            end = at + header + length
-            if end > size:
-                break
-            opcode = buffer[at] & 0x0F
-            payload = buffer[at + header : end]
-            at = end
+        frames, used = split_frames(buffer)
+        self._buffer = buffer[used:]
+        for opcode, payload in frames:
             if opcode == Opcode.TEXT:
                 self._on_text(payload)
             elif opcode == Opcode.PING:
@@ -148,7 +136,6 @@ class Viewer(asyncio.Protocol):
                 assert self.transport is not None
                 self.transport.close()
                 break
-        self._buffer = buffer[at:]
 
     def _write_frame(self, opcode: Opcode, payload: bytes) -> None:
         assert self.transport is not None
