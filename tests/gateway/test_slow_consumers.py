@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 from websockets.asyncio.client import connect
@@ -10,7 +12,7 @@ from websockets.exceptions import ConnectionClosed
 
 from messages import EventFrame, SnapshotFrame
 from tests.alerting.builders import firing
-from tests.gateway.harness import TOKENS, Client, gateway_config, serving
+from tests.gateway.harness import TOKENS, Client, Stack, gateway_config, serving
 
 MAX_EVENTS = 1_000
 """A bound on the loop that waits for the slow client to be shed."""
@@ -39,6 +41,32 @@ async def read_until_closed(client: Client) -> tuple[list[object], ConnectionClo
     pytest.fail("the connection was not closed")
 
 
+@asynccontextmanager
+async def never_reading(stack: Stack) -> AsyncIterator[Client]:
+    """A viewer subscribed to everything that stops reading after its first frames."""
+    token = TOKENS["viewer"][0]
+    sock = small_receive_buffer_socket(stack.gateway.port)
+    # max_queue=1: the client library stops reading the socket after one frame, so the
+    # server's unsent bytes pile up from the next ones: a client that never reads.
+    async with connect(
+        f"{stack.gateway.url}?token={token}", sock=sock, proxy=None, max_queue=1
+    ) as ws:
+        slow = Client(ws)
+        await slow.read()  # the welcome
+        await slow.send({"type": "subscribe", "id": "s"})
+        yield slow
+
+
+async def feed_until_shed(stack: Stack, fast: Client) -> int:
+    """Fire ~64 KB alerts, each seen by ``fast``, until a client is shed; return how many."""
+    for n in range(MAX_EVENTS):
+        stack.manager.tell(firing(host=f"h{n}", annotations={"pad": PAD}))
+        await fast.until_events(n + 1)
+        if (await stack.registry_stats()).shed:
+            return n + 1
+    pytest.fail(f"the slow client was not shed after {MAX_EVENTS} events")
+
+
 async def test_a_client_that_does_not_read_is_shed_with_1013_while_a_fast_one_keeps_receiving() -> (
     None
 ):
@@ -46,23 +74,8 @@ async def test_a_client_that_does_not_read_is_shed_with_1013_while_a_fast_one_ke
     async with serving(config=config) as stack:
         fast = await stack.connect()
         assert isinstance(await fast.request({"type": "subscribe", "id": "s"}), SnapshotFrame)
-        token = TOKENS["viewer"][0]
-        sock = small_receive_buffer_socket(stack.gateway.port)
-        # max_queue=1: the client library stops reading the socket after one frame, so
-        # the server's unsent bytes pile up from the next ones: a client that never reads.
-        async with connect(
-            f"{stack.gateway.url}?token={token}", sock=sock, proxy=None, max_queue=1
-        ) as ws:
-            slow = Client(ws)
-            await slow.read()  # the welcome
-            await slow.send({"type": "subscribe", "id": "s"})
-            for n in range(MAX_EVENTS):
-                stack.manager.tell(firing(host=f"h{n}", annotations={"pad": PAD}))
-                await fast.until_events(n + 1)
-                if (await stack.registry_stats()).shed:
-                    break
-            else:
-                pytest.fail(f"the slow client was not shed after {MAX_EVENTS} events")
+        async with never_reading(stack) as slow:
+            await feed_until_shed(stack, fast)
             shed_after = len(fast.events())
             # Reading now, the slow client finds what was sent before it was shed, then
             # the close frame.
@@ -92,23 +105,12 @@ async def events_until_shed(send_buffer_bytes: int) -> int:
     async with serving(config=config) as stack:
         fast = await stack.connect()
         assert isinstance(await fast.request({"type": "subscribe", "id": "s"}), SnapshotFrame)
-        token = TOKENS["viewer"][0]
-        sock = small_receive_buffer_socket(stack.gateway.port)
-        async with connect(
-            f"{stack.gateway.url}?token={token}", sock=sock, proxy=None, max_queue=1
-        ) as ws:
-            slow = Client(ws)
-            await slow.read()  # the welcome
-            await slow.send({"type": "subscribe", "id": "s"})
-            for n in range(MAX_EVENTS):
-                stack.manager.tell(firing(host=f"h{n}", annotations={"pad": PAD}))
-                await fast.until_events(n + 1)
-                if (await stack.registry_stats()).shed:
-                    _, closed = await read_until_closed(slow)  # the close, not the timeout
-                    assert closed.rcvd is not None
-                    assert closed.rcvd.code == 1013
-                    return n + 1
-        pytest.fail(f"the slow client was not shed after {MAX_EVENTS} events")
+        async with never_reading(stack) as slow:
+            events = await feed_until_shed(stack, fast)
+            _, closed = await read_until_closed(slow)  # the close, not the timeout
+            assert closed.rcvd is not None
+            assert closed.rcvd.code == 1013
+            return events
 
 
 async def test_a_fixed_send_buffer_finds_a_client_that_does_not_read_after_little_data() -> None:
