@@ -36,6 +36,7 @@ from actors._router import (
 from actors._rule_commands import (
     ApplyRules,
     LoadRuleFile,
+    NoStoredRuleChange,
     RuleApplyFailed,
     RuleChanges,
     RuleFileError,
@@ -69,6 +70,7 @@ __all__ = [
     "LedgerStatsQuery",
     "LoadRuleFile",
     "MetricRouter",
+    "NoStoredRuleChange",
     "Retire",
     "RouteUpdate",
     "RoutedSamples",

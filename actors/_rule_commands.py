@@ -17,6 +17,7 @@ from messages import CallableRule, CompositeRule, Message, ThresholdRule
 __all__ = [
     "ApplyRules",
     "LoadRuleFile",
+    "NoStoredRuleChange",
     "RuleApplyFailed",
     "RuleChanges",
     "RuleFileError",
@@ -86,6 +87,15 @@ class RuleNotFound(LookupError):
 
     def __init__(self, rule_id: str) -> None:
         super().__init__(f"no rule with id {rule_id!r}")
+        self.rule_id = rule_id
+
+
+class NoStoredRuleChange(RuleNotFound):
+    """Raised by ``RevertRule`` when no run-time change of ``rule_id`` is stored: there
+    is nothing to revert (the rule may run, as the configuration has it)."""
+
+    def __init__(self, rule_id: str) -> None:
+        LookupError.__init__(self, f"no stored run-time change of rule {rule_id!r} to revert")
         self.rule_id = rule_id
 
 

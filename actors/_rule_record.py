@@ -8,7 +8,8 @@ before applying it: a change is answered only once durable.  Documents live in t
 - ``{"deleted": true}``: a tombstone, for a deleted rule that comes from the
   configuration (without it the rule would come back at the next start).
 
-Deleting a rule created at run time removes its document instead.  At start the
+Deleting a rule created at run time removes its document instead, and so does a
+revert (``revert``): the configuration's version of that id counts again.  At start the
 configured rules are overlaid with the stored changes (``configured``): a stored rule
 replaces the configured rule of the same id, a tombstone removes it; the stored rules
 of other ids are applied after the configuration (``runtime_rules``).
@@ -62,6 +63,10 @@ class RuleRecord:
         self.store = store
         self.config_ids: set[str] = set()
         """Ids of the rules the configuration holds (learnt from ``configured``)."""
+        self.config_rules: dict[str, AnyRule] = {}
+        """The configuration's rules by id, as last given to ``configured`` (for ``revert``)."""
+        self.skipped: set[str] = set()
+        """Ids of stored documents ``load`` skipped (invalid); ``revert`` drops them."""
         self.stored = StoredRules()
         """What ``load`` found at start (kept as the changes are made)."""
 
@@ -81,6 +86,7 @@ class RuleRecord:
                 check_rules((rule,))
             except (ValidationError, RuleInvalid, ValueError) as error:
                 _log.error("stored rule skipped: it does not validate", rule=key, error=str(error))
+                self.skipped.add(key)
                 continue
             rules[key] = rule
         self.stored = StoredRules(rules, frozenset(deleted))
@@ -91,6 +97,7 @@ class RuleRecord:
         result: list[AnyRule] = []
         for rule in rules:
             self.config_ids.add(rule.id)
+            self.config_rules[rule.id] = rule
             if rule.id in self.stored.deleted:
                 continue
             result.append(self.stored.rules.get(rule.id, rule))
@@ -121,6 +128,21 @@ class RuleRecord:
         rules = {k: v for k, v in self.stored.rules.items() if k != rule_id}
         deleted = self.stored.deleted | {rule_id} if from_config else self.stored.deleted
         self.stored = StoredRules(rules, deleted)
+
+    def has_change(self, rule_id: str) -> bool:
+        """Whether a change of ``rule_id`` is stored (a rule, a tombstone, a skipped document)."""
+        stored = self.stored
+        return rule_id in stored.rules or rule_id in stored.deleted or rule_id in self.skipped
+
+    async def revert(self, rule_id: str) -> AnyRule | None:
+        """Remove the stored change of ``rule_id``; return the configuration's rule of that
+        id, or ``None`` if the configuration has none.  ``RuleNotStored`` if the store
+        refuses (nothing changed); the caller checks ``has_change`` first."""
+        await self._write(rule_id, None)
+        rules = {k: v for k, v in self.stored.rules.items() if k != rule_id}
+        self.stored = StoredRules(rules, self.stored.deleted - {rule_id})
+        self.skipped.discard(rule_id)
+        return self.config_rules.get(rule_id)
 
     async def _write(self, rule_id: str, value: dict[str, object] | None) -> None:
         try:

@@ -7,7 +7,9 @@ evaluators of replaced and removed rules (each resolves its firing alerts first)
 starts the evaluators of added and replaced rules as children of its supervisor, and
 keeps the router's index in sync.  With a ``RuleRecord``, a run-time ``PutRule`` or
 ``DeleteRule`` is validated, then stored (``RuleNotStored`` if the store refuses, nothing
-touched), then applied: answered only once durable.  The evaluators are the truth: a rule set that
+touched), then applied: answered only once durable.  A ``RevertRule`` removes the
+stored change first, then applies the configuration's version of the rule (or deletes a
+rule only the store held).  The evaluators are the truth: a rule set that
 restarts rebuilds its table by asking its supervisor's ``rule:<id>`` children which
 rule they run, and pushes the full route table to the router again.
 
@@ -30,6 +32,7 @@ from actors._router import EvaluatorRoute, RoutesWanted, RouteUpdate
 from actors._rule_commands import (
     ApplyRules,
     LoadRuleFile,
+    NoStoredRuleChange,
     RuleApplyFailed,
     RuleChanges,
     RuleFileError,
@@ -37,7 +40,15 @@ from actors._rule_commands import (
 )
 from actors._rule_plan import check_rules, plan_changes
 from actors._rule_record import RuleNotStored, RuleRecord
-from messages import AnyRule, DeleteRule, ListRules, PutRule, RuleInvalid, parse_rules_toml
+from messages import (
+    AnyRule,
+    DeleteRule,
+    ListRules,
+    PutRule,
+    RevertRule,
+    RuleInvalid,
+    parse_rules_toml,
+)
 from supervision import (
     Actor,
     ActorNotFound,
@@ -71,7 +82,8 @@ class RuleSet(Actor):
     """Add, replace and remove rule evaluators at run time; keep the router in sync.
 
     Asks: ``ApplyRules`` and ``PutRule`` (→ ``RuleChanges``), ``DeleteRule`` (→
-    ``RuleChanges``; ``RuleNotFound`` if unknown), ``ListRules`` (→ the rules, in id
+    ``RuleChanges``; ``RuleNotFound`` if unknown), ``RevertRule`` (→ ``RuleChanges``;
+    ``NoStoredRuleChange`` if no change of that id is stored), ``ListRules`` (→ the rules, in id
     order), ``LoadRuleFile`` (→ ``RuleChanges``; ``RuleFileError``).  Validation
     failures raise ``RuleInvalid`` in the asker and change nothing; a failure while
     evaluators stop or start raises ``RuleApplyFailed``.  With ``record``, ``PutRule``
@@ -128,6 +140,8 @@ class RuleSet(Actor):
             return await self._apply((message.rule,), prune=False)
         if isinstance(message, DeleteRule):
             return await self._delete(message.rule_id)
+        if isinstance(message, RevertRule):
+            return await self._revert(message.rule_id)
         if isinstance(message, ListRules):
             return tuple(running.rule for _, running in sorted(self._table().items()))
         if isinstance(message, LoadRuleFile):
@@ -172,6 +186,22 @@ class RuleSet(Actor):
             await self._stop_evaluator(rule_id)
         except Exception as error:
             raise RuleApplyFailed(f"rule {rule_id!r} could not be deleted: {error}") from error
+        return RuleChanges(removed=(rule_id,))
+
+    async def _revert(self, rule_id: str) -> RuleChanges:
+        record = self._record
+        if record is None or not record.has_change(rule_id):
+            raise NoStoredRuleChange(rule_id)
+        configured = await record.revert(rule_id)
+        if configured is not None:
+            return await self._apply((configured,), prune=False)
+        if rule_id not in self._table():
+            return RuleChanges()
+        self._router.tell_system(RouteUpdate(removed=(rule_id,)))
+        try:
+            await self._stop_evaluator(rule_id)
+        except Exception as error:
+            raise RuleApplyFailed(f"rule {rule_id!r} could not be removed: {error}") from error
         return RuleChanges(removed=(rule_id,))
 
     async def _apply(self, rules: tuple[AnyRule, ...], *, prune: bool) -> RuleChanges:

@@ -55,6 +55,7 @@ from messages import (
     ListSilences,
     MetricSample,
     PutRule,
+    RevertRule,
     SampleBatch,
     SilenceList,
     SilenceStatus,
@@ -319,6 +320,19 @@ class AlertSystem(AlertCommands):
         (``RuleNotStored`` if the store refuses it: nothing changed).
         """
         changes = await self._rule_set.ask(DeleteRule(rule_id=rule_id), timeout=30.0)
+        assert isinstance(changes, RuleChanges)
+        return changes
+
+    async def revert_rule(self, rule_id: str) -> RuleChanges:
+        """Drop the stored run-time change of ``rule_id``; the configuration's version applies.
+
+        The stored document goes first (``RuleNotStored`` if the store refuses it: nothing
+        changed), then the configured rule of that id runs again (replacing the stored
+        one, or back after a deletion), or, if the configuration has no such rule, the
+        rule created at run time is deleted. ``NoStoredRuleChange`` (a ``RuleNotFound``)
+        if no change of ``rule_id`` is stored.
+        """
+        changes = await self._rule_set.ask(RevertRule(rule_id=rule_id), timeout=30.0)
         assert isinstance(changes, RuleChanges)
         return changes
 

@@ -36,6 +36,7 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "expire_silence": _OPERATE,
     "put_rule": _ADMINISTER,
     "delete_rule": _ADMINISTER,
+    "revert_rule": _ADMINISTER,
     "list_rules": _ADMINISTER,
     "put_receiver": _ADMINISTER,
     "delete_receiver": _ADMINISTER,

@@ -55,6 +55,7 @@ from messages import (
     QueryFrame,
     ReplyFrame,
     ResolveFrame,
+    RevertRuleFrame,
     RuleInvalid,
     SampleBatch,
     SampleRows,
@@ -156,6 +157,7 @@ class Session:
             ExpireSilenceFrame: self._command,
             PutRuleFrame: self._rules,
             DeleteRuleFrame: self._rules,
+            RevertRuleFrame: self._rules,
             ListRulesFrame: self._rules,
             PutReceiverFrame: self._receivers,
             DeleteReceiverFrame: self._receivers,
@@ -253,7 +255,9 @@ class Session:
         answer = await self._ask(self._targets.alert_manager, command, "the alert manager")
         return self._answer(frame.id, answer)
 
-    async def _rules(self, frame: PutRuleFrame | DeleteRuleFrame | ListRulesFrame) -> _Answer:
+    async def _rules(
+        self, frame: PutRuleFrame | DeleteRuleFrame | RevertRuleFrame | ListRulesFrame
+    ) -> _Answer:
         rules = self._targets.rules
         if rules is None:
             return _error(frame.id, "unavailable", "this server does not manage rules")

@@ -36,6 +36,7 @@ from messages._commands import (
     PutRule,
     QueryAlerts,
     Resolve,
+    RevertRule,
 )
 from messages._events import (
     ALERT_EVENT_ADAPTER,
@@ -98,6 +99,7 @@ from messages._protocol import (
     QueryFrame,
     ReplyFrame,
     ResolveFrame,
+    RevertRuleFrame,
     Role,
     ServerFrame,
     SilenceFrame,
@@ -214,6 +216,8 @@ __all__ = [
     "ReplyFrame",
     "Resolve",
     "ResolveFrame",
+    "RevertRule",
+    "RevertRuleFrame",
     "Role",
     "Rule",
     "RuleBase",

@@ -35,6 +35,7 @@ __all__ = [
     "PutRule",
     "QueryAlerts",
     "Resolve",
+    "RevertRule",
 ]
 
 MAX_QUERY_LIMIT = 10_000
@@ -154,6 +155,17 @@ class DeleteRule(Message):
     rule_id: RuleId
 
 
+class RevertRule(Message):
+    """Drop the stored run-time change of a rule; the configuration's version applies.
+
+    The configured rule of that id comes back (replacing the stored one, or again after
+    a deletion); a rule the configuration does not hold, created at run time, is deleted.
+    """
+
+    type: Literal["revert_rule"] = "revert_rule"
+    rule_id: RuleId
+
+
 class ListRules(Message):
     """Ask for every rule; the reply carries them in id order."""
 
@@ -229,6 +241,7 @@ _Commands = (
     | ExpireSilence
     | PutRule
     | DeleteRule
+    | RevertRule
     | ListRules
     | QueryAlerts
 )

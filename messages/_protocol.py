@@ -30,6 +30,7 @@ from messages._commands import (
     PutRule,
     QueryAlerts,
     Resolve,
+    RevertRule,
     _SilenceFields,
 )
 from messages._matchers import Matchers
@@ -58,6 +59,7 @@ __all__ = [
     "QueryFrame",
     "ReplyFrame",
     "ResolveFrame",
+    "RevertRuleFrame",
     "Role",
     "ServerFrame",
     "SilenceFrame",
@@ -209,6 +211,18 @@ class DeleteRuleFrame(_ClientFrame):
         return DeleteRule(rule_id=self.rule_id)
 
 
+class RevertRuleFrame(_ClientFrame):
+    """Drop the stored run-time change of a rule so the configuration's version applies
+    again (admin role); ``not_found`` if no change of that id is stored."""
+
+    type: Literal["revert_rule"] = "revert_rule"
+    rule_id: RuleId
+
+    def to_command(self) -> RevertRule:
+        """Return the command."""
+        return RevertRule(rule_id=self.rule_id)
+
+
 class ListRulesFrame(_ClientFrame):
     """List the rules (admin role); the reply's data is a list of rules."""
 
@@ -269,6 +283,7 @@ _ClientFrames = (
     | QueryFrame
     | PutRuleFrame
     | DeleteRuleFrame
+    | RevertRuleFrame
     | ListRulesFrame
     | PutReceiverFrame
     | DeleteReceiverFrame

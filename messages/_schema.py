@@ -27,6 +27,7 @@ from messages._commands import (
     PutRule,
     QueryAlerts,
     Resolve,
+    RevertRule,
 )
 from messages._events import ALERT_EVENT_ADAPTER, AlertFiring, AlertResolved, RuleError
 from messages._history import (
@@ -64,6 +65,7 @@ from messages._protocol import (
     QueryFrame,
     ReplyFrame,
     ResolveFrame,
+    RevertRuleFrame,
     SilenceFrame,
     SnapshotFrame,
     SubscribeFrame,
@@ -93,6 +95,7 @@ WIRE_MODELS: tuple[type[BaseModel], ...] = (
     ExpireSilence,
     PutRule,
     DeleteRule,
+    RevertRule,
     ListRules,
     QueryAlerts,
     AlertSummary,
@@ -109,6 +112,7 @@ WIRE_MODELS: tuple[type[BaseModel], ...] = (
     QueryFrame,
     PutRuleFrame,
     DeleteRuleFrame,
+    RevertRuleFrame,
     ListRulesFrame,
     PutReceiverFrame,
     DeleteReceiverFrame,

@@ -30,7 +30,7 @@ ROLE_FRAMES: dict[str, frozenset[str]] = {
     ),
     "admin": frozenset(
         {"subscribe", "unsubscribe", "query", "ping", "ack", "resolve", "silence"}
-        | {"expire_silence", "put_rule", "delete_rule", "list_rules"}
+        | {"expire_silence", "put_rule", "delete_rule", "revert_rule", "list_rules"}
     ),
     "ingest": frozenset({"ingest", "ping"}),
 }
@@ -94,6 +94,7 @@ def _valid(frame_type: str, known: Known, rng: random.Random) -> dict[str, Any]:
         "expire_silence": {"silence_id": "silence-404"},
         "put_rule": {"rule": _rule(f"fuzz-{rng.randrange(10**6)}")},
         "delete_rule": {"rule_id": "no-such-rule"},
+        "revert_rule": {"rule_id": "no-such-rule"},
         "list_rules": {},
         "ingest": {
             "samples": [
@@ -243,6 +244,7 @@ class BadFrames:
             "expire_silence": "silence_id",
             "put_rule": "rule",
             "delete_rule": "rule_id",
+            "revert_rule": "rule_id",
             "ingest": "samples",
         }[frame_type]
         if required is None:
@@ -308,6 +310,7 @@ class BadFrames:
             ]
         if role == "admin":
             choices.append(("delete_rule", {"rule_id": f"gone-{number}"}, "not_found"))
+            choices.append(("revert_rule", {"rule_id": f"gone-{number}"}, "not_found"))
         frame_type, fields, code = rng.choice(choices)
         frame_id = self._next_id()
         if frame_type == "subscribe" and rng.random() < 0.5:
