@@ -39,17 +39,27 @@ from __future__ import annotations
 import datetime
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from enum import StrEnum
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
 import jinja2
 import structlog
-from pydantic import BaseModel, ConfigDict
 
 # The same bounded sandbox as annotation templates: one definition of what a template
 # may compute.
 from actors.evaluation._annotations import _BoundedSandbox
+from actors.notify._template_config import (
+    MAX_LENGTHS,
+    PARTS,
+    EmailTemplates,
+    RenderedNotification,
+    SlackTemplates,
+    TemplateChannel,
+    TemplateFailure,
+    TemplateInvalid,
+    TemplatesConfig,
+    TemplateScope,
+    WebhookTemplates,
+)
 from messages import Notification, NotificationKind
 
 __all__ = [
@@ -68,119 +78,6 @@ __all__ = [
 ]
 
 _log = structlog.get_logger("tocsin.notify.templates")
-
-
-class TemplateChannel(StrEnum):
-    """The channels that render notifications from templates."""
-
-    EMAIL = "email"
-    SLACK = "slack"
-    WEBHOOK = "webhook"
-
-
-TemplateScope = Literal["all", "firing", "acknowledged", "escalated", "resolved"]
-"""Which kinds an override applies to: one kind, or ``all`` (a kind's own wins)."""
-
-_PARTS: dict[TemplateChannel, tuple[str, ...]] = {
-    TemplateChannel.EMAIL: ("subject", "text", "html"),
-    TemplateChannel.SLACK: ("text",),
-    TemplateChannel.WEBHOOK: ("summary",),
-}
-
-MAX_LENGTHS: Mapping[str, int] = {"subject": 200, "summary": 1_000, "text": 20_000, "html": 50_000}
-"""Rendered parts longer than this many characters are cut (and end with ``…``)."""
-
-
-class _Parts(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class EmailTemplates(_Parts):
-    """Override the email parts; None keeps the default."""
-
-    subject: str | None = None
-    text: str | None = None
-    html: str | None = None
-
-
-class SlackTemplates(_Parts):
-    """Override the Slack message text (mrkdwn); None keeps the default."""
-
-    text: str | None = None
-
-
-class WebhookTemplates(_Parts):
-    """Override the webhook payload's one-line summary; None keeps the default."""
-
-    summary: str | None = None
-
-
-class TemplatesConfig(BaseModel):
-    """User templates per channel, per kind or for ``all`` kinds.
-
-    In TOML: ``[notify.templates.email.firing]`` with ``subject = "..."``. A part set for
-    one kind wins over the same part set for ``all``, which wins over the default.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    email: dict[TemplateScope, EmailTemplates] = {}
-    slack: dict[TemplateScope, SlackTemplates] = {}
-    webhook: dict[TemplateScope, WebhookTemplates] = {}
-
-    def overrides(self) -> dict[tuple[TemplateChannel, TemplateScope, str], str]:
-        """Return every template set here, keyed by (channel, scope, part)."""
-        found: dict[tuple[TemplateChannel, TemplateScope, str], str] = {}
-        for channel in TemplateChannel:
-            scopes: Mapping[TemplateScope, _Parts] = getattr(self, channel.value)
-            for scope, parts in scopes.items():
-                for part in _PARTS[channel]:
-                    source = getattr(parts, part)
-                    if source is not None:
-                        found[channel, scope, part] = source
-        return found
-
-
-@dataclass(frozen=True, slots=True)
-class TemplateFailure:
-    """One user template that failed and was replaced by the default.
-
-    ``stage`` is ``compile`` (reported once, when the set is built) or ``render``
-    (reported for each notification it failed on, ``notification_id`` set).
-    """
-
-    channel: TemplateChannel
-    scope: TemplateScope
-    part: str
-    stage: Literal["compile", "render"]
-    error: str
-    notification_id: str | None = None
-
-    def describe(self) -> str:
-        """Return one line for an operator: which template, what went wrong."""
-        where = f"{self.channel.value}.{self.scope}.{self.part}"
-        action = "does not compile" if self.stage == "compile" else "failed to render"
-        return f"template {where} {action} (default used): {self.error}"
-
-
-class TemplateInvalid(Exception):
-    """A configured template does not compile; ``failures`` names each one."""
-
-    def __init__(self, failures: tuple[TemplateFailure, ...]) -> None:
-        super().__init__("; ".join(failure.describe() for failure in failures))
-        self.failures = failures
-
-
-@dataclass(frozen=True, slots=True)
-class RenderedNotification:
-    """A notification's parts for one channel, and the user templates that fell back.
-
-    ``parts`` maps each of the channel's part names to its text; ``failures`` is empty
-    when every user template rendered.
-    """
-
-    parts: Mapping[str, str]
-    failures: tuple[TemplateFailure, ...]
 
 
 # ---- Built-in defaults -------------------------------------------------------------------
@@ -334,7 +231,7 @@ _DEFAULTS: dict[_Key, jinja2.Template] = {}
 def _defaults() -> dict[_Key, jinja2.Template]:
     # Compiled on first use and shared by every TemplateSet in the process.
     if not _DEFAULTS:
-        for channel, parts in _PARTS.items():
+        for channel, parts in PARTS.items():
             for kind in NotificationKind:
                 for part in parts:
                     _DEFAULTS[channel, kind, part] = _compile(
@@ -433,7 +330,7 @@ class TemplateSet:
         kind = notification.kind
         parts: dict[str, str] = {}
         failures: list[TemplateFailure] = []
-        for part in _PARTS[channel]:
+        for part in PARTS[channel]:
             entry = self._entries[channel, kind, part]
             limit = MAX_LENGTHS[part]
             if entry.native is not None:
