@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -42,7 +43,7 @@ class CommandRefused(Exception):
         self.reply = reply
 
 
-class AlertCommands:
+class AlertCommands(ABC):
     """The alert manager's commands and queries, for ``AlertSystem`` (which runs the tree).
 
     A base class, not a component: ``AlertSystem`` provides ``system`` and keeps
@@ -53,9 +54,9 @@ class AlertCommands:
     _subscribers: itertools.count[int]
 
     @property
+    @abstractmethod
     def system(self) -> ActorSystem:
         """The running ``ActorSystem`` (``AlertSystem`` provides it)."""
-        raise NotImplementedError
 
     @property
     def alert_manager(self) -> ActorRef:
