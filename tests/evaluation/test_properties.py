@@ -105,6 +105,23 @@ class Ledger:
             self.events.append(event)
 
 
+def timed_batch(step: Samples, newest: dict[str, float]) -> list[MetricSample]:
+    """Return ``step``'s samples; ``newest`` (host -> newest timestamp) moves on with them.
+
+    A positive offset advances the host's time; zero or a negative one repeats or goes
+    back from its newest timestamp: a duplicate or out-of-order sample.
+    """
+    batch: list[MetricSample] = []
+    for host, value, offset in step.points:
+        if offset > 0:
+            newest[host] += offset
+            timestamp = newest[host]
+        else:
+            timestamp = newest[host] + offset
+        batch.append(sample(value, timestamp, host=host))
+    return batch
+
+
 @settings(max_examples=300, deadline=None)
 @given(rule=rules(), program=st.lists(steps, min_size=1, max_size=40))
 def test_a_series_never_fires_twice_without_a_resolve_even_across_restarts(
@@ -117,14 +134,7 @@ def test_a_series_never_fires_twice_without_a_resolve_even_across_restarts(
     for step in program:
         now += step.advance
         if isinstance(step, Samples):
-            batch: list[MetricSample] = []
-            for host, value, offset in step.points:
-                if offset > 0:
-                    newest[host] += offset
-                    timestamp = newest[host]
-                else:
-                    timestamp = newest[host] + offset  # a duplicate or out-of-order sample
-                batch.append(sample(value, timestamp, host=host))
+            batch = timed_batch(step, newest)
             ledger.record(evaluation.apply(batch, now))
         elif isinstance(step, Tick):
             ledger.record(evaluation.tick(now))
@@ -232,14 +242,7 @@ def test_the_specialised_loops_give_exactly_what_the_general_loop_gives(
     for step in program:
         now += step.advance
         if isinstance(step, Samples):
-            batch: list[MetricSample] = []
-            for host, value, offset in step.points:
-                if offset > 0:
-                    newest[host] += offset
-                    timestamp = newest[host]
-                else:
-                    timestamp = newest[host] + offset
-                batch.append(sample(value, timestamp, host=host))
+            batch = timed_batch(step, newest)
             events = fast.apply(batch, now)
             assert events == general.apply(batch, now)
         elif isinstance(step, Tick):
