@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import socket
 import time
 from collections import defaultdict
 from typing import Any
@@ -29,7 +28,7 @@ from gateway.config import TocsinConfig
 from gateway.system import AlertSystem
 from messages import MetricSample, TransitionKind
 from tests.faults.chaos import BOUND
-from tests.notify.http_server import HttpServer, Respond
+from tests.notify.http_server import HttpServer, Respond, closed_port
 from tests.notify.smtp_server import ScriptedHandler, SmtpServer
 
 HOSTS = 4
@@ -81,14 +80,6 @@ class TimedHttpServer(HttpServer):
         while len(self.arrivals) < len(self.requests):
             self.arrivals.append(time.monotonic())
         super()._observed()
-
-
-def free_port() -> int:
-    """Return a loopback port nothing listens on (connections to it are refused)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 def outage_config(webhook_port: int, smtp_port: int, slack_url: str) -> TocsinConfig:
@@ -207,7 +198,7 @@ def kinds_by_alert(keys: list[str]) -> dict[str, list[str]]:
 async def test_receivers_down_then_up_open_the_circuit_without_a_storm_and_get_everything_in_order() -> (  # noqa: E501
     None
 ):
-    webhook_port = free_port()
+    webhook_port = closed_port()
     smtp = await SmtpServer(OutageHandler()).start()
     handler = smtp.handler
     assert isinstance(handler, OutageHandler)

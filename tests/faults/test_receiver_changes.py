@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hmac
 import json
-import socket
 import stat
 import time
 from pathlib import Path
@@ -22,14 +21,7 @@ from typing import Any
 from actors.notify import sign
 from messages import ReplyFrame
 from tests.faults.server import BOUND, running
-from tests.notify.http_server import HttpServer
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
+from tests.notify.http_server import HttpServer, closed_port_url
 
 
 def config(dead: str) -> str:
@@ -69,7 +61,7 @@ async def test_receiver_changes_answered_before_a_kill9_are_there_after_it(
     tmp_path: Path,
 ) -> None:
     endpoint = await HttpServer().start()
-    dead = f"http://127.0.0.1:{closed_port()}/hook"
+    dead = closed_port_url()
     try:
         async with running(tmp_path / "data", config(dead)) as server:
             async with server.client() as admin:

@@ -218,9 +218,14 @@ def _response(reply: Respond) -> bytes:
     return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + reply.body
 
 
-def closed_port_url() -> str:
-    """Return a loopback URL where nothing listens (connections are refused)."""
+def closed_port() -> int:
+    """Return a loopback port nothing listens on (connections to it are refused)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}/hook"
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def closed_port_url() -> str:
+    """Return a loopback URL where nothing listens (connections are refused)."""
+    return f"http://127.0.0.1:{closed_port()}/hook"

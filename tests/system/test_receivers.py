@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from typing import Any
 
 import pytest
@@ -25,17 +24,9 @@ from messages import ErrorFrame, MetricSample, Notification, ReplyFrame
 from supervision import Actor, ActorRef, ActorSystem, ChildSpec, FakeClock, Strategy, Supervisor
 from tests.gateway.harness import READ_TIMEOUT
 from tests.notify.builders import notification
-from tests.notify.http_server import HttpServer
+from tests.notify.http_server import HttpServer, closed_port
 from tests.notify.smtp_server import SmtpServer
 from tests.system.test_end_to_end import client, config, disk
-
-
-def closed_port() -> int:
-    """Return a loopback port that nothing listens on (connections are refused)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 def email(port: int, **fields: Any) -> dict[str, Any]:
