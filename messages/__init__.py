@@ -80,33 +80,24 @@ from messages._notifications import (
 )
 from messages._protocol import (
     CLIENT_FRAME_ADAPTER,
-    SERVER_FRAME_ADAPTER,
     AckFrame,
     ClientFrame,
     DeleteReceiverFrame,
     DeleteRuleFrame,
-    ErrorFrame,
-    EventFrame,
     ExpireSilenceFrame,
     IngestFrame,
     ListReceiversFrame,
     ListRulesFrame,
-    NotificationFrame,
     PingFrame,
-    PongFrame,
     PutReceiverFrame,
     PutRuleFrame,
     QueryFrame,
-    ReplyFrame,
     ResolveFrame,
     RevertRuleFrame,
     Role,
-    ServerFrame,
     SilenceFrame,
-    SnapshotFrame,
     SubscribeFrame,
     UnsubscribeFrame,
-    WelcomeFrame,
 )
 from messages._rule_files import RuleInvalid, parse_rules_toml, validate_rules
 from messages._rules import (
@@ -136,6 +127,17 @@ from messages._samples import (
     to_sample,
 )
 from messages._schema import WIRE_MODELS, json_schemas
+from messages._server_frames import (
+    SERVER_FRAME_ADAPTER,
+    ErrorFrame,
+    EventFrame,
+    NotificationFrame,
+    PongFrame,
+    ReplyFrame,
+    ServerFrame,
+    SnapshotFrame,
+    WelcomeFrame,
+)
 
 __all__ = [
     "ALERT_EVENT_ADAPTER",

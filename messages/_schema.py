@@ -47,33 +47,35 @@ from messages._matchers import LabelMatcher, Selector
 from messages._notifications import DeliveryReceipt, Notification
 from messages._protocol import (
     CLIENT_FRAME_ADAPTER,
-    SERVER_FRAME_ADAPTER,
     AckFrame,
     DeleteReceiverFrame,
     DeleteRuleFrame,
-    ErrorFrame,
-    EventFrame,
     ExpireSilenceFrame,
     IngestFrame,
     ListReceiversFrame,
     ListRulesFrame,
-    NotificationFrame,
     PingFrame,
-    PongFrame,
     PutReceiverFrame,
     PutRuleFrame,
     QueryFrame,
-    ReplyFrame,
     ResolveFrame,
     RevertRuleFrame,
     SilenceFrame,
-    SnapshotFrame,
     SubscribeFrame,
     UnsubscribeFrame,
-    WelcomeFrame,
 )
 from messages._rules import RULE_ADAPTER, Aggregation, CompositeRule, Condition, ThresholdRule
 from messages._samples import MetricSample, SampleBatch
+from messages._server_frames import (
+    SERVER_FRAME_ADAPTER,
+    ErrorFrame,
+    EventFrame,
+    NotificationFrame,
+    PongFrame,
+    ReplyFrame,
+    SnapshotFrame,
+    WelcomeFrame,
+)
 
 __all__ = ["WIRE_MODELS", "json_schemas"]
 
