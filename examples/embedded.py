@@ -63,6 +63,7 @@ async def main() -> list[str]:
         page = await system.history(alert_id=alert_id)
         for event in page.events:
             print(f"history #{event.seq}: {event.kind.value}")
+        seen.append("history: " + ", ".join(event.kind.value for event in page.events))
         # Mute the orders queue's alerts for an hour of maintenance.
         silence = await system.silence(
             '{queue="orders"}', duration=3600, by="alice", comment="maintenance window"

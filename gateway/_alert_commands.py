@@ -143,16 +143,15 @@ class AlertCommands(ABC):
         severities: Iterable[Severity | str] = (),
         states: Iterable[AlertState | str] = (),
         matchers: Sequence[LabelMatcher] | str = (),
-        snapshot: bool = False,
     ) -> AsyncIterator[AlertEvents]:
         """Subscribe to the alert manager's transitions that match a filter.
 
         ``async with system.subscribe(severities=["critical"]) as events:`` then
-        ``async for event in events:``. Events come in sequence order, each once; an
-        alert's event is yielded when the alert matches before or after it (so you see
-        it leave the selection). ``snapshot=True`` first yields nothing but primes the
-        filter with the open alerts (their later events are judged by their labels).
-        Leaving the block ends the subscription.
+        ``async for event in events:``. ``events.snapshot`` holds the open alerts the
+        filter selects when the subscription starts; the events that follow are every
+        later one, in sequence order, each once, so snapshot and events together miss
+        nothing. An alert's event is yielded when the alert matches before or after it
+        (so you see it leave the selection). Leaving the block ends the subscription.
         """
         parsed = parse_matchers(matchers) if isinstance(matchers, str) else tuple(matchers)
         selected = SubscriptionFilter(severities, states, parsed)

@@ -7,7 +7,7 @@ from typing import Any
 
 from gateway._filters import SubscriptionFilter
 from gateway._view import AlertView
-from messages import AlertTransition
+from messages import AlertSummary, AlertTransition
 from supervision import Actor
 
 
@@ -38,6 +38,8 @@ class AlertEvents:
         self._view = view
         self._selected = selected
         self._after = after
+        self.snapshot: tuple[AlertSummary, ...] = view.snapshot(selected)
+        """The open alerts the filter selected when the subscription started."""
 
     def __aiter__(self) -> AlertEvents:
         return self

@@ -15,4 +15,10 @@ async def test_the_embedded_example_fires_acknowledges_resolves_and_silences() -
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     seen = await module.main()
-    assert seen == ["alert_opened", "alert_acknowledged", "alert_resolved", "silence active"]
+    assert seen == [
+        "alert_opened",
+        "alert_acknowledged",
+        "alert_resolved",
+        "history: alert_opened, alert_acknowledged, alert_resolved",
+        "silence active",
+    ]
