@@ -7,6 +7,7 @@ event sequence come back exactly.
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import sys
 from pathlib import Path
@@ -15,22 +16,13 @@ from typing import Any
 import pytest
 
 from actors.alerting import AlertManager, AlertManagerConfig, Subscribe, Subscriptions
+from actors.alerting._book import checkpoint_seq
 from actors.store import EventQuery, SqliteStore
-from messages import (
-    Acknowledge,
-    AlertDetail,
-    AlertState,
-    GetAlert,
-    ListSilences,
-    Notification,
-    NotificationKind,
-    QueryAlerts,
-    SilenceList,
-)
+from messages import AlertDetail, AlertState, GetAlert
 from supervision import ActorRef, ChildSpec, FakeClock, Restart
-from tests.alerting.builders import T0, firing, silence
-from tests.alerting.harness import Running, running
-from tests.alerting.test_notifications import CONFIG, advance
+from tests.alerting.builders import T0, firing
+from tests.alerting.harness import running
+from tests.alerting.restart_state import BUILT_AT, CONFIG, build_state, check_continues, picture
 
 ROOT = Path(__file__).resolve().parents[2]
 ACKS_BEFORE_KILL = 200
@@ -65,66 +57,6 @@ def crashing_spec(store: SqliteStore, config: AlertManagerConfig, notifications:
     )
 
 
-async def picture(run: Running) -> dict[str, Any]:
-    """Everything the manager holds that must come back: alerts, silences, status."""
-    alerts = await run.manager.ask(QueryAlerts(limit=1000))
-    details = [await run.manager.ask(GetAlert(alert_id=a.alert_id)) for a in alerts.alerts]
-    silences = await run.manager.ask(ListSilences(include_expired=True))
-    assert isinstance(silences, SilenceList)
-    status = await run.status()
-    return {
-        "alerts": details,
-        "silences": silences.silences,
-        "last_seq": status.last_seq,
-        "escalations": status.escalations,
-        "open": status.open_alerts,
-    }
-
-
-async def build_state(run: Running) -> None:
-    """Open alerts, acknowledge one, silence one, and get one escalation to level 0."""
-    run.manager.tell(firing(host="a"))
-    run.manager.tell(firing(host="b"))
-    run.manager.tell(firing("mem", host="c"))
-    await run.manager.ask(Acknowledge(alert_id="alert-1", by="ann", comment="on it"))
-    await run.manager.ask(silence('{alertname="mem"}', ends_at=T0 + 600))
-    await advance(run, 60)  # alert-2 escalates to level 0 at T0+60: level 1 is due at T0+180
-    await advance(run, 10)
-
-
-def escalations(run: Running) -> list[str]:
-    return [
-        n.receiver
-        for n in run.notifications.items
-        if isinstance(n, Notification) and n.kind is NotificationKind.ESCALATED
-    ]
-
-
-async def check_continues(run: Running, before: dict[str, Any]) -> None:
-    """The restored manager holds the same state and carries on exactly."""
-    after = await picture(run)
-    assert after == before
-    states = {d.alert.alert_id: d.alert.state for d in after["alerts"]}
-    assert states == {
-        "alert-1": AlertState.ACKNOWLEDGED,
-        "alert-2": AlertState.ACTIVE,
-        "alert-3": AlertState.SUPPRESSED,
-    }
-    ann = next(d for d in after["alerts"] if d.alert.alert_id == "alert-1")
-    assert isinstance(ann, AlertDetail)
-    assert (ann.alert.acknowledged_by, ann.acknowledge_comment) == ("ann", "on it")
-    run.manager.tell(firing(host="d"))
-    status = await run.status()
-    assert status.last_seq == before["last_seq"] + 1
-    [event] = await run.store.query_events(EventQuery(since_seq=before["last_seq"]))
-    assert (event.seq, event.alert_id) == (before["last_seq"] + 1, "alert-4")
-    # The escalation position came back: level 1 is due at T0+180, not before.
-    await advance(run, 180 - 70 - 1)
-    assert escalations(run).count("lead") == 0
-    await advance(run, 1)
-    assert escalations(run).count("lead") == 1
-
-
 async def test_a_crashed_manager_restarts_with_the_same_state_and_sequence(tmp_path: Path) -> None:
     async with SqliteStore(tmp_path / "tocsin.db") as store:
         clock = FakeClock()
@@ -151,7 +83,7 @@ async def test_a_new_system_on_the_same_file_restores_the_state_and_sequence(
     async with SqliteStore(path) as store, running(store, config=CONFIG) as run:
         await build_state(run)
         before = await picture(run)
-    clock = FakeClock(epoch=T0 + 70)  # the new process starts where the old one stopped
+    clock = FakeClock(epoch=BUILT_AT)  # the new process starts where the old one stopped
     async with SqliteStore(path) as store, running(store, config=CONFIG, clock=clock) as run:
         await check_continues(run, before)
 
@@ -177,6 +109,42 @@ async def test_a_subscriber_resumes_across_a_process_restart_without_gap_or_dupl
         await box.until(lambda: len(box.transitions()) == 3)
         await run.settle()
         assert [t.seq for t in box.transitions()] == [4, 5, 6]
+
+
+@pytest.mark.parametrize("replay", [False, True], ids=["checkpoint-and-replay", "replay-only"])
+async def test_after_kill_9_the_state_and_sequence_come_back_exactly(
+    tmp_path: Path, replay: bool
+) -> None:
+    path = tmp_path / "tocsin.db"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.alerting.kill_state_target",
+        str(path),
+        *(["replay"] if replay else []),
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    try:
+        async with asyncio.timeout(READ_TIMEOUT_S):
+            line = await process.stdout.readline()
+            assert line.endswith(b"\n"), f"the target stopped early: {line!r}"
+            process.send_signal(signal.SIGKILL)
+            await process.wait()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == -signal.SIGKILL
+    before = json.loads(line)
+
+    async with SqliteStore(path) as store:
+        checkpoint = checkpoint_seq((await store.load()).documents)
+        assert checkpoint < before["last_seq"]  # the restart has events to replay
+        assert (checkpoint == 0) is replay
+        async with running(store, config=CONFIG, clock=FakeClock(epoch=BUILT_AT)) as run:
+            await check_continues(run, before)
 
 
 async def test_nothing_acknowledged_is_lost_after_kill_9(tmp_path: Path) -> None:
