@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from actors.alerting import AlertManagerConfig
 from actors.store import EventQuery, MemoryStore
 from messages import (
     Acknowledge,
     AlertDetail,
+    AlertResolved,
     DeliveryOutcome,
     DeliveryReceipt,
     GetAlert,
     Notification,
     NotificationKind,
+    Resolve,
     Severity,
 )
 from tests.alerting.builders import firing, resolved, silence
@@ -121,11 +125,22 @@ async def test_an_unacknowledged_alert_escalates_level_by_level() -> None:
         assert (await run.status()).escalations == 0  # the policy ran its course
 
 
-async def test_acknowledgement_stops_the_escalation() -> None:
+STOPS: dict[str, Any] = {
+    "acknowledgement": Acknowledge(alert_id="alert-1", by="ann"),
+    "manual resolution": Resolve(alert_id="alert-1", by="ann"),
+    "automatic resolution": resolved(),
+}
+
+
+@pytest.mark.parametrize("stop", list(STOPS))
+async def test_acknowledgement_or_resolution_stops_the_escalation(stop: str) -> None:
     async with running(config=CONFIG) as run:
         run.manager.tell(firing())
         await advance(run, 60)
-        await run.manager.ask(Acknowledge(alert_id="alert-1", by="ann"))
+        if isinstance(STOPS[stop], AlertResolved):
+            run.manager.tell(STOPS[stop])
+        else:
+            await run.manager.ask(STOPS[stop])
         assert (await run.status()).escalations == 0
         await advance(run, 600)
         escalated = [r for r, kind, _ in sent(run) if kind is NotificationKind.ESCALATED]
