@@ -8,14 +8,18 @@ import json
 import os
 import pty
 import signal
+import sqlite3
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from actors.store import SqliteStore
+from actors.store._schema import latest_version
 from gateway.cli import json_logs, main
 from gateway.config import ServerConfig, StoreConfig, load_config
 from gateway.system import AlertSystem
@@ -197,3 +201,66 @@ def _read_all(fd: int) -> bytes:
     finally:
         os.close(fd)
     return b"".join(chunks)
+
+
+def not_sqlite(path: Path) -> None:
+    path.write_bytes(bytes(range(256)) * 64)
+
+
+def foreign_sqlite(path: Path) -> None:
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)")
+    conn.execute("INSERT INTO users (name) VALUES ('ada')")
+    conn.commit()
+    conn.close()
+
+
+async def new_store(path: Path) -> None:
+    async with SqliteStore(path):
+        pass
+
+
+def from_a_newer_tocsin(path: Path) -> None:
+    asyncio.run(new_store(path))  # in a thread of its own (to_thread): its own loop
+    future = latest_version() + 1
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {future}")
+    conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(future),))
+    conn.commit()
+    conn.close()
+
+
+@pytest.mark.parametrize(
+    ("make", "problem"),
+    [
+        (not_sqlite, "is not a usable Tocsin store: not an SQLite database"),
+        (foreign_sqlite, "is not a usable Tocsin store: an SQLite database of another application"),
+        (from_a_newer_tocsin, f"has schema version {latest_version() + 1}, newer than"),
+    ],
+    ids=["not-sqlite", "foreign-sqlite", "newer-tocsin"],
+)
+async def test_serve_on_a_file_that_is_not_its_store_exits_one_naming_it_and_leaves_it_alone(
+    tmp_path: Path, make: Callable[[Path], None], problem: str
+) -> None:
+    path = tmp_path / "tocsin.db"
+    await asyncio.to_thread(make, path)
+    before = path.read_bytes()
+    config = tmp_path / "tocsin.toml"
+    config.write_text(f'[store]\npath = "{path}"\n[collectors.host]\nenabled = false\n')
+    env = {**os.environ, "TOCSIN_DATA_DIR": str(tmp_path), "TOCSIN_TOKEN": "t0ken-for-tests"}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gateway.cli", "serve", "--config", str(config), "--port", "0",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+    )  # fmt: skip
+    try:
+        async with asyncio.timeout(BOUND):
+            out, err = await process.communicate()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 1, err.decode()
+    assert out == b""  # it never said it was serving
+    last = err.decode().strip().splitlines()[-1]
+    assert last.startswith(f"tocsin serve: cannot start: {path} {problem}"), last
+    assert path.read_bytes() == before
