@@ -110,9 +110,9 @@ class AlertCommands(ABC):
         assert isinstance(answer, SilenceSummary)
         return answer
 
-    async def expire_silence(self, silence_id: str, by: str) -> SilenceSummary:
+    async def expire_silence(self, silence_id: str, by: str, comment: str = "") -> SilenceSummary:
         """End a silence now; raise ``CommandRefused``."""
-        answer = await self._command(ExpireSilence(silence_id=silence_id, by=by))
+        answer = await self._command(ExpireSilence(silence_id=silence_id, by=by, comment=comment))
         assert isinstance(answer, SilenceSummary)
         return answer
 

@@ -129,8 +129,8 @@ class SilenceStatus(StrEnum):
 class SilenceSummary(Message):
     """Describe one silence: the answer to ``CreateSilence``, ``ExpireSilence`` and lists.
 
-    ``expired_by`` and ``expired_at`` are set when an operator ended it early; a
-    silence that reached ``ends_at`` is EXPIRED with both None.
+    ``expired_by``, ``expired_at`` and ``expire_comment`` are set when an operator
+    ended it early; a silence that reached ``ends_at`` is EXPIRED with all three None.
     """
 
     type: Literal["silence"] = "silence"
@@ -144,6 +144,7 @@ class SilenceSummary(Message):
     status: SilenceStatus
     expired_by: str | None = None
     expired_at: Timestamp | None = None
+    expire_comment: str | None = None
 
 
 class ListSilences(Message):

@@ -139,6 +139,7 @@ class ExpireSilence(Message):
     type: Literal["expire_silence"] = "expire_silence"
     silence_id: NonEmptyStr
     by: NonEmptyStr
+    comment: str = ""
 
 
 class PutRule(Message):

@@ -157,10 +157,11 @@ class ExpireSilenceFrame(_ClientFrame):
 
     type: Literal["expire_silence"] = "expire_silence"
     silence_id: NonEmptyStr
+    comment: str = ""
 
     def to_command(self, by: str) -> ExpireSilence:
         """Return the command, expired by the authenticated ``by``."""
-        return ExpireSilence(silence_id=self.silence_id, by=by)
+        return ExpireSilence(silence_id=self.silence_id, by=by, comment=self.comment)
 
 
 class QueryFrame(_ClientFrame):

@@ -202,9 +202,9 @@ class AlertBook(BookState):
         self._meta_dirty = True
         return created
 
-    def expire_silence(self, silence_id: str, by: str, now: float) -> list[NewEvent]:
+    def expire_silence(self, silence_id: str, by: str, comment: str, now: float) -> list[NewEvent]:
         """End a silence now; raise SilenceNotFound or IllegalTransition (already over)."""
-        return self._muting.expire_silence(silence_id, by, now)
+        return self._muting.expire_silence(silence_id, by, comment, now)
 
     def tick(self, now: float) -> list[NewEvent]:
         """Start the silences whose start has come and end those whose end has."""

@@ -63,7 +63,7 @@ def execute(
             silence, events = book.create_silence(command, now)
             return Outcome(silence.summary(now), events)
         silence = book.silence(command.silence_id)
-        events = book.expire_silence(command.silence_id, command.by, now)
+        events = book.expire_silence(command.silence_id, command.by, command.comment, now)
         return Outcome(silence.summary(now), events)
     except AlertingError as error:
         return Outcome(error.to_reply())

@@ -118,10 +118,10 @@ class Muting:
             self._apply(silence, now, events)
         return silence, events
 
-    def expire_silence(self, silence_id: str, by: str, now: float) -> list[NewEvent]:
+    def expire_silence(self, silence_id: str, by: str, comment: str, now: float) -> list[NewEvent]:
         """End a silence now; raise SilenceNotFound or IllegalTransition (already over)."""
-        silence = self.silences.expire(silence_id, by, now)
-        payload = silence.event_payload(by=by)
+        silence = self.silences.expire(silence_id, by, comment, now)
+        payload = silence.event_payload(by=by, comment=comment)
         events = [NewEvent(kind=_K.SILENCE_EXPIRED.value, at=now, payload=payload)]
         self._end(silence, now, events)
         return events

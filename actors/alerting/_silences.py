@@ -20,7 +20,7 @@ class Silence:
     ``applied`` says whether the book currently counts the silence as muting and
     ``ended`` whether the book has ended it (both move with the book's clock, in
     ``AlertBook.tick``); ``status`` is computed from the times. An operator ends it
-    early with ``expired_by``/``expired_at``.
+    early with ``expired_by``/``expired_at``/``expire_comment``.
     """
 
     silence_id: str
@@ -33,6 +33,7 @@ class Silence:
     comment: str = ""
     expired_by: str | None = None
     expired_at: float | None = None
+    expire_comment: str | None = None
     applied: bool = False
     ended: bool = False
 
@@ -72,6 +73,7 @@ class Silence:
             status=self.status(now),
             expired_by=self.expired_by,
             expired_at=self.expired_at,
+            expire_comment=self.expire_comment,
         )
 
     def to_document(self) -> dict[str, Any]:
@@ -87,6 +89,7 @@ class Silence:
             "comment": self.comment,
             "expired_by": self.expired_by,
             "expired_at": self.expired_at,
+            "expire_comment": self.expire_comment,
             "applied": self.applied,
             "ended": self.ended,
         }
@@ -105,6 +108,7 @@ class Silence:
             comment=document["comment"],
             expired_by=document["expired_by"],
             expired_at=document["expired_at"],
+            expire_comment=document.get("expire_comment"),  # None before it was kept
             applied=bool(document["applied"]),
             ended=bool(document["ended"]),
         )
@@ -184,7 +188,7 @@ class SilenceRegistry:
         self.dirty[silence.silence_id] = silence
         self.next_number = max(self.next_number, silence.number + 1)
 
-    def expire(self, silence_id: str, by: str, now: float) -> Silence:
+    def expire(self, silence_id: str, by: str, comment: str, now: float) -> Silence:
         """Mark a live silence expired by ``by``; raise SilenceNotFound or IllegalTransition.
 
         The caller then unapplies it and calls ``end``.
@@ -194,6 +198,7 @@ class SilenceRegistry:
             raise IllegalTransition(f"silence {silence_id!r}", "expired", "expire")
         silence.expired_by = by
         silence.expired_at = now
+        silence.expire_comment = comment
         self.dirty[silence_id] = silence
         return silence
 

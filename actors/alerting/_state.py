@@ -332,6 +332,7 @@ def _silence_expired(book: BookState, event: StoredEvent, p: Any) -> None:
     silence = registry.get(p["silence_id"])
     silence.expired_by = p["by"]
     silence.expired_at = event.at
+    silence.expire_comment = p.get("comment")  # None in histories from before it was kept
     registry.end(silence)
 
 

@@ -239,7 +239,7 @@ def test_an_unknown_alert_id_is_a_not_found_error(action: str) -> None:
 def test_an_unknown_silence_id_is_a_not_found_error() -> None:
     book = AlertBook()
     with pytest.raises(SilenceNotFound) as raised:
-        book.expire_silence("silence-9", "bob", T0)
+        book.expire_silence("silence-9", "bob", "", T0)
     assert raised.value.to_reply().field == "silence_id"
 
 

@@ -210,12 +210,19 @@ async def test_a_silence_for_later_starts_on_the_clock() -> None:
         assert (await alerts(run.manager))[0].state is AlertState.ACTIVE
 
 
-async def test_an_expired_silence_is_answered_with_who_expired_it() -> None:
+async def test_an_expired_silence_is_answered_with_who_expired_it_when_and_why() -> None:
     async with running() as run:
         await run.manager.ask(silence())
-        reply = await run.manager.ask(ExpireSilence(silence_id="silence-1", by="bob"))
+        run.clock.advance(5)
+        command = ExpireSilence(silence_id="silence-1", by="bob", comment="fixed")
+        reply = await run.manager.ask(command)
         assert isinstance(reply, SilenceSummary)
-        assert (reply.status, reply.expired_by) == (SilenceStatus.EXPIRED, "bob")
+        assert (reply.status, reply.expired_by, reply.expired_at, reply.expire_comment) == (
+            SilenceStatus.EXPIRED,
+            "bob",
+            T0 + 5,
+            "fixed",
+        )
 
 
 async def test_a_refused_append_is_retried_until_the_store_recovers() -> None:

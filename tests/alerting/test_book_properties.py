@@ -102,7 +102,7 @@ class Run:
                 )
                 emitted = book.create_silence(command, self.now)[1]
             elif kind == "expire":
-                emitted = book.expire_silence(f"silence-{op[1]}", "bob", self.now)
+                emitted = book.expire_silence(f"silence-{op[1]}", "bob", "done", self.now)
             else:
                 self.now += op[1]
                 emitted = book.tick(self.now)

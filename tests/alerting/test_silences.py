@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from actors.alerting import SILENCES, AlertBook, IllegalTransition, InvalidSilence
-from actors.store import StateWrite
+from actors.store import StateWrite, StoredEvent
 from messages import AlertState, SilenceStatus
 from tests.alerting.builders import T0, documents, firing, kinds, resolved, silence
 
@@ -69,23 +69,49 @@ def test_an_operator_can_expire_a_silence_early_once() -> None:
     book = AlertBook()
     book.fire(firing(), T0)
     book.create_silence(silence(), T0)
-    events = book.expire_silence("silence-1", "bob", T0 + 5)
+    events = book.expire_silence("silence-1", "bob", "done early", T0 + 5)
     assert kinds(events) == ["silence_expired", "alert_unsuppressed"]
-    ended = book.silence("silence-1")
-    assert (ended.expired_by, ended.expired_at) == ("bob", T0 + 5)
-    assert ended.summary(T0 + 5).status is SilenceStatus.EXPIRED
+    assert (events[0].payload["by"], events[0].payload["comment"]) == ("bob", "done early")
+    summary = book.silence("silence-1").summary(T0 + 5)
+    assert summary.status is SilenceStatus.EXPIRED
+    assert (summary.expired_by, summary.expired_at, summary.expire_comment) == (
+        "bob",
+        T0 + 5,
+        "done early",
+    )
     assert book.get("alert-1").state is AlertState.ACTIVE
     with pytest.raises(IllegalTransition) as raised:
-        book.expire_silence("silence-1", "bob", T0 + 6)
+        book.expire_silence("silence-1", "bob", "", T0 + 6)
     assert raised.value.to_reply().code == "illegal_transition"
     assert book.tick(T0 + 4000) == []  # its natural end is not announced again
+
+
+def test_a_silence_expired_before_comments_were_kept_restores_without_one() -> None:
+    book = AlertBook()
+    _, events = book.create_silence(silence(), T0)
+    events += book.expire_silence("silence-1", "bob", "", T0 + 5)
+    old_history = []
+    for seq, event in enumerate(events, 1):
+        payload = dict(event.payload)
+        if event.kind == "silence_expired":
+            del payload["comment"]
+        old_history.append(StoredEvent(seq, event.kind, event.at, payload))
+    old_documents = documents(book.drain_writes())
+    del old_documents[SILENCES]["silence-1"]["expire_comment"]
+    for restored in (AlertBook.restore({}, old_history), AlertBook.restore(old_documents)):
+        summary = restored.silence("silence-1").summary(T0 + 5)
+        assert (summary.status, summary.expired_by, summary.expire_comment) == (
+            SilenceStatus.EXPIRED,
+            "bob",
+            None,
+        )
 
 
 def test_a_silence_past_its_end_cannot_be_expired() -> None:
     book = AlertBook()
     book.create_silence(silence(ends_at=T0 + 10), T0)
     with pytest.raises(IllegalTransition):
-        book.expire_silence("silence-1", "bob", T0 + 11)
+        book.expire_silence("silence-1", "bob", "", T0 + 11)
 
 
 def test_a_silence_already_over_when_created_is_invalid_and_changes_nothing() -> None:

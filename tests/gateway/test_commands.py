@@ -72,10 +72,15 @@ async def test_a_silence_is_created_and_expired_and_queries_list_alerts() -> Non
         assert isinstance(listed, ReplyFrame)
         assert isinstance(listed.data, list)
         assert [a["labels"]["host"] for a in listed.data] == ["a"]  # type: ignore[index,call-overload]
-        expired = await operator.request({"type": "expire_silence", "silence_id": silence_id})
+        expire = {"type": "expire_silence", "silence_id": silence_id, "comment": "done"}
+        expired = await operator.request(expire)
         assert isinstance(expired, ReplyFrame)
         assert isinstance(expired.data, dict)
-        assert (expired.data["status"], expired.data["expired_by"]) == ("expired", "operator")
+        assert [expired.data[k] for k in ("status", "expired_by", "expire_comment")] == [
+            "expired",
+            "operator",
+            "done",
+        ]
         await operator.close()
 
 
