@@ -35,7 +35,7 @@ RECEIVER_MODELS: dict[ReceiverKind, type[BaseModel]] = {
 }
 """The configuration model of each receiver kind."""
 
-_FROM_ENVIRONMENT = ("password_env",)
+_FROM_ENVIRONMENT = ("password_env", "url_env", "hmac_secret_env", "headers_env")
 """Fields that read the server's environment: a config file may use them, a client not."""
 
 

@@ -24,6 +24,7 @@ A bad field is named with the reason (pydantic), and so are duplicate receiver n
 
 from __future__ import annotations
 
+import os
 import random
 from typing import Annotated, Any, Literal, Self
 
@@ -133,6 +134,44 @@ DEFAULT_DELIVERY: dict[ReceiverKind, DeliveryPolicy] = {
 """Each kind's delivery policy; ``NotifiersConfig.delivery`` overrides it per receiver."""
 
 
+def _read_environment(data: Any, fields: tuple[str, ...], headers: bool = False) -> Any:
+    """Replace each ``<field>_env`` of ``data`` with ``<field>`` read from that variable.
+
+    A configuration file keeps a secret out of itself so (``hmac_secret_env =
+    "TOCSIN_HOOK_SECRET"``); with ``headers``, ``headers_env`` maps header names to
+    variables. The variable is read now, at validation, so ``tocsin check-config`` names
+    one that is not set; the model keeps the value, not the variable's name.
+    """
+    if not isinstance(data, dict):
+        return data
+    data = dict(data)
+    for name in fields:
+        variable = data.pop(f"{name}_env", None)
+        if variable is None:
+            continue
+        if name in data:
+            raise ValueError(f"give {name} or {name}_env, not both")
+        data[name] = _variable(f"{name}_env", variable)
+    variables = data.pop("headers_env", None) if headers else None
+    if variables is not None:
+        if not isinstance(variables, dict):
+            raise ValueError("headers_env maps header names to environment variables")
+        given = dict(data.get("headers") or {})
+        for header, variable in variables.items():
+            if header in given:
+                raise ValueError(f"header {header!r} is in both headers and headers_env")
+            given[header] = _variable(f"headers_env.{header}", variable)
+        data["headers"] = given
+    return data
+
+
+def _variable(field: str, variable: object) -> str:
+    value = os.environ.get(str(variable))
+    if not value:
+        raise ValueError(f"{field}: environment variable {variable} is not set or empty")
+    return value
+
+
 class WebhookReceiverConfig(_Frozen):
     """POST notifications as JSON to ``url``.
 
@@ -143,7 +182,9 @@ class WebhookReceiverConfig(_Frozen):
     to every request (e.g. an Authorization token). ``timeout`` bounds each request's
     write, read and wait for a pooled connection, and its connect unless
     ``connect_timeout`` is set; ``max_connections`` bounds the client's pool.
-    ``trust_env`` lets httpx read proxy settings from the environment.
+    ``trust_env`` lets httpx read proxy settings from the environment. ``url_env``,
+    ``hmac_secret_env`` and ``headers_env`` (header name -> variable) read those from
+    environment variables at validation instead.
     """
 
     name: _Name
@@ -158,11 +199,17 @@ class WebhookReceiverConfig(_Frozen):
     max_connections: Annotated[int, Field(ge=1)] = 10
     trust_env: bool = True
 
+    @model_validator(mode="before")
+    @classmethod
+    def _secrets_from_environment(cls, data: Any) -> Any:
+        return _read_environment(data, ("url", "hmac_secret"), headers=True)
+
 
 class SlackReceiverConfig(_Frozen):
     """Post to a Slack incoming webhook at ``url`` (blocks coloured by severity).
 
     ``timeout``, ``connect_timeout``, ``max_connections``, ``trust_env``: as for webhooks.
+    The URL holds the webhook's secret: ``url_env`` reads it from an environment variable.
     """
 
     name: _Name
@@ -171,6 +218,11 @@ class SlackReceiverConfig(_Frozen):
     connect_timeout: _Seconds | None = None
     max_connections: Annotated[int, Field(ge=1)] = 2
     trust_env: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secrets_from_environment(cls, data: Any) -> Any:
+        return _read_environment(data, ("url",))
 
 
 class WebSocketReceiverConfig(_Frozen):

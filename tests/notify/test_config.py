@@ -112,6 +112,70 @@ def test_a_webhook_needs_an_http_url_and_a_known_payload_format() -> None:
         load({"webhook": [{**webhook(), "payload": "pagerduty"}]})
 
 
+def test_webhook_and_slack_secrets_may_come_from_environment_variables(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TOCSIN_TEST_HOOK_URL", "https://hooks.example.org/t0ken")
+    monkeypatch.setenv("TOCSIN_TEST_HOOK_SECRET", "from-env")
+    monkeypatch.setenv("TOCSIN_TEST_HOOK_AUTH", "Bearer abc")
+    monkeypatch.setenv("TOCSIN_TEST_SLACK_URL", "https://hooks.slack.com/services/T/B/env")
+    hook = {
+        "name": "ops",
+        "url_env": "TOCSIN_TEST_HOOK_URL",
+        "hmac_secret_env": "TOCSIN_TEST_HOOK_SECRET",
+        "headers": {"X-Team": "ops"},
+        "headers_env": {"Authorization": "TOCSIN_TEST_HOOK_AUTH"},
+    }
+    config = load(
+        {"webhook": [hook], "slack": [{"name": "chat", "url_env": "TOCSIN_TEST_SLACK_URL"}]}
+    )
+    [ops] = config.webhook
+    assert str(ops.url) == "https://hooks.example.org/t0ken"
+    assert ops.hmac_secret is not None
+    assert ops.hmac_secret.get_secret_value() == "from-env"
+    assert ops.headers == {"X-Team": "ops", "Authorization": "Bearer abc"}
+    [chat] = config.slack
+    assert str(chat.url) == "https://hooks.slack.com/services/T/B/env"
+    # The model holds the values: dumped and validated again, it needs no environment.
+    monkeypatch.delenv("TOCSIN_TEST_HOOK_SECRET")
+    assert type(ops).model_validate(ops.model_dump()) == ops
+
+
+@pytest.mark.parametrize(
+    ("receiver", "words"),
+    [
+        ({"url_env": "TOCSIN_TEST_UNSET"}, "url_env: environment variable TOCSIN_TEST_UNSET"),
+        (
+            {"url": "http://127.0.0.1:9", "hmac_secret_env": "TOCSIN_TEST_UNSET"},
+            "hmac_secret_env: environment variable TOCSIN_TEST_UNSET is not set or empty",
+        ),
+        (
+            {"url": "http://127.0.0.1:9", "headers_env": {"Authorization": "TOCSIN_TEST_UNSET"}},
+            "headers_env.Authorization: environment variable TOCSIN_TEST_UNSET",
+        ),
+        (
+            {"url": "http://127.0.0.1:9", "hmac_secret": "x", "hmac_secret_env": "HOME"},
+            "give hmac_secret or hmac_secret_env, not both",
+        ),
+        (
+            {
+                "url": "http://127.0.0.1:9",
+                "headers": {"Authorization": "x"},
+                "headers_env": {"Authorization": "HOME"},
+            },
+            "'Authorization' is in both headers and headers_env",
+        ),
+    ],
+)
+def test_a_secret_from_an_unset_variable_or_from_two_places_names_the_receiver(
+    monkeypatch: pytest.MonkeyPatch, receiver: dict[str, Any], words: str
+) -> None:
+    monkeypatch.delenv("TOCSIN_TEST_UNSET", raising=False)
+    with pytest.raises(ValidationError, match=r"webhook\.0") as caught:
+        load({"webhook": [{"name": "ops", **receiver}]})
+    assert words in str(caught.value)
+
+
 @pytest.mark.parametrize(
     ("fields", "field"),
     [

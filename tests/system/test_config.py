@@ -40,7 +40,7 @@ severity = "critical"
 
 [receivers]
 websocket = {}
-webhook = [{ name = "ops", url = "http://127.0.0.1:9/hook" }]
+webhook = [{ name = "ops", url = "http://127.0.0.1:9/hook", hmac_secret_env = "TOCSIN_TEST_HOOK" }]
 
 [route]
 receiver = "websocket"
@@ -90,6 +90,7 @@ def test_a_full_file_loads_with_secrets_from_the_environment_and_paths_beside_it
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("TOCSIN_TEST_ADMIN_TOKEN", "admin-secret-from-env")
+    monkeypatch.setenv("TOCSIN_TEST_HOOK", "hook-secret-from-env")
     (tmp_path / "tocsin.toml").write_text(GOOD)
     (tmp_path / "rules.toml").write_text(RULES)
     config = load_config(tmp_path / "tocsin.toml")
@@ -100,6 +101,9 @@ def test_a_full_file_loads_with_secrets_from_the_environment_and_paths_beside_it
     assert gateway.max_connections == 100
     secrets = {t.user: t.token.get_secret_value() for t in gateway.tokens}
     assert secrets == {"admin": "admin-secret-from-env", "grafana": "ingest-secret-token"}
+    [hook] = config.receivers.webhook
+    assert hook.hmac_secret is not None
+    assert hook.hmac_secret.get_secret_value() == "hook-secret-from-env"
 
 
 def test_every_bad_field_is_named_with_its_reason(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -108,6 +112,7 @@ def test_every_bad_field_is_named_with_its_reason(monkeypatch: pytest.MonkeyPatc
         "server": {"port": 70000},
         "auth": {"tokens": [{"user": "a", "roles": ["admin"], "token_env": "TOCSIN_UNSET_TOKEN"}]},
         "rules": {"inline": [{"type": "threshold", "id": "x", "selector": "m", "op": "?"}]},
+        "receivers": {"slack": [{"name": "chat", "url_env": "TOCSIN_UNSET_TOKEN"}]},
         "limits": {"burst": 0},
         "surprise": 1,
     }
@@ -118,12 +123,14 @@ def test_every_bad_field_is_named_with_its_reason(monkeypatch: pytest.MonkeyPatc
         "server.port",
         "auth.tokens.0",
         "rules.inline",
+        "receivers.slack.0",
         "limits.burst",
         "surprise",
     ]
     text = str(caught.value)
     assert "less than or equal to 65535" in text
     assert "TOCSIN_UNSET_TOKEN is not set" in text
+    assert "url_env: environment variable TOCSIN_UNSET_TOKEN" in text
     assert "rules[0] 'x'" in text
 
 
@@ -149,7 +156,13 @@ def test_a_missing_rule_file_and_bad_toml_are_reported_by_field(tmp_path: Path) 
 def test_the_full_example_in_docs_configuration_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
     doc = Path(__file__).resolve().parents[2] / "docs" / "CONFIGURATION.md"
     example = doc.read_text().split("```toml\n")[1].split("```")[0]
-    for name in ("TOCSIN_ADMIN_TOKEN", "TOCSIN_INGEST_TOKEN", "TOCSIN_SMTP_PASSWORD"):
+    names = (
+        "TOCSIN_ADMIN_TOKEN",
+        "TOCSIN_INGEST_TOKEN",
+        "TOCSIN_SMTP_PASSWORD",
+        "TOCSIN_HOOK_SECRET",
+    )
+    for name in names:
         monkeypatch.setenv(name, f"{name.lower()}-value")
     data = tomllib.loads(example)
     data["rules"]["files"] = []  # the example's rule file is not in the repository

@@ -166,6 +166,12 @@ async def test_only_admins_may_change_or_list_receivers(user: str) -> None:
             "environment",
         ),
         (
+            {"kind": "webhook", "receiver": {"name": "x", "hmac_secret_env": "HOME"}},
+            "receiver.hmac_secret_env",
+            "environment",
+        ),
+        ({"kind": "slack", "receiver": {"name": "x", "url_env": "HOME"}}, "receiver.url_env", ""),
+        (
             {"kind": "webhook", "receiver": {"name": "x", "url": "http://127.0.0.1:9"}}
             | {"delivery": {"rate": -1}},
             "delivery.rate",
