@@ -9,6 +9,7 @@ docs/CONFIGURATION.md for a full example.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -215,6 +216,16 @@ def parse_config(
             problems.append((f"rules.files.{index}", f"cannot read {path}: {exc.strerror}"))
         except (RuleInvalid, tomllib.TOMLDecodeError) as exc:
             problems.append((f"rules.files.{index}", f"{path}: {_rule_problem(exc)}"))
+    # An email password is read from its variable when the channel starts; a variable that
+    # is not set would stop `tocsin serve` then, so check-config says so now, by field.
+    for index, email in enumerate(config.receivers.email):
+        if email.password_env is not None and not os.environ.get(email.password_env):
+            problems.append(
+                (
+                    f"receivers.email.{index}.password_env",
+                    f"environment variable {email.password_env} is not set or empty",
+                )
+            )
     for name, pem in (
         ("server.tls_cert", config.server.tls_cert),
         ("server.tls_key", config.server.tls_key),

@@ -58,6 +58,46 @@ def test_check_config_names_a_bad_series_idle_ttl(
     assert "rules.series_idle_ttl: Input should be greater than 0" in capsys.readouterr().err
 
 
+def test_check_config_names_secrets_whose_environment_variable_is_not_set(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("TOCSIN_TEST_SMTP", "TOCSIN_TEST_HOOK", "TOCSIN_TEST_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    path = tmp_path / "tocsin.toml"
+    path.write_text(
+        """
+[[auth.tokens]]
+user = "admin"
+roles = ["admin"]
+token_env = "TOCSIN_TEST_TOKEN"
+
+[[receivers.webhook]]
+name = "hook"
+url = "http://127.0.0.1:9/"
+hmac_secret_env = "TOCSIN_TEST_HOOK"
+
+[[receivers.email]]
+name = "mail"
+username = "tocsin"
+password_env = "TOCSIN_TEST_SMTP"
+from = "tocsin@example.com"
+to = ["oncall@example.com"]
+"""
+    )
+    assert main(["check-config", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "auth.tokens.0: environment variable TOCSIN_TEST_TOKEN is not set" in err
+    assert "receivers.webhook.0: hmac_secret_env: environment variable TOCSIN_TEST_HOOK" in err
+    # The email password is read only when its channel starts: checked once the models pass.
+    for name in ("TOCSIN_TEST_HOOK", "TOCSIN_TEST_TOKEN"):
+        monkeypatch.setenv(name, "a-secret-value")
+    assert main(["check-config", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "receivers.email.0.password_env: environment variable TOCSIN_TEST_SMTP" in err
+    monkeypatch.setenv("TOCSIN_TEST_SMTP", "a-secret-value")
+    assert main(["check-config", str(path)]) == 0
+
+
 async def test_serve_answers_healthz_and_shuts_down_cleanly_on_sigterm(tmp_path: Path) -> None:
     env = {
         **os.environ,
