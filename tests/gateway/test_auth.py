@@ -8,7 +8,7 @@ from websockets.exceptions import ConnectionClosedError
 
 from gateway import Authenticator, Identity, TokenConfig, Unauthorized
 from gateway._auth import presented_token
-from messages import ErrorFrame, PongFrame, Role
+from messages import CLIENT_FRAME_ADAPTER, ErrorFrame, PongFrame, Role
 from tests.gateway.harness import TOKENS, serving
 
 
@@ -113,6 +113,30 @@ def test_an_identity_allows_what_its_roles_allow_and_operators_include_viewers()
     assert both.may_send("ingest")
     assert both.may_send("query")
     assert not both.may_send("ack")
+
+
+VIEWS = {"subscribe", "unsubscribe", "query", "ping"}
+OPERATES = VIEWS | {"ack", "resolve", "silence", "expire_silence"}
+ADMINISTERS = OPERATES | {"put_rule", "delete_rule", "revert_rule", "list_rules"}
+ADMINISTERS |= {"put_receiver", "delete_receiver", "list_receivers"}
+
+
+@pytest.mark.parametrize(
+    ("role", "allowed"),
+    [
+        (Role.VIEWER, VIEWS),
+        (Role.OPERATOR, OPERATES),
+        (Role.ADMIN, ADMINISTERS),
+        (Role.INGEST, {"ingest", "ping"}),
+    ],
+)
+def test_each_role_may_send_exactly_its_frames_of_the_protocol(
+    role: Role, allowed: set[str]
+) -> None:
+    every_frame = set(CLIENT_FRAME_ADAPTER.json_schema()["discriminator"]["mapping"])
+    assert allowed <= every_frame
+    identity = Identity(role.value, frozenset({role}))
+    assert {frame for frame in every_frame if identity.may_send(frame)} == allowed
 
 
 def test_the_header_wins_over_the_query_parameter() -> None:
