@@ -20,6 +20,7 @@ from websockets.exceptions import ConnectionClosed
 
 from actors.store import SqliteStore
 from actors.store._schema import latest_version
+from gateway._serve import admin_token
 from gateway.cli import json_logs, main
 from gateway.config import ServerConfig, StoreConfig, load_config
 from gateway.system import AlertSystem
@@ -145,6 +146,59 @@ async def test_serve_answers_healthz_and_shuts_down_cleanly_on_sigterm(tmp_path:
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+async def test_serve_with_no_config_makes_an_admin_token_that_the_client_commands_use(
+    tmp_path: Path,
+) -> None:
+    env = {name: value for name, value in os.environ.items() if name != "TOCSIN_TOKEN"}
+    env["TOCSIN_DATA_DIR"] = str(tmp_path / "data")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gateway.cli", "--log-json", "serve", "--port", "0",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+    )  # fmt: skip
+    assert process.stdout is not None
+    try:
+        async with asyncio.timeout(BOUND):
+            line = (await process.stdout.readline()).decode()
+        assert line.startswith("tocsin: serving http://127.0.0.1:"), line
+        url = "ws" + line.split()[-1].rstrip("/").removeprefix("http") + "/ws"
+        token_file = tmp_path / "data" / "admin-token"
+        assert token_file.stat().st_mode & 0o777 == 0o600
+        token = token_file.read_text().strip()
+        async with connect(f"{url}?token={token}", proxy=None, open_timeout=BOUND) as ws:
+            async with asyncio.timeout(BOUND):
+                welcome = json.loads(await ws.recv())
+        assert (welcome["user"], sorted(welcome["roles"])) == ("admin", ["admin", "ingest"])
+        # A client command on the same machine finds the token without being given it.
+        client = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "gateway.cli", "alerts", "--url", url, "--json",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+        )  # fmt: skip
+        async with asyncio.timeout(BOUND):
+            out, err = await client.communicate()
+        assert client.returncode == 0, err.decode()
+        assert out == b""  # no rules are configured, so no alerts
+        process.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(BOUND):
+            await process.communicate()
+        assert process.returncode == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+def test_the_admin_token_is_made_once_and_found_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TOCSIN_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("TOCSIN_TOKEN", raising=False)
+    token, source = admin_token()
+    assert (source, len(token) >= 8) == (str(tmp_path / "admin-token"), True)
+    assert admin_token() == (token, source)
+    monkeypatch.setenv("TOCSIN_TOKEN", "from-the-environment")
+    assert admin_token() == ("from-the-environment", "$TOCSIN_TOKEN")
 
 
 @pytest.mark.parametrize(
