@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 from gateway.system import AlertEvents, AlertSystem
-from messages import MetricSample
+from messages import RULE_ADAPTER, MetricSample
+from supervision import ActorRef
 from tests.gateway.harness import READ_TIMEOUT
 from tests.system.test_end_to_end import RULES, config
 
@@ -114,3 +116,49 @@ async def test_a_subscription_starts_with_a_snapshot_of_the_open_alerts_it_selec
             await system.acknowledge(disk_db.alert_id, by="alice")
             # The first event is the one after the snapshot: its alert_opened is not repeated.
             assert await seen(db, 1) == [("alert_acknowledged", "disk-full", "db-1")]
+
+
+async def tree(system: AlertSystem, parent: ActorRef | None = None) -> dict[str, Any]:
+    """Return the supervision tree under ``parent`` as nested dicts, children in start order."""
+    shape: dict[str, Any] = {}
+    for child in await system.system.which_children(parent):
+        supervises = child.name in {"alerting", "notifiers", "rules", "collectors", "edge"}
+        shape[child.name] = await tree(system, child.ref) if supervises else None
+    return shape
+
+
+def in_order(shape: dict[str, Any]) -> list[str]:
+    """Return every name of ``shape``, depth first, children in order."""
+    return [n for name, sub in shape.items() for n in (name, *(in_order(sub) if sub else ()))]
+
+
+async def test_the_system_runs_the_designs_supervision_tree_and_rules_are_its_children() -> None:
+    receivers = {"websocket": {}, "webhook": [{"name": "ops", "url": "http://127.0.0.1:9/"}]}
+    collectors = {"host": {"enabled": True, "interval": 3600}}
+    async with AlertSystem(config(receivers=receivers, collectors=collectors)) as system:
+        rules = {"metric-router": None, "rule-set": None, "rule:disk-full": None}
+        expected = {
+            "store": None,
+            "alerting": {
+                "notifiers": {"notifier:webhook:ops": None, "notifier:websocket": None},
+                "alert-manager": None,
+                "rules": rules,
+            },
+            "collectors": {"host-collector": None},
+            "edge": {"connection-registry": None, "gateway": None},
+        }
+        running = await tree(system)
+        assert running == expected
+        assert in_order(running) == in_order(expected)  # children start in the design's order
+        load_high = RULE_ADAPTER.validate_python(LOAD_HIGH)
+        await system.put_rule(load_high)
+        assert list(await tree(system, system.system.lookup("/alerting/rules"))) == [
+            *rules,
+            "rule:load-high",
+        ]
+        await system.delete_rule("disk-full")
+        assert list(await tree(system, system.system.lookup("/alerting/rules"))) == [
+            "metric-router",
+            "rule-set",
+            "rule:load-high",
+        ]
