@@ -18,7 +18,7 @@ In TOML (the section name is the assembler's choice)::
     rate = 5
     max_attempts = 20
 
-Email receivers (``[[notify.email]]``) are ``EmailReceiverConfig`` (actors/notify/_email.py).
+Email receivers (``[[notify.email]]``) are ``EmailReceiverConfig`` (actors/notify/_email_config.py).
 A bad field is named with the reason (pydantic), and so are duplicate receiver names.
 """
 
