@@ -4,7 +4,8 @@
 ``200`` and counted under its path (with the number of alerts or notifications its
 JSON body carries, and its size); ``GET /count?path=/x&at_least=N`` answers, once ``/x``
 has had N requests (or after ``wait`` seconds, default 60),
-``{"requests": r, "items": i, "bytes": b}`` (``bytes``: the bodies' total).
+``{"requests": r, "items": i, "bytes": b, "connections": c}`` (``bytes``: the bodies'
+total; ``connections``: the connections whose first request was to ``/x``).
 
 ``python bench/_sinks.py smtp`` serves SMTP (aiosmtpd) on 127.0.0.1 and accepts every
 message.
@@ -34,6 +35,8 @@ class _Counts:
         self.requests: defaultdict[str, int] = defaultdict(int)
         self.items: defaultdict[str, int] = defaultdict(int)
         self.bytes: defaultdict[str, int] = defaultdict(int)
+        self.connections: defaultdict[str, int] = defaultdict(int)
+        """Connections per path: each counted under the path of its first request."""
         self._waiters: list[tuple[str, int, asyncio.Future[None]]] = []
 
     def add(self, path: str, items: int, size: int) -> None:
@@ -81,6 +84,7 @@ class _HttpConnection(asyncio.Protocol):
         self.buffer = bytearray()
         self.transport: asyncio.Transport | None = None
         self.tasks: set[asyncio.Task[None]] = set()
+        self.first_path: str | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -116,6 +120,9 @@ class _HttpConnection(asyncio.Protocol):
                 self.tasks.add(task)
                 task.add_done_callback(self.tasks.discard)
             else:
+                if self.first_path is None:
+                    self.first_path = url.path
+                    self.counts.connections[url.path] += 1
                 self.counts.add(url.path, _items(body) if body else 1, len(body))
                 self.transport.write(_OK)
 
@@ -129,6 +136,7 @@ class _HttpConnection(asyncio.Protocol):
                 "requests": self.counts.requests[path],
                 "items": self.counts.items[path],
                 "bytes": self.counts.bytes[path],
+                "connections": self.counts.connections[path],
             }
         ).encode()
         head = f"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {len(body)}"

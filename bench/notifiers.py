@@ -229,10 +229,11 @@ async def sink_counts(client: httpx.AsyncClient, sink: Sink, path: str) -> dict[
 def _shape(counts: dict[str, int]) -> dict[str, float]:
     requests = counts["requests"]
     if not requests:
-        return {"alerts_per_request": math.nan, "request_bytes": math.nan}
+        return {"alerts_per_request": math.nan, "request_bytes": math.nan, "connections": 0}
     return {
         "alerts_per_request": counts["items"] / requests,
         "request_bytes": counts["bytes"] / requests,
+        "connections": counts["connections"],
     }
 
 
@@ -641,7 +642,7 @@ async def _run(sizes: Sizes, quick: bool, binary: str | None) -> dict[str, Any]:
     ratio = ours / theirs if theirs > 0 else math.nan
     paired = [a / b for a, b in zip(webhook["ours"], webhook["theirs"], strict=False) if b > 0]
     shapes = webhook["shapes"]
-    missing = {"alerts_per_request": math.nan, "request_bytes": math.nan}
+    missing = {"alerts_per_request": math.nan, "request_bytes": math.nan, "connections": 0}
     figures: dict[str, Any] = {
         "webhook_per_s": ours,
         "alertmanager_webhook_per_s": theirs,
@@ -654,6 +655,10 @@ async def _run(sizes: Sizes, quick: bool, binary: str | None) -> dict[str, Any]:
         "alerts_per_request": {
             "tocsin": shapes["tocsin"]["alerts_per_request"],
             "alertmanager": shapes.get("alertmanager", missing)["alerts_per_request"],
+        },
+        "connections": {
+            "tocsin": shapes["tocsin"]["connections"],
+            "alertmanager": shapes.get("alertmanager", missing)["connections"],
         },
         "request_bytes": {
             "tocsin": shapes["tocsin"]["request_bytes"],
@@ -708,6 +713,7 @@ def render(figures: dict[str, Any]) -> str:
         f"median of rounds): {figures['webhook_cpu_ms_per_notification']:.3f} ms.",
         f"Alerts per request (Tocsin, Alertmanager): {_pair(figures['alerts_per_request'])}; "
         f"mean request body bytes: {_pair(figures['request_bytes'], '.0f')}; "
+        f"connections to the receiver over the run: {_pair(figures['connections'], 'd')}; "
         f"load average (1, 5, 15 min) at start {_loads(figures['load_average']['start'])}, "
         f"at end {_loads(figures['load_average']['end'])}.",
         f"Medians of {len(figures['rounds']['webhook_per_s'])} webhook and "
