@@ -118,11 +118,13 @@ class DeliveryPolicy(_Frozen):
 
 DEFAULT_DELIVERY: dict[ReceiverKind, DeliveryPolicy] = {
     # Webhook receivers are usually services: several sends at once, no limit by default.
-    # As many as the default connection pool holds (max_connections, 10): with fewer, a
+    # As many as the default connection pool holds (max_connections, 32): with fewer, a
     # busy notifier waits for round trips more than it works (4 in flight measured
-    # ~1.3 event-loop wake-ups per notification on loopback, 10 about 0.5; see
-    # docs/NOTIFIERS.md), and Alertmanager sends every group at once.
-    "webhook": DeliveryPolicy(max_in_flight=10),
+    # ~1.3 event-loop wake-ups per notification on loopback, 10 about 0.5, and 32 less
+    # CPU per notification again: more sends and answers share each wake-up; see
+    # docs/NOTIFIERS.md). Alertmanager sends every group at once, on as many
+    # connections as that takes (430 over a bench/notifiers.py --quick run).
+    "webhook": DeliveryPolicy(max_in_flight=32),
     # Slack documents one message per second per incoming webhook, with short bursts:
     # stay under it, and pack what waits into one message.
     "slack": DeliveryPolicy(rate=1.0, burst=3, batch_max=10, max_in_flight=1),
@@ -196,7 +198,7 @@ class WebhookReceiverConfig(_Frozen):
     headers: dict[str, str] = Field(default_factory=dict)
     timeout: _Seconds = 10.0
     connect_timeout: _Seconds | None = None
-    max_connections: Annotated[int, Field(ge=1)] = 10
+    max_connections: Annotated[int, Field(ge=1)] = 32
     trust_env: bool = True
 
     @model_validator(mode="before")
