@@ -25,10 +25,12 @@ from messages import (
     ExpireSilence,
     HistoryPage,
     LabelMatcher,
+    ListSilences,
     QueryAlerts,
     QueryHistory,
     Resolve,
     Severity,
+    SilenceList,
     SilenceSummary,
     parse_matchers,
 )
@@ -129,6 +131,12 @@ class AlertCommands(ABC):
         answer = await self._ask(QueryAlerts(states=tuple(states), matchers=parsed, limit=limit))
         assert isinstance(answer, AlertList)
         return answer.alerts
+
+    async def silences(self, include_expired: bool = False) -> tuple[SilenceSummary, ...]:
+        """Return the silences, oldest first; expired ones too if ``include_expired``."""
+        answer = await self._ask(ListSilences(include_expired=include_expired))
+        assert isinstance(answer, SilenceList)
+        return answer.silences
 
     async def history(self, query: QueryHistory | None = None, **fields: Any) -> HistoryPage:
         """Return a page of the history: ``query``, or a ``QueryHistory(**fields)``."""

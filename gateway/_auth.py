@@ -30,6 +30,7 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "subscribe": _VIEW,
     "unsubscribe": _VIEW,
     "query": _VIEW,
+    "list_silences": _VIEW,
     "ack": _OPERATE,
     "resolve": _OPERATE,
     "silence": _OPERATE,

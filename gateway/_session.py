@@ -48,6 +48,7 @@ from messages import (
     IngestRows,
     ListReceiversFrame,
     ListRulesFrame,
+    ListSilencesFrame,
     PingFrame,
     PongFrame,
     PutReceiverFrame,
@@ -60,6 +61,7 @@ from messages import (
     SampleBatch,
     SampleRows,
     SilenceFrame,
+    SilenceList,
     SubscribeFrame,
     UnsubscribeFrame,
     parse_ingest_frame,
@@ -151,6 +153,7 @@ class Session:
             SubscribeFrame: self._subscribe,
             UnsubscribeFrame: self._unsubscribe,
             QueryFrame: self._query,
+            ListSilencesFrame: self._query,
             AckFrame: self._command,
             ResolveFrame: self._command,
             SilenceFrame: self._command,
@@ -240,12 +243,14 @@ class Session:
             return _error(frame.id, "not_found", message, "subscription")
         return ReplyFrame(id=frame.id, data={"subscription": frame.subscription})
 
-    async def _query(self, frame: QueryFrame) -> _Answer:
+    async def _query(self, frame: QueryFrame | ListSilencesFrame) -> _Answer:
         answer = await self._ask(
             self._targets.alert_manager, frame.to_command(), "the alert manager"
         )
         if isinstance(answer, AlertList):
             return ReplyFrame(id=frame.id, data=_json(answer.alerts))
+        if isinstance(answer, SilenceList):
+            return ReplyFrame(id=frame.id, data=_json(answer.silences))
         return self._answer(frame.id, answer)
 
     async def _command(

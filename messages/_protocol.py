@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, JsonValue, TypeAdapter
 
+from messages._alerting import ListSilences
 from messages._base import Message, NonEmptyStr, RuleId
 from messages._commands import (
     MAX_QUERY_LIMIT,
@@ -44,6 +45,7 @@ __all__ = [
     "IngestFrame",
     "ListReceiversFrame",
     "ListRulesFrame",
+    "ListSilencesFrame",
     "PingFrame",
     "PutReceiverFrame",
     "PutRuleFrame",
@@ -177,6 +179,18 @@ class QueryFrame(_ClientFrame):
         return QueryAlerts(states=self.states, matchers=self.matchers, limit=self.limit)
 
 
+class ListSilencesFrame(_ClientFrame):
+    """List the silences, oldest first (viewer role); the reply's data is a list of
+    ``SilenceSummary``. Expired ones are left out unless ``include_expired``."""
+
+    type: Literal["list_silences"] = "list_silences"
+    include_expired: bool = False
+
+    def to_command(self) -> ListSilences:
+        """Return the query."""
+        return ListSilences(include_expired=self.include_expired)
+
+
 class PutRuleFrame(_ClientFrame):
     """Create or replace a rule (admin role)."""
 
@@ -269,6 +283,7 @@ _ClientFrames = (
     | SilenceFrame
     | ExpireSilenceFrame
     | QueryFrame
+    | ListSilencesFrame
     | PutRuleFrame
     | DeleteRuleFrame
     | RevertRuleFrame

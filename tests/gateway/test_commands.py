@@ -52,7 +52,7 @@ async def test_commands_the_alert_manager_refuses_come_back_as_typed_errors() ->
         await operator.close()
 
 
-async def test_a_silence_is_created_and_expired_and_queries_list_alerts() -> None:
+async def test_a_silence_is_created_listed_and_expired_and_queries_list_alerts() -> None:
     async with serving() as stack:
         await open_alert(stack, "a")
         operator = await stack.connect("operator")
@@ -68,6 +68,11 @@ async def test_a_silence_is_created_and_expired_and_queries_list_alerts() -> Non
         assert isinstance(created.data, dict)
         assert created.data["created_by"] == "operator"
         silence_id = created.data["silence_id"]
+        viewer = await stack.connect("viewer")
+        silences = await viewer.request({"type": "list_silences"})
+        assert isinstance(silences, ReplyFrame)
+        assert isinstance(silences.data, list)
+        assert [s["silence_id"] for s in silences.data] == [silence_id]  # type: ignore[index,call-overload]
         listed = await operator.request({"type": "query", "states": ["suppressed"]})
         assert isinstance(listed, ReplyFrame)
         assert isinstance(listed.data, list)
@@ -81,6 +86,11 @@ async def test_a_silence_is_created_and_expired_and_queries_list_alerts() -> Non
             "operator",
             "done",
         ]
+        assert (await viewer.request({"type": "list_silences"})).data == []
+        ended = await viewer.request({"type": "list_silences", "include_expired": True})
+        assert isinstance(ended.data, list)
+        assert [(s["silence_id"], s["status"]) for s in ended.data] == [(silence_id, "expired")]
+        await viewer.close()
         await operator.close()
 
 
