@@ -8,7 +8,7 @@ import re
 import pytest
 from websockets.exceptions import ConnectionClosedError
 
-from messages import ErrorFrame, PongFrame
+from messages import MAX_BATCH_SIZE, ErrorFrame, PongFrame
 from supervision import FakeClock
 from tests.gateway.harness import gateway_config, serving
 
@@ -36,6 +36,12 @@ SAMPLE = {"name": "up", "value": 1.0, "timestamp": 1_700_000_000.0}
             "valid number",
         ),
         (json.dumps({"type": "ingest", "id": "i", "samples": []}), "i", "samples", "at least 1"),
+        (
+            json.dumps({"type": "ingest", "id": "k", "samples": [SAMPLE] * (MAX_BATCH_SIZE + 1)}),
+            "k",
+            "samples",
+            "at most 10000",
+        ),
         ("[" * 5000, None, None, "recursion limit"),
         ('{"type": "ping", "id": "\\ud800"}', None, None, "Invalid JSON"),
         ('{"type": NaN, "id": "j"}', "j", "type", "'nan'"),
@@ -54,6 +60,7 @@ SAMPLE = {"name": "up", "value": 1.0, "timestamp": 1_700_000_000.0}
         "bad-matcher",
         "bad-sample",
         "empty-batch",
+        "batch-past-the-size-limit",
         "nested-past-the-recursion-limit",
         "lone-surrogate-id",
         "nan-type",
