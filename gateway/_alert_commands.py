@@ -159,11 +159,12 @@ class AlertCommands(ABC):
         filter selects when the subscription starts; the events that follow are every
         later one, in sequence order, each once, so snapshot and events together miss
         nothing. An alert's event is yielded when the alert matches before or after it
-        (so you see it leave the selection). Leaving the block ends the subscription.
+        (so you see it leave the selection). Leaving the block ends the subscription; the
+        iteration ends when the system stops.
         """
         parsed = parse_matchers(matchers) if isinstance(matchers, str) else tuple(matchers)
         selected = SubscriptionFilter(severities, states, parsed)
-        queue: asyncio.Queue[AlertTransition] = asyncio.Queue()
+        queue: asyncio.Queue[AlertTransition | None] = asyncio.Queue()
         name = f"subscriber-{next(self._subscribers)}"
         system = self.system
         ref = await system.spawn(

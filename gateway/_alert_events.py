@@ -12,9 +12,13 @@ from supervision import Actor
 
 
 class TransitionForwarder(Actor):
-    """Put every transition it receives in a queue: the subscriber behind ``AlertEvents``."""
+    """Put every transition it receives in a queue: the subscriber behind ``AlertEvents``.
 
-    def __init__(self, queue: asyncio.Queue[AlertTransition]) -> None:
+    When it stops (the system stopped or gave up) it puts ``None``, which ends the
+    iteration: without it a reader would wait forever for events that cannot come.
+    """
+
+    def __init__(self, queue: asyncio.Queue[AlertTransition | None]) -> None:
         self.queue = queue
 
     async def on_receive(self, message: Any) -> Any:
@@ -23,13 +27,16 @@ class TransitionForwarder(Actor):
             return None
         return await super().on_receive(message)
 
+    async def on_stop(self) -> None:
+        self.queue.put_nowait(None)
+
 
 class AlertEvents:
     """The events of one subscription, as an async iterator (see ``AlertSystem.subscribe``)."""
 
     def __init__(
         self,
-        queue: asyncio.Queue[AlertTransition],
+        queue: asyncio.Queue[AlertTransition | None],
         view: AlertView,
         selected: SubscriptionFilter,
         after: int,
@@ -38,6 +45,7 @@ class AlertEvents:
         self._view = view
         self._selected = selected
         self._after = after
+        self._ended = False
         self.snapshot: tuple[AlertSummary, ...] = view.snapshot(selected)
         """The open alerts the filter selected when the subscription started."""
 
@@ -45,12 +53,16 @@ class AlertEvents:
         return self
 
     async def __anext__(self) -> AlertTransition:
-        """Wait for the next matching event."""
-        while True:
+        """Wait for the next matching event; stop iterating once the system stopped."""
+        while not self._ended:
             transition = await self._queue.get()
+            if transition is None:
+                self._ended = True
+                break
             if transition.seq <= self._after:
                 continue
             self._after = transition.seq
             before, after = self._view.apply(transition)
             if self._selected.matches_change(before, after):
                 return transition
+        raise StopAsyncIteration

@@ -162,3 +162,27 @@ async def test_the_system_runs_the_designs_supervision_tree_and_rules_are_its_ch
             "rule-set",
             "rule:load-high",
         ]
+
+
+async def test_iterating_a_subscription_ends_when_the_system_stops() -> None:
+    system = embedded()
+    await system.start()
+    try:
+        async with system.subscribe() as events:
+            kinds: list[str] = []
+            first = asyncio.Event()
+
+            async def read() -> None:
+                async for event in events:
+                    kinds.append(event.kind.value)
+                    first.set()
+
+            reader = asyncio.create_task(read())
+            await system.ingest([sample("disk_used_percent", "db-1", "db", 99)])
+            async with asyncio.timeout(READ_TIMEOUT):
+                await first.wait()
+                await system.stop()
+                await reader  # the iteration ends: nobody waits for events that cannot come
+            assert kinds == ["alert_opened"]
+    finally:
+        await system.stop()
