@@ -135,8 +135,8 @@ class Connection(asyncio.Protocol):
     # -- asyncio.Protocol --------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # Any stream transport: uvloop's TCPTransport does not subclass asyncio.Transport.
+        self.transport = transport  # type: ignore[assignment]
 
     def connection_lost(self, error: Exception | None) -> None:
         self.lost = True
