@@ -95,6 +95,7 @@ async def run_server(
                     websocket=system.address.url,
                     dashboard=system.address.http_url + "/",
                     store=config.store.resolved_path(),
+                    event_loop=_loop_name(loop),
                 )
                 # One plain line on stdout for people and scripts that wait for readiness.
                 print(f"tocsin: serving {system.address.http_url}/", flush=True)
@@ -128,6 +129,11 @@ async def run_server(
             loop.remove_signal_handler(signum)
     log.info("tocsin stopped")
     sys.stdout.flush()
+
+
+def _loop_name(loop: asyncio.AbstractEventLoop) -> str:
+    """Return the package whose event loop runs: ``uvloop`` or ``asyncio``."""
+    return type(loop).__module__.partition(".")[0]
 
 
 DEMO_METRIC = "demo_checkout_error_ratio"

@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from typing import Any, TextIO
 
 from gateway.config import ConfigInvalid, TocsinConfig, load_config
@@ -87,6 +87,19 @@ def json_logs(choice: bool | None, stream: TextIO) -> bool:
     return choice if choice is not None else not stream.isatty()
 
 
+def _run_on(event_loop: str, main: Coroutine[Any, Any, None]) -> None:
+    """Run ``main`` to completion on ``[server] event_loop``: uvloop's or asyncio's.
+
+    Only the server picks its loop: an embedded ``AlertSystem`` runs on its host's.
+    """
+    if event_loop == "uvloop":
+        import uvloop
+
+        uvloop.run(main)
+    else:
+        asyncio.run(main)
+
+
 def _print_json(obj: Any) -> None:
     print(json.dumps(obj, sort_keys=True), flush=True)
 
@@ -165,7 +178,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             demo = args.command == "demo"
             period = args.period if demo else 60.0
-            asyncio.run(run_server(config, duration=args.duration, demo=demo, demo_period=period))
+            _run_on(
+                config.server.event_loop,
+                run_server(config, duration=args.duration, demo=demo, demo_period=period),
+            )
         except ActorStartError as exc:
             # e.g. the port is taken, the store cannot be opened, a TLS file is unreadable
             cause: BaseException = exc

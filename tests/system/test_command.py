@@ -99,6 +99,60 @@ to = ["oncall@example.com"]
     assert main(["check-config", str(path)]) == 0
 
 
+def test_check_config_refuses_an_event_loop_it_does_not_know(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "tocsin.toml"
+    path.write_text('[server]\nevent_loop = "trio"\n')
+    assert main(["check-config", str(path)]) == 1
+    assert "server.event_loop: Input should be 'uvloop' or 'asyncio'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("command", "server", "expected"),
+    [
+        ("serve", "", "uvloop"),
+        ("serve", 'event_loop = "uvloop"', "uvloop"),
+        ("serve", 'event_loop = "asyncio"', "asyncio"),
+        ("demo", "", "uvloop"),
+    ],
+)
+async def test_serve_runs_on_the_configured_event_loop_and_logs_which(
+    tmp_path: Path, command: str, server: str, expected: str
+) -> None:
+    config = tmp_path / "tocsin.toml"
+    config.write_text(f'[server]\n{server}\n[store]\npath = ":memory:"\n')
+    env = {
+        **os.environ,
+        "TOCSIN_DATA_DIR": str(tmp_path / "data"),
+        "TOCSIN_TOKEN": "t0ken-for-tests",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gateway.cli", "--log-json", command, "--config", str(config),
+        "--port", "0",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+    )  # fmt: skip
+    assert process.stdout is not None
+    try:
+        async with asyncio.timeout(BOUND):
+            line = (await process.stdout.readline()).decode()
+        assert line.startswith("tocsin: serving http://127.0.0.1:"), line
+        process.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(BOUND):
+            _, err = await process.communicate()
+        assert process.returncode == 0, err.decode()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    serving = [
+        record
+        for record in map(json.loads, err.decode().splitlines())
+        if record.get("event") == "tocsin serving"
+    ]
+    assert [record["event_loop"] for record in serving] == [expected]
+
+
 async def test_serve_answers_healthz_and_shuts_down_cleanly_on_sigterm(tmp_path: Path) -> None:
     env = {
         **os.environ,
