@@ -3,8 +3,8 @@
 Run by bench/gateway.py as ``python -m bench._fanout_worker URL TOKEN MATCHER...`` from
 the repository root and driven over its standard input and output (see
 ``serve_commands``). It imports no Tocsin code, so it starts in a fraction of a second,
-and runs on uvloop (the clients' side only: the server under test runs on asyncio's loop,
-as ``tocsin serve`` does).
+and runs on uvloop (the clients' side only: the server under test runs embedded on
+asyncio's loop, while ``tocsin serve`` runs on uvloop by default).
 """
 
 from __future__ import annotations

@@ -17,7 +17,8 @@ Run from the repository root in the project's environment::
   reads the server's frames by hand and ``json.loads`` each event; the workers run on
   uvloop. websockets' asyncio client (a task and a queue per connection) on asyncio's
   loop would make the clients, not the server, the bottleneck on 2 cores. The server
-  runs on asyncio's own loop, as ``tocsin serve`` does.
+  runs embedded, on asyncio's own loop (``tocsin serve`` runs on uvloop by default:
+  ``[server] event_loop``).
   For each size, a few rounds each open one alert with a sample given to
   ``AlertSystem.ingest``; a round's time runs from that call until the first and the
   last subscriber has received and parsed the event, on the system-wide monotonic
