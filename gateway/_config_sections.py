@@ -66,6 +66,12 @@ class ServerConfig(Section):
     (libuv, in C: about a third less CPU per webhook notification) or ``asyncio`` (the
     standard library's). An embedded ``AlertSystem`` ignores it and runs on whatever
     loop its host program runs.
+
+    ``gc_gen0_threshold``: once the tree is up, ``tocsin serve`` and ``tocsin demo``
+    freeze what start-up made (the cyclic garbage collector skips it from then on) and
+    collect the young generation every this many allocations (CPython's default is
+    700); 0 leaves the collector as Python set it. See ``gateway._gc_tuning``. Like
+    ``event_loop``, an embedded ``AlertSystem`` ignores it.
     """
 
     enabled: bool = True
@@ -75,6 +81,7 @@ class ServerConfig(Section):
     tls_cert: Path | None = None
     tls_key: Path | None = None
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"
+    gc_gen0_threshold: Annotated[int, Field(ge=0)] = 10_000
 
     @model_validator(mode="after")
     def _tls_pair(self) -> Self:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import math
 import os
 import secrets
@@ -14,6 +15,7 @@ from pathlib import Path
 import structlog
 
 from gateway._config import TokenConfig
+from gateway._gc_tuning import tune_garbage_collector
 from gateway.config import TocsinConfig, data_dir
 from gateway.system import AlertSystem
 from messages import MetricSample, Role
@@ -89,6 +91,7 @@ async def run_server(
         loop.add_signal_handler(signum, stop.set)
     try:
         async with AlertSystem(config, extra_tokens=_extra_tokens(config)) as system:
+            thresholds = tune_garbage_collector(config.server.gc_gen0_threshold)
             if system.address is not None:
                 log.info(
                     "tocsin serving",
@@ -96,6 +99,8 @@ async def run_server(
                     dashboard=system.address.http_url + "/",
                     store=config.store.resolved_path(),
                     event_loop=_loop_name(loop),
+                    gc_thresholds=list(thresholds),
+                    gc_frozen=gc.get_freeze_count(),
                 )
                 # One plain line on stdout for people and scripts that wait for readiness.
                 print(f"tocsin: serving {system.address.http_url}/", flush=True)

@@ -147,7 +147,7 @@ class TocsinConfig(Section):
             )
             for entry in self.auth.tokens
         )
-        server = self.server.model_dump(exclude={"enabled", "event_loop"})
+        server = self.server.model_dump(exclude={"enabled", "event_loop", "gc_gen0_threshold"})
         limits = self.limits.model_dump(exclude={"router_mailbox"})
         return GatewayConfig.model_validate(
             {**server, **limits, "tokens": (*tokens, *extra_tokens)}

@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from websockets.asyncio.client import connect
@@ -99,6 +100,17 @@ to = ["oncall@example.com"]
     assert main(["check-config", str(path)]) == 0
 
 
+def test_check_config_refuses_a_negative_gc_threshold_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "tocsin.toml"
+    path.write_text("[server]\ngc_gen0_threshold = -1\n")
+    assert main(["check-config", str(path)]) == 1
+    assert "server.gc_gen0_threshold: Input should be greater than or equal to 0" in (
+        capsys.readouterr().err
+    )
+
+
 def test_check_config_refuses_an_event_loop_it_does_not_know(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -120,6 +132,29 @@ def test_check_config_refuses_an_event_loop_it_does_not_know(
 async def test_serve_runs_on_the_configured_event_loop_and_logs_which(
     tmp_path: Path, command: str, server: str, expected: str
 ) -> None:
+    serving = await _serving_record(tmp_path, command, server)
+    assert serving["event_loop"] == expected
+
+
+@pytest.mark.parametrize(
+    ("server", "gen0", "frozen"),
+    [
+        ("", 10_000, True),
+        ("gc_gen0_threshold = 50000", 50_000, True),
+        ("gc_gen0_threshold = 0", 700, False),
+    ],
+)
+async def test_serve_tunes_the_garbage_collector_once_up_unless_told_not_to(
+    tmp_path: Path, server: str, gen0: int, frozen: bool
+) -> None:
+    serving = await _serving_record(tmp_path, "serve", server)
+    assert serving["gc_thresholds"][0] == gen0  # 700: CPython's own default
+    assert (serving["gc_frozen"] > 0) is frozen
+
+
+async def _serving_record(tmp_path: Path, command: str, server: str) -> dict[str, Any]:
+    """Start ``tocsin COMMAND`` with ``server`` in its [server] section, stop it with
+    SIGTERM, and return its one 'tocsin serving' log record."""
     config = tmp_path / "tocsin.toml"
     config.write_text(f'[server]\n{server}\n[store]\npath = ":memory:"\n')
     env = {
@@ -150,7 +185,9 @@ async def test_serve_runs_on_the_configured_event_loop_and_logs_which(
         for record in map(json.loads, err.decode().splitlines())
         if record.get("event") == "tocsin serving"
     ]
-    assert [record["event_loop"] for record in serving] == [expected]
+    assert len(serving) == 1, serving
+    record: dict[str, Any] = serving[0]
+    return record
 
 
 async def test_serve_answers_healthz_and_shuts_down_cleanly_on_sigterm(tmp_path: Path) -> None:
