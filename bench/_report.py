@@ -22,13 +22,29 @@ from pathlib import Path
 from typing import Any
 
 
-def parse_arguments(description: str, argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """Parse the options every benchmark takes: ``--quick`` and ``--json PATH``."""
+def parse_arguments(
+    description: str, argv: Sequence[str] | None = None, *, runtime: str | None = None
+) -> argparse.Namespace:
+    """Parse the options every benchmark takes: ``--quick`` and ``--json PATH``.
+
+    ``runtime``: also take ``--runtime served|embedded``, with this default: how Tocsin's
+    side runs: as ``tocsin serve`` runs it (uvloop, the garbage collector tuned once up)
+    or as an ``AlertSystem`` embedded in a program that chose neither (asyncio's loop,
+    Python's collector).
+    """
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument(
         "--quick", action="store_true", help="smaller sizes and fewer rounds (under 30 s)"
     )
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures here")
+    if runtime is not None:
+        parser.add_argument(
+            "--runtime",
+            choices=("served", "embedded"),
+            default=runtime,
+            help="served: uvloop and the collector tuned, as tocsin serve runs; embedded: "
+            f"asyncio's loop and Python's collector (default {runtime})",
+        )
     return parser.parse_args(argv)
 
 

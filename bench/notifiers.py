@@ -2,7 +2,12 @@
 
 Run from the repository root in the project's environment::
 
-    python bench/notifiers.py [--quick] [--json PATH]
+    python bench/notifiers.py [--quick] [--json PATH] [--runtime served|embedded]
+
+Tocsin's side runs as ``tocsin serve`` runs it (``--runtime served``, the default: on
+uvloop, with the garbage collector tuned once the notifiers are up, the ``[server]``
+defaults), or as an ``AlertSystem`` embedded in a program that chose neither
+(``--runtime embedded``: asyncio's loop, Python's collector).
 
 Workloads, each repeated for a few rounds (medians reported), every load loop bounded
 in count and time:
@@ -55,6 +60,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import math
 import os
 import shutil
@@ -69,6 +75,11 @@ from types import TracebackType
 from typing import Any
 
 import httpx
+import uvloop
+
+# Run as a script, this directory comes first on sys.path and its gateway.py would
+# shadow the gateway package: the repository root goes first, as in bench/gateway.py.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from actors.notify import DEFAULT_DELIVERY, NotifiersConfig, notifier_supervisor_spec
 from actors.store import SqliteStore
@@ -83,6 +94,8 @@ from bench._report import (
     run_metadata,
     write_json,
 )
+from gateway._gc_tuning import tune_garbage_collector
+from gateway.config import ServerConfig
 from messages import (
     DeliveryOutcome,
     DeliveryReceipt,
@@ -116,6 +129,10 @@ TOCSIN_WEBHOOK_PATH = (
     f"policy: {DEFAULT_DELIVERY['webhook'].max_in_flight} in flight) → WebhookChannel "
     "(Http1Transport: request bytes, httptools' parser on asyncio protocols, keep-alive pool)"
 )
+RUNTIMES = {
+    "served": "as tocsin serve runs: uvloop, the garbage collector tuned once up",
+    "embedded": "asyncio's loop and Python's collector, as an AlertSystem in a plain host",
+}
 TOCSIN_EMAIL_PATH = (
     "NotifierSupervisor → Notifier (durable SQLite outbox) → EmailChannel (aiosmtplib, "
     "one connection, one message per notification)"
@@ -612,15 +629,33 @@ async def _delivered(
 # ---- the run ------------------------------------------------------------------------------
 
 
-def run(sizes: Sizes, *, quick: bool = False, alertmanager: bool = True) -> dict[str, Any]:
-    """Run every workload and return the figures (NaN where Alertmanager was not run)."""
+def run(
+    sizes: Sizes, *, quick: bool = False, alertmanager: bool = True, runtime: str = "served"
+) -> dict[str, Any]:
+    """Run every workload and return the figures (NaN where Alertmanager was not run).
+
+    ``runtime``: ``served`` runs this process (Tocsin's notifiers, and the client posting
+    to Alertmanager) as ``tocsin serve`` runs: on uvloop, with the garbage collector
+    tuned once the notifiers are up (``[server]`` defaults); ``embedded`` on asyncio's
+    loop with Python's collector, as an ``AlertSystem`` in a host that chose neither.
+    """
     binary = shutil.which(ALERTMANAGER) if alertmanager else None
     if alertmanager and binary is None:
         print(INSTALL_HINT, file=sys.stderr)
-    return asyncio.run(_run(sizes, quick, binary))
+    served = runtime == "served"
+    runner = uvloop.run if served else asyncio.run
+    thresholds, frozen = gc.get_threshold(), gc.get_freeze_count()
+    try:
+        figures: dict[str, Any] = runner(_run(sizes, quick, binary, served))
+    finally:  # a caller (a test) gets its collector back as it was
+        gc.set_threshold(*thresholds)
+        if not frozen:
+            gc.unfreeze()
+    figures["runtime"] = runtime
+    return figures
 
 
-async def _run(sizes: Sizes, quick: bool, binary: str | None) -> dict[str, Any]:
+async def _run(sizes: Sizes, quick: bool, binary: str | None, served: bool) -> dict[str, Any]:
     load_start = os.getloadavg()
     with (
         tempfile.TemporaryDirectory(prefix="tocsin-bench-notifiers-") as name,
@@ -630,6 +665,8 @@ async def _run(sizes: Sizes, quick: bool, binary: str | None) -> dict[str, Any]:
         directory = Path(name)
         url = webhook_sink.url
         async with TocsinNotifiers(directory, url + TOCSIN_PATH, smtp_sink.port) as tocsin:
+            if served:  # what tocsin serve does once its tree is up, with its defaults
+                tune_garbage_collector(ServerConfig().gc_gen0_threshold)
             if binary is None:
                 webhook = await webhook_rounds(sizes, webhook_sink, tocsin, None)
             else:
@@ -707,7 +744,8 @@ def render(figures: dict[str, Any]) -> str:
     peer = "Alertmanager" if missing else f"Alertmanager {version}"
     table = render_table(["workload", "Tocsin", peer, "ratio", "target", ""], rows)
     notes = [
-        f"Tocsin webhook path: {figures['webhook_path']}.",
+        f"Tocsin webhook path: {figures['webhook_path']}; runtime: {figures['runtime']} "
+        f"({RUNTIMES[figures['runtime']]}).",
         f"Tocsin email path: {figures['email_path']}.",
         "Tocsin CPU per webhook notification (this process: notifiers, outbox, HTTP client; "
         f"median of rounds): {figures['webhook_cpu_ms_per_notification']:.3f} ms.",
@@ -739,10 +777,14 @@ def _loads(values: Sequence[float]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark, print the table, write JSON if asked; a missed target is not fatal."""
-    arguments = parse_arguments("Benchmark notification delivery against Alertmanager.", argv)
+    arguments = parse_arguments(
+        "Benchmark notification delivery against Alertmanager.", argv, runtime="served"
+    )
     configure_logging("critical")
     began = time.perf_counter()
-    figures = run(QUICK if arguments.quick else FULL, quick=arguments.quick)
+    figures = run(
+        QUICK if arguments.quick else FULL, quick=arguments.quick, runtime=arguments.runtime
+    )
     figures["metadata"]["seconds"] = round(time.perf_counter() - began, 1)
     print(render(figures))
     print(f"Run took {figures['metadata']['seconds']} s.")

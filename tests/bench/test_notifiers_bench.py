@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 from pathlib import Path
+
+import pytest
 
 from bench._report import write_json
 from bench.notifiers import INSTALL_HINT, Sizes, render, run
@@ -14,10 +17,14 @@ TINY = Sizes(
 )
 
 
+@pytest.mark.parametrize("runtime", ["served", "embedded"])
 def test_a_tiny_run_without_alertmanager_reports_tocsin_and_leaves_alertmanager_missing(
-    tmp_path: Path,
+    tmp_path: Path, runtime: str
 ) -> None:
-    figures = run(TINY, alertmanager=False)
+    collector = gc.get_threshold(), gc.get_freeze_count()
+    figures = run(TINY, alertmanager=False, runtime=runtime)
+    assert (gc.get_threshold(), gc.get_freeze_count()) == collector  # given back as it was
+    assert figures["runtime"] == runtime
 
     assert figures["webhook_per_s"] > 0
     assert figures["email_per_s"] > 0
@@ -34,6 +41,7 @@ def test_a_tiny_run_without_alertmanager_reports_tocsin_and_leaves_alertmanager_
     assert "missing" in table
     assert INSTALL_HINT in table
     assert "CPU per webhook notification" in table
+    assert f"runtime: {runtime} (" in table
 
     path = tmp_path / "notifiers.json"
     write_json(path, figures)
