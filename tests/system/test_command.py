@@ -51,13 +51,30 @@ def test_check_config_explains_each_bad_field_and_exits_one(
     assert "limits.rate: Input should be greater than 0" in err
 
 
-def test_check_config_names_a_bad_series_idle_ttl(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        (
+            '[store]\npath = ":memory:"\n[rules]\nseries_idle_ttl = 0\n',
+            "rules.series_idle_ttl: Input should be greater than 0",
+        ),
+        (
+            "[server]\ngc_gen0_threshold = -1\n",
+            "server.gc_gen0_threshold: Input should be greater than or equal to 0",
+        ),
+        (
+            '[server]\nevent_loop = "trio"\n',
+            "server.event_loop: Input should be 'uvloop' or 'asyncio'",
+        ),
+    ],
+)
+def test_check_config_names_the_bad_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], toml: str, message: str
 ) -> None:
     path = tmp_path / "tocsin.toml"
-    path.write_text('[store]\npath = ":memory:"\n[rules]\nseries_idle_ttl = 0\n')
+    path.write_text(toml)
     assert main(["check-config", str(path)]) == 1
-    assert "rules.series_idle_ttl: Input should be greater than 0" in capsys.readouterr().err
+    assert message in capsys.readouterr().err
 
 
 def test_check_config_names_secrets_whose_environment_variable_is_not_set(
@@ -98,26 +115,6 @@ to = ["oncall@example.com"]
     assert "receivers.email.0.password_env: environment variable TOCSIN_TEST_SMTP" in err
     monkeypatch.setenv("TOCSIN_TEST_SMTP", "a-secret-value")
     assert main(["check-config", str(path)]) == 0
-
-
-def test_check_config_refuses_a_negative_gc_threshold_naming_it(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    path = tmp_path / "tocsin.toml"
-    path.write_text("[server]\ngc_gen0_threshold = -1\n")
-    assert main(["check-config", str(path)]) == 1
-    assert "server.gc_gen0_threshold: Input should be greater than or equal to 0" in (
-        capsys.readouterr().err
-    )
-
-
-def test_check_config_refuses_an_event_loop_it_does_not_know(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    path = tmp_path / "tocsin.toml"
-    path.write_text('[server]\nevent_loop = "trio"\n')
-    assert main(["check-config", str(path)]) == 1
-    assert "server.event_loop: Input should be 'uvloop' or 'asyncio'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
