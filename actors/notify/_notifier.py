@@ -13,6 +13,7 @@ from typing import Any
 
 from actors.notify._channel import Channel, DeliveryError
 from actors.notify._config import DeliveryPolicy
+from actors.notify._notifier_operations import NotifierOperations
 from actors.notify._outbox import (
     OutboxRecord,
     OutboxWriter,
@@ -21,19 +22,10 @@ from actors.notify._outbox import (
     outbox_key,
 )
 from actors.notify._receipts import ReceiptSink, ReceiptsTarget
-from actors.notify._requests import (
-    DeadLetterInfo,
-    DeadLetterNotFound,
-    GetNotifierStatus,
-    ListDeadLetters,
-    NotifierStatus,
-    ReplayDeadLetter,
-    Replayed,
-)
+from actors.notify._requests import GetNotifierStatus, ListDeadLetters, ReplayDeadLetter
 from actors.notify._scheduler import DeadLettered, Delivery, Retrying, Send
 from actors.store import Store
 from messages import DeliveryOutcome, DeliveryReceipt, Notification
-from supervision import Actor
 
 __all__ = ["Notifier"]
 
@@ -60,7 +52,7 @@ class _Wake:
     incarnation: object
 
 
-class Notifier(Actor):
+class Notifier(NotifierOperations):
     """Deliver one receiver's notifications through its ``Channel``, at least once.
 
     Tell it ``Notification``s. Each one is recorded in the store's outbox first, and
@@ -368,46 +360,6 @@ class Notifier(Actor):
             error=error,
         )
         self._receipts.tell(receipt, self.system, self._log)
-
-    # -- operators ---------------------------------------------------------------------
-
-    def _list_dead_letters(self, _request: ListDeadLetters) -> tuple[DeadLetterInfo, ...]:
-        records = sorted(self._dead.values(), key=lambda r: (r.dead_at or 0.0, r.order))
-        return tuple(
-            DeadLetterInfo(
-                self.receiver, r.notification, r.attempts, r.error or "", r.dead_at or 0.0
-            )
-            for r in records
-        )
-
-    def _replay(self, request: ReplayDeadLetter) -> Replayed | None:
-        if request.notification_id is None:
-            records = sorted(self._dead.values(), key=lambda r: (r.dead_at or 0.0, r.order))
-        else:
-            record = self._dead.get(outbox_key(self.receiver, request.notification_id))
-            if record is None:
-                self.defer_reply().fail(DeadLetterNotFound(self.receiver, request.notification_id))
-                return None
-            records = [record]
-        for record in records:
-            del self._dead[record.key]
-            self._queue(record.notification, record.key)
-        self._log.info("dead letters replayed", count=len(records))
-        self._pump()
-        return Replayed(self.receiver, tuple(r.notification.id for r in records))
-
-    def _status(self, _request: GetNotifierStatus) -> NotifierStatus:
-        scheduler = self._scheduler
-        return NotifierStatus(
-            receiver=self.receiver,
-            queued=len(scheduler),
-            in_flight=scheduler.in_flight,
-            circuit=scheduler.breaker.state,
-            dead_letters=len(self._dead),
-            delivered=self._delivered,
-            failed_attempts=self._failed_attempts,
-            outbox_appends=self._writer.appends,
-        )
 
 
 def _clip(text: str) -> str:
