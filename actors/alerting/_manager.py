@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pydantic import BaseModel
@@ -17,14 +17,9 @@ from actors.alerting._config import AlertManagerConfig
 from actors.alerting._dispatch import ESCALATIONS, NotificationPlanner, receipt_event
 from actors.alerting._errors import AlertingError, store_refusing, unavailable
 from actors.alerting._journal import Journal
+from actors.alerting._manager_reads import ManagerReads
 from actors.alerting._recovery import recover
-from actors.alerting._requests import (
-    GetStatus,
-    ManagerStatus,
-    Subscribe,
-    Subscribed,
-    Unsubscribe,
-)
+from actors.alerting._requests import GetStatus, Subscribe, Unsubscribe
 from actors.alerting._subscriptions import Subscriptions
 from actors.store import NewEvent, Store
 from messages import (
@@ -42,7 +37,7 @@ from messages import (
     RuleError,
     TransitionKind,
 )
-from supervision import Actor, ActorRef, Terminated
+from supervision import ActorRef, Terminated
 
 __all__ = ["AlertManager"]
 
@@ -70,7 +65,7 @@ class _Wake:
     """Wakes the mailbox so that a stop requested outside a handler happens."""
 
 
-class AlertManager(Actor):
+class AlertManager(ManagerReads):
     """Own every alert, silence and escalation; persist each transition before telling.
 
     Tell it ``AlertFiring``, ``AlertResolved`` and ``RuleError`` (from evaluators) and
@@ -236,29 +231,6 @@ class AlertManager(Actor):
             return store_refusing(refusal)
         return self._answer_when_durable(answer(self._book, query, self.clock.time()))
 
-    def _on_history(self, query: Any) -> None:
-        self._spawn_answer(HISTORY_QUERIES[type(query)](self._store, query))
-
-    def _on_status(self, _query: GetStatus) -> None:
-        reply = self.defer_reply()
-        if not reply.wanted:
-            return
-
-        def answer(seq: int) -> None:
-            reply.set(
-                ManagerStatus(
-                    last_seq=seq,
-                    open_alerts=len(self._book.open_alerts()),
-                    alerts=len(self._book),
-                    silences=len(self._book.silences(self.clock.time())),
-                    escalations=len(self._planner.escalations),
-                    subscribers=len(self._subscriptions),
-                    batches=self._journal.batches,
-                )
-            )
-
-        self._journal.after(answer, lambda error: reply.set(unavailable(error)))
-
     def _on_raw(self, raw: str | bytes | bytearray | dict[str, Any]) -> Any:
         command = parse_command(raw)
         if isinstance(command, ErrorReply):
@@ -268,46 +240,6 @@ class AlertManager(Actor):
             name = type(command).__name__
             return ErrorReply(code="invalid", message=f"send {name} to the rules supervisor")
         return handler(command)
-
-    # -- subscriptions -------------------------------------------------------------------------
-
-    def _on_subscribe(self, request: Subscribe) -> Any:
-        resume_from = request.resume_from
-        if resume_from is not None and not 0 <= resume_from <= self._journal.last_seq:
-            return ErrorReply(
-                code="invalid",
-                message=f"cannot resume from {resume_from}: the last seq is "
-                f"{self._journal.last_seq}",
-                field="resume_from",
-            )
-        self.watch(request.subscriber)
-        if resume_from is not None:
-            subscriber = self._subscriptions.add(request.subscriber, resume_from)
-            self._spawn(self._subscriptions.catch_up(subscriber, self._store, self._journal))
-            return Subscribed(seq=resume_from)
-        subscriber = self._subscriptions.add(request.subscriber, None)
-        alerts = tuple(a.summary() for a in self._book.query()) if request.snapshot else ()
-        reply = self.defer_reply()
-
-        def start(seq: int) -> None:
-            subscriber.cursor = seq
-            subscriber.live = True
-            reply.set(Subscribed(seq=seq, alerts=alerts))
-
-        def failed(error: BaseException) -> None:
-            self._subscriptions.remove(request.subscriber)
-            reply.set(unavailable(error))
-
-        self._journal.after(start, failed)
-        return None
-
-    def _on_unsubscribe(self, request: Unsubscribe) -> bool:
-        self.unwatch(request.subscriber)
-        self._subscriptions.remove(request.subscriber)
-        return True
-
-    def _on_terminated(self, message: Terminated) -> None:
-        self._subscriptions.remove(message.ref)
 
     # -- timers: silences, group flushes, escalation steps --------------------------------------
 
@@ -411,20 +343,3 @@ class AlertManager(Actor):
         if self._notifications is not None:
             for item in notifications:
                 self._notifications.tell(item)
-
-    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    def _spawn_answer(self, coroutine: Coroutine[Any, Any, BaseModel]) -> None:
-        reply = self.defer_reply()
-
-        async def answer() -> None:
-            try:
-                reply.set(await coroutine)
-            except Exception as error:
-                self.log.exception("query failed")
-                reply.set(unavailable(error))
-
-        self._spawn(answer())
