@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from actors.notify._channel_factory import (
@@ -16,7 +15,6 @@ from actors.notify._channel_factory import (
     notifier_name,
 )
 from actors.notify._config import (
-    DEFAULT_DELIVERY,
     DeliveryPolicy,
     NotifiersConfig,
     ReceiverConfig,
@@ -24,17 +22,15 @@ from actors.notify._config import (
 )
 from actors.notify._notifier import Notifier
 from actors.notify._receipts import ReceiptSink, ReceiptsTarget
-from actors.notify._receiver_record import ReceiverNotStored, ReceiverRecord, merge
+from actors.notify._receiver_changes import ReceiverChanges, _NotifierFactory
+from actors.notify._receiver_record import ReceiverRecord
 from actors.notify._requests import (
     DeleteReceiver,
     GetNotifierStatus,
     ListDeadLetters,
     ListReceivers,
     PutReceiver,
-    ReceiverChanged,
     ReceiverInfo,
-    ReceiverInUse,
-    ReceiverNotStarted,
     ReplayDeadLetter,
     UnknownReceiver,
 )
@@ -43,13 +39,11 @@ from actors.store import Store
 from messages import DeliveryOutcome, DeliveryReceipt, Notification
 from supervision import (
     ActorRef,
-    ActorStartError,
     Backoff,
     ChildSpec,
     Reply,
     Restart,
     Strategy,
-    Supervisor,
 )
 
 __all__ = [
@@ -75,31 +69,7 @@ least once), as a crash between a send and its mark always could; notifications
 waiting for their first attempt never wait for it."""
 
 
-class _NotifierFactory:
-    """Build the notifier of one receiver: a child spec's factory that knows its receiver.
-
-    The supervisor's membership lives in its cell (a restarted supervisor keeps the
-    children added and loses those removed at run time), so the receivers in use are
-    read back from these factories rather than from the configuration.
-    """
-
-    __slots__ = ("build", "policy", "receiver")
-
-    def __init__(
-        self,
-        build: Callable[[ReceiverConfig, DeliveryPolicy], Notifier],
-        receiver: ReceiverConfig,
-        policy: DeliveryPolicy,
-    ) -> None:
-        self.build = build
-        self.receiver = receiver
-        self.policy = policy
-
-    def __call__(self) -> Notifier:
-        return self.build(self.receiver, self.policy)
-
-
-class NotifierSupervisor(Supervisor):
+class NotifierSupervisor(ReceiverChanges):
     """Run one ``Notifier`` per configured receiver and route ``Notification``s to them.
 
     This actor's ref is the alert manager's ``notifications`` entry point. Each
@@ -228,123 +198,6 @@ class NotifierSupervisor(Supervisor):
                 for name, factory in self._factories.items()
             )
         return await super().on_receive(message)
-
-    # -- receivers at run time -------------------------------------------------------------
-
-    async def _overlay_stored(self, record: ReceiverRecord) -> None:
-        # Before any child starts: a configured receiver replaced at run time must not
-        # deliver its outbox to the configured endpoint first.
-        stored = await record.load()
-        receivers, replaced, deleted = merge(self.config.receivers(), stored, self._users)
-        self.initial_children = tuple(
-            ChildSpec(
-                notifier_name(receiver),
-                _NotifierFactory(
-                    self._notifier, receiver, policy or self.config.delivery_for(receiver)
-                ),
-                Restart.PERMANENT,
-                self._notifier_shutdown,
-            )
-            for receiver, policy in receivers
-        )
-        if replaced or deleted:
-            self.log.warning(
-                "configured receivers overridden by run-time changes kept in the store: "
-                "edits of these receivers in the configuration do not apply; put or delete "
-                "them again at run time",
-                replaced=replaced,
-                deleted=deleted,
-            )
-        elif stored.receivers:
-            self.log.info(
-                "run-time receivers restored from the store", receivers=len(stored.receivers)
-            )
-
-    async def _put_receiver(self, message: PutReceiver) -> ReceiverChanged | None:
-        receiver = message.receiver
-        kind = receiver_kind(receiver)
-        policy = message.delivery or DEFAULT_DELIVERY[kind]
-        record, before = self._record, self._record.stored if self._record else None
-        if record is not None:
-            try:
-                await record.put(receiver, message.delivery)
-            except (ReceiverNotStored, ValueError) as error:
-                self.log.warning(
-                    "receiver change refused", receiver=receiver.name, error=str(error)
-                )
-                self.defer_reply().fail(error)
-                return None
-        previous = self._factories.get(receiver.name)
-        if previous is not None:
-            await self._stop_notifier(previous)
-        factory = _NotifierFactory(self._notifier, receiver, policy)
-        try:
-            await self._start_notifier(factory)
-        except ActorStartError as error:
-            if previous is not None:
-                await self._start_notifier(previous)
-            if record is not None and before is not None:
-                try:
-                    await record.restore(receiver.name, before)
-                except ReceiverNotStored as lost:
-                    # The store keeps the refused receiver: the next start tries it again.
-                    self.log.error(
-                        "stored receiver change not undone", receiver=receiver.name, error=str(lost)
-                    )
-            self.log.warning("receiver not started", receiver=receiver.name, error=str(error))
-            self.defer_reply().fail(ReceiverNotStarted(receiver.name, str(error.error)))
-            return None
-        change = "added" if previous is None else "replaced"
-        self.log.info("receiver changed", receiver=receiver.name, kind=kind, change=change)
-        return ReceiverChanged(receiver.name, kind, change)
-
-    async def _delete_receiver(self, name: str) -> ReceiverChanged | None:
-        factory = self._factories.get(name)
-        if factory is None:
-            self.defer_reply().fail(UnknownReceiver(name, tuple(self._routes)))
-            return None
-        users = self._users.get(name, ())
-        if users:
-            self.defer_reply().fail(ReceiverInUse(name, users))
-            return None
-        if self._record is not None:
-            try:
-                await self._record.delete(name)
-            except ReceiverNotStored as error:
-                self.log.warning("receiver change refused", receiver=name, error=str(error))
-                self.defer_reply().fail(error)
-                return None
-        await self._stop_notifier(factory)
-        self.log.info("receiver changed", receiver=name, change="removed")
-        return ReceiverChanged(name, receiver_kind(factory.receiver), "removed")
-
-    async def _start_notifier(self, factory: _NotifierFactory) -> None:
-        # As Supervisor's StartChild, from inside this supervisor's own handler.
-        spec = ChildSpec(
-            notifier_name(factory.receiver), factory, Restart.PERMANENT, self._notifier_shutdown
-        )
-        child = self._cell.add_child(spec)
-        try:
-            await child.start()
-        except ActorStartError as error:
-            await child.terminate(error.error)
-            raise
-        self._routes[factory.receiver.name] = child.ref
-        self._factories[factory.receiver.name] = factory
-
-    async def _stop_notifier(self, factory: _NotifierFactory) -> None:
-        name = factory.receiver.name
-        ref = self._routes.pop(name, None)
-        self._factories.pop(name, None)
-        if ref is not None:
-            # An ask is handled after every notification queued before it: once it is
-            # answered they are all in the durable outbox, which the next notifier of
-            # this name reloads; terminating first would drop them as dead letters.
-            with contextlib.suppress(Exception):
-                await ref.ask(GetNotifierStatus(name), timeout=self._notifier_shutdown)
-        child = (self._cell.children or {}).get(notifier_name(factory.receiver))
-        if child is not None:
-            await child.terminate()
 
     def _route(self, notification: Notification) -> None:
         ref = self._routes.get(notification.receiver)
