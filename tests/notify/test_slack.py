@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from actors.notify import (
     RESOLVED_COLOUR,
     SEVERITY_COLOURS,
@@ -18,18 +20,20 @@ from actors.notify import (
 from messages import NotificationKind, Severity
 from supervision import FakeClock
 from tests.notify.builders import notification
-from tests.notify.http_server import HttpServer, Respond
-from tests.notify.notifier_harness import DEAD, DELIVERED, FAILED, running
+from tests.notify.http_server import HANG, HttpServer, Respond, closed_port_url
+from tests.notify.notifier_harness import DEAD, DELIVERED, FAILED, keys_sent, policy, running
 
 TICK = 1 / 1024
 
 
-def config(url: str) -> SlackReceiverConfig:
-    return SlackReceiverConfig.model_validate({"name": "chat", "url": url, "trust_env": False})
+def config(url: str, **fields: Any) -> SlackReceiverConfig:
+    return SlackReceiverConfig.model_validate(
+        {"name": "chat", "url": url, "trust_env": False, **fields}
+    )
 
 
-def slack(url: str, templates: TemplateSet | None = None) -> Callable[[], Channel]:
-    return lambda: SlackChannel(config(url), templates=templates, clock=FakeClock())
+def slack(url: str, templates: TemplateSet | None = None, **fields: Any) -> Callable[[], Channel]:
+    return lambda: SlackChannel(config(url, **fields), templates=templates, clock=FakeClock())
 
 
 async def send(url: str, *batches: list[Any], templates: TemplateSet | None = None) -> None:
@@ -143,3 +147,63 @@ async def test_an_invalid_payload_answer_is_a_dead_letter(http_server: HttpServe
         dead = await run.receipt(1)
         assert (dead.outcome, dead.attempts) == (DEAD, 1)
         assert dead.error == "permanent failure: HTTP 400: invalid_payload"
+
+
+# The loopback cases for Slack as for webhooks (test_notifier.py): the two share
+# HttpPoster, but a Slack channel that built its own client, or lost its timeouts,
+# would pass every test above.
+
+
+@pytest.mark.parametrize("status", [500, 503])
+async def test_a_server_error_then_200_is_retried_after_the_backoff_with_the_same_key(
+    http_server: HttpServer, status: int
+) -> None:
+    http_server.script(Respond(status, body=b"oops"))
+    note = notification(receiver="ops")
+    async with running(slack(http_server.url)) as run:
+        run.notifier.tell(note)
+        failed = await run.receipt(1)
+        assert (failed.outcome, failed.attempts) == (FAILED, 1)
+        assert failed.error is not None
+        assert f"HTTP {status}" in failed.error
+        await run.advance(0.5 - TICK)  # FixedRandom(0.5) * backoff_base 1.0
+        assert (await run.status()).in_flight == 0
+        assert len(http_server.requests) == 1
+        await run.advance(TICK)
+        delivered = await run.receipt(2)
+        assert (delivered.outcome, delivered.attempts, delivered.latency_s) == (
+            DELIVERED,
+            2,
+            0.5,
+        )
+    assert keys_sent(http_server) == [note.idempotency_key] * 2
+
+
+async def test_a_slack_answer_that_never_comes_times_out_and_is_retried(
+    http_server: HttpServer,
+) -> None:
+    http_server.script(HANG)
+    async with running(slack(http_server.url, timeout=0.2, connect_timeout=10.0)) as run:
+        run.notifier.tell(notification(receiver="ops"))
+        failed = await run.receipt(1)
+        assert failed.outcome is FAILED
+        assert failed.error is not None
+        assert "timed out" in failed.error
+        await http_server.until(lambda: http_server.abandoned == 1)
+        await run.advance(0.5)
+        assert (await run.receipt(2)).outcome is DELIVERED
+    assert len(http_server.requests) == 2
+
+
+async def test_a_closed_slack_port_is_retried_and_then_dead_lettered() -> None:
+    async with running(slack(closed_port_url()), policy=policy(max_attempts=2)) as run:
+        run.notifier.tell(notification(receiver="ops"))
+        failed = await run.receipt(1)
+        assert failed.outcome is FAILED
+        assert failed.error is not None
+        assert "connection failed" in failed.error
+        await run.advance(0.5)
+        dead = await run.receipt(2)
+        assert (dead.outcome, dead.attempts) == (DEAD, 2)
+        [letter] = await run.dead_letters()
+        assert letter.attempts == 2
