@@ -30,6 +30,7 @@ from actors.notify._requests import (
     GetNotifierStatus,
     ListDeadLetters,
     ListReceivers,
+    NoStoredReceiverChange,
     NotifierStatus,
     NotifyError,
     PutReceiver,
@@ -39,6 +40,7 @@ from actors.notify._requests import (
     ReceiverNotStarted,
     ReplayDeadLetter,
     Replayed,
+    RevertReceiver,
     UnknownReceiver,
 )
 from actors.notify._retry import GiveUp, Retry, RetryDecision, RetryPolicy
@@ -99,6 +101,7 @@ __all__ = [
     "GiveUp",
     "ListDeadLetters",
     "ListReceivers",
+    "NoStoredReceiverChange",
     "Notifier",
     "NotifierStatus",
     "NotifierSupervisor",
@@ -122,6 +125,7 @@ __all__ = [
     "RetryDecision",
     "RetryPolicy",
     "Retrying",
+    "RevertReceiver",
     "Send",
     "SlackChannel",
     "SlackReceiverConfig",

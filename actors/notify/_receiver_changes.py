@@ -1,8 +1,8 @@
 """Receivers changed at run time: the part of NotifierSupervisor that adds and removes them.
 
 ``ReceiverChanges`` is ``NotifierSupervisor``'s base class (actors/notify/_supervisor.py):
-it applies ``PutReceiver`` and ``DeleteReceiver`` (stored first when the supervisor
-keeps a ``ReceiverRecord``), overlays the stored changes before the first start, and
+it applies ``PutReceiver``, ``DeleteReceiver`` and ``RevertReceiver`` (stored first when
+the supervisor keeps a ``ReceiverRecord``), overlays the stored changes before the first start, and
 starts and stops the notifier children they name. Routing stays in the supervisor.
 """
 
@@ -20,9 +20,10 @@ from actors.notify._config import (
     receiver_kind,
 )
 from actors.notify._notifier import Notifier
-from actors.notify._receiver_record import ReceiverNotStored, ReceiverRecord, merge
+from actors.notify._receiver_record import ReceiverNotStored, ReceiverRecord, StoredReceivers, merge
 from actors.notify._requests import (
     GetNotifierStatus,
+    NoStoredReceiverChange,
     PutReceiver,
     ReceiverChanged,
     ReceiverInUse,
@@ -93,8 +94,8 @@ class ReceiverChanges(Supervisor):
         if replaced or deleted:
             self.log.warning(
                 "configured receivers overridden by run-time changes kept in the store: "
-                "edits of these receivers in the configuration do not apply; put or delete "
-                "them again at run time",
+                "edits of these receivers in the configuration do not apply; revert_receiver "
+                "drops a stored change",
                 replaced=replaced,
                 deleted=deleted,
             )
@@ -117,29 +118,47 @@ class ReceiverChanges(Supervisor):
                 )
                 self.defer_reply().fail(error)
                 return None
-        previous = self._factories.get(receiver.name)
+        factory = _NotifierFactory(self._notifier, receiver, policy)
+        started, previous = await self._replace(factory, before)
+        if not started:
+            return None
+        change = "added" if previous is None else "replaced"
+        self.log.info("receiver changed", receiver=receiver.name, kind=kind, change=change)
+        return ReceiverChanged(receiver.name, kind, change)
+
+    async def _replace(
+        self, factory: _NotifierFactory, before: StoredReceivers | None
+    ) -> tuple[bool, _NotifierFactory | None]:
+        """Run ``factory``'s notifier in place of the receiver's current one (if any).
+
+        The current notifier stops first, once the notifications queued before are in
+        the durable outbox, which the new one reloads. Return whether the new one started,
+        and the replaced factory (None: nothing ran). If the new notifier does not start,
+        the replaced one starts again, the record goes back to ``before`` and the asker
+        gets ``ReceiverNotStarted``.
+        """
+        name = factory.receiver.name
+        previous = self._factories.get(name)
         if previous is not None:
             await self._stop_notifier(previous)
-        factory = _NotifierFactory(self._notifier, receiver, policy)
         try:
             await self._start_notifier(factory)
         except ActorStartError as error:
             if previous is not None:
                 await self._start_notifier(previous)
+            record = self._record
             if record is not None and before is not None:
                 try:
-                    await record.restore(receiver.name, before)
+                    await record.restore(name, before)
                 except ReceiverNotStored as lost:
-                    # The store keeps the refused receiver: the next start tries it again.
+                    # The store keeps the change: the next start tries it again.
                     self.log.error(
-                        "stored receiver change not undone", receiver=receiver.name, error=str(lost)
+                        "stored receiver change not undone", receiver=name, error=str(lost)
                     )
-            self.log.warning("receiver not started", receiver=receiver.name, error=str(error))
-            self.defer_reply().fail(ReceiverNotStarted(receiver.name, str(error.error)))
-            return None
-        change = "added" if previous is None else "replaced"
-        self.log.info("receiver changed", receiver=receiver.name, kind=kind, change=change)
-        return ReceiverChanged(receiver.name, kind, change)
+            self.log.warning("receiver not started", receiver=name, error=str(error))
+            self.defer_reply().fail(ReceiverNotStarted(name, str(error.error)))
+            return False, previous
+        return True, previous
 
     async def _delete_receiver(self, name: str) -> ReceiverChanged | None:
         factory = self._factories.get(name)
@@ -160,6 +179,45 @@ class ReceiverChanges(Supervisor):
         await self._stop_notifier(factory)
         self.log.info("receiver changed", receiver=name, change="removed")
         return ReceiverChanged(name, receiver_kind(factory.receiver), "removed")
+
+    async def _revert_receiver(self, name: str) -> ReceiverChanged | None:
+        record = self._record
+        if record is None or not record.has_change(name):
+            self.defer_reply().fail(NoStoredReceiverChange(name))
+            return None
+        configured = {receiver.name: receiver for receiver in self.config.receivers()}.get(name)
+        running = self._factories.get(name)
+        users = self._users.get(name, ())
+        if configured is None and running is not None and users:
+            # As DeleteReceiver: a route never points at a missing receiver.
+            self.defer_reply().fail(ReceiverInUse(name, users))
+            return None
+        before = record.stored
+        try:
+            await record.revert(name)
+        except ReceiverNotStored as error:
+            self.log.warning("receiver change refused", receiver=name, error=str(error))
+            self.defer_reply().fail(error)
+            return None
+        if configured is None:
+            if running is None:
+                change, kind = "unchanged", None
+            else:
+                await self._stop_notifier(running)
+                change, kind = "removed", receiver_kind(running.receiver)
+        else:
+            kind = receiver_kind(configured)
+            policy = self.config.delivery_for(configured)
+            if running is not None and (running.receiver, running.policy) == (configured, policy):
+                change = "unchanged"  # the configured version already runs
+            else:
+                factory = _NotifierFactory(self._notifier, configured, policy)
+                started, replaced = await self._replace(factory, before)
+                if not started:
+                    return None
+                change = "added" if replaced is None else "replaced"
+        self.log.info("receiver reverted to the configuration", receiver=name, change=change)
+        return ReceiverChanged(name, kind, change)
 
     async def _start_notifier(self, factory: _NotifierFactory) -> None:
         # As Supervisor's StartChild, from inside this supervisor's own handler.

@@ -11,7 +11,8 @@ the ``receivers`` collection, keyed by receiver name:
 - ``{"deleted": true}``: a tombstone, for a deleted receiver that comes from the
   configuration (without it the receiver would come back at the next start).
 
-Deleting a receiver created at run time removes its document instead.  At the first
+Deleting a receiver created at run time removes its document instead, and so does a
+revert (``revert``): the configuration's version of that name counts again.  At the first
 start of the supervisor (before any notifier starts: a replaced configured receiver
 must not deliver its outbox to its old endpoint first) ``merge`` overlays the
 configured receivers with the stored changes, by name.
@@ -121,6 +122,8 @@ class ReceiverRecord:
         self.config_names = frozenset(config_names)
         self.stored = StoredReceivers()
         """What ``load`` found at start (kept as the changes are made)."""
+        self.skipped: set[str] = set()
+        """Names of stored documents ``load`` skipped (invalid); ``revert`` drops them."""
 
     async def load(self) -> StoredReceivers:
         """Read the stored changes; a document that no longer validates is skipped, logged."""
@@ -139,6 +142,7 @@ class ReceiverRecord:
                 _log.error(
                     "stored receiver skipped: it does not validate", receiver=key, error=str(error)
                 )
+                self.skipped.add(key)
                 continue
             receivers[key] = stored
         self.stored = StoredReceivers(receivers, frozenset(deleted))
@@ -153,6 +157,7 @@ class ReceiverRecord:
         if decode(document) != StoredReceiver(receiver, delivery):
             raise ValueError(f"receiver {receiver.name!r} does not survive its own storing")
         await self._write(receiver.name, document)
+        self.skipped.discard(receiver.name)
         self.stored = StoredReceivers(
             {**self.stored.receivers, receiver.name: StoredReceiver(receiver, delivery)},
             self.stored.deleted - {receiver.name},
@@ -162,9 +167,26 @@ class ReceiverRecord:
         """Record the deletion of ``name``; raise ``ReceiverNotStored`` if the store refuses."""
         from_config = name in self.config_names
         await self._write(name, {"deleted": True} if from_config else None)
+        self.skipped.discard(name)
         receivers = {k: v for k, v in self.stored.receivers.items() if k != name}
         deleted = self.stored.deleted | {name} if from_config else self.stored.deleted
         self.stored = StoredReceivers(receivers, deleted)
+
+    def has_change(self, name: str) -> bool:
+        """Whether a change of ``name`` is stored (a receiver, a tombstone, a skipped document)."""
+        stored = self.stored
+        return name in stored.receivers or name in stored.deleted or name in self.skipped
+
+    async def revert(self, name: str) -> None:
+        """Remove the stored change of ``name``: the configuration's version counts again.
+
+        Raises ``ReceiverNotStored`` if the store refuses (nothing changed); the caller
+        checks ``has_change`` first, and ``restore`` puts the document back.
+        """
+        await self._write(name, None)
+        receivers = {k: v for k, v in self.stored.receivers.items() if k != name}
+        self.stored = StoredReceivers(receivers, self.stored.deleted - {name})
+        self.skipped.discard(name)
 
     async def restore(self, name: str, previous: StoredReceivers) -> None:
         """Put back ``name``'s document as ``previous`` had it (a change that did not apply)."""

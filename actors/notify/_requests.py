@@ -21,6 +21,7 @@ __all__ = [
     "GetNotifierStatus",
     "ListDeadLetters",
     "ListReceivers",
+    "NoStoredReceiverChange",
     "NotifierStatus",
     "NotifyError",
     "PutReceiver",
@@ -30,6 +31,7 @@ __all__ = [
     "ReceiverNotStarted",
     "ReplayDeadLetter",
     "Replayed",
+    "RevertReceiver",
     "UnknownReceiver",
 ]
 
@@ -46,6 +48,16 @@ class UnknownReceiver(NotifyError):
         super().__init__(f"no receiver named {receiver!r} is configured (configured: {listed})")
         self.receiver = receiver
         self.known = known
+
+
+class NoStoredReceiverChange(UnknownReceiver):
+    """Raised by ``RevertReceiver`` when no run-time change of ``receiver`` is stored:
+    there is nothing to revert (the receiver may run, as the configuration has it)."""
+
+    def __init__(self, receiver: str) -> None:
+        NotifyError.__init__(self, f"no stored run-time change of receiver {receiver!r} to revert")
+        self.receiver = receiver
+        self.known = ()
 
 
 class ReceiverInUse(NotifyError):
@@ -172,13 +184,35 @@ class DeleteReceiver:
 
 
 @dataclass(frozen=True, slots=True)
-class ReceiverChanged:
-    """Answer ``PutReceiver``/``DeleteReceiver``: which receiver, and what happened."""
+class RevertReceiver:
+    """Drop the stored run-time change of a receiver; the configuration's version runs.
+
+    The stored document (a put receiver, or a deletion's tombstone) is removed first
+    (``ReceiverNotStored`` if the store refuses: nothing changed). Then the configured
+    receiver of that name runs again, as the server read it at start: it replaces the
+    stored one and takes over its outbox, as a ``PutReceiver`` replacement does, or
+    starts again after a deletion. A receiver only the store had (put at run time) is
+    removed instead, unless ``users`` name it: ``ReceiverInUse``, and nothing changes,
+    the store included. The answer is ``ReceiverChanged``; ``NoStoredReceiverChange``
+    (an ``UnknownReceiver``) if no change of that name is stored.
+    """
 
     name: str
-    kind: ReceiverKind
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiverChanged:
+    """Answer ``PutReceiver``/``DeleteReceiver``/``RevertReceiver``: which receiver, and
+    what happened."""
+
+    name: str
+    kind: ReceiverKind | None
+    """The receiver's kind; None only when a revert dropped a stored change of a
+    receiver that does not run (a document that did not validate, a tombstone of a
+    receiver no longer configured)."""
     change: str
-    """``added``, ``replaced`` or ``removed``."""
+    """``added``, ``replaced`` or ``removed``; ``unchanged`` when a revert changed no
+    running receiver."""
 
 
 @dataclass(frozen=True, slots=True)

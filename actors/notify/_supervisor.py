@@ -32,6 +32,7 @@ from actors.notify._requests import (
     PutReceiver,
     ReceiverInfo,
     ReplayDeadLetter,
+    RevertReceiver,
     UnknownReceiver,
 )
 from actors.notify._templates import TemplateSet
@@ -87,7 +88,8 @@ class NotifierSupervisor(ReceiverChanges):
     every ``DeliveryReceipt``.
 
     Receivers change at run time: ``PutReceiver`` adds or replaces one (a new notifier
-    child), ``DeleteReceiver`` removes one, ``ListReceivers`` lists them. ``users`` maps a
+    child), ``DeleteReceiver`` removes one, ``RevertReceiver`` drops a stored change
+    and runs the configured version again, ``ListReceivers`` lists them. ``users`` maps a
     receiver name to what names it (the routes, escalation policies): such a receiver
     cannot be removed (``ReceiverInUse``), so a route never points at a missing one.
     ``outbox_linger`` is each notifier's (``OUTBOX_LINGER``, off; 0: marks commit as
@@ -187,6 +189,8 @@ class NotifierSupervisor(ReceiverChanges):
             return await self._put_receiver(message)
         if isinstance(message, DeleteReceiver):
             return await self._delete_receiver(message.name)
+        if isinstance(message, RevertReceiver):
+            return await self._revert_receiver(message.name)
         if isinstance(message, ListReceivers):
             return tuple(
                 ReceiverInfo(
