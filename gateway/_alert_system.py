@@ -17,14 +17,18 @@ import structlog
 from actors import ApplyRules, LoadRuleFile, RuleChanges, RuleRecord
 from actors.notify import (
     ChannelFactory,
+    DeadLetterInfo,
     DeleteReceiver,
     DeliveryPolicy,
+    ListDeadLetters,
     ListReceivers,
     PutReceiver,
     ReceiverChanged,
     ReceiverConfig,
     ReceiverInfo,
     ReceiverRecord,
+    ReplayDeadLetter,
+    Replayed,
     default_channel,
 )
 from actors.store import Store
@@ -376,3 +380,25 @@ class AlertSystem(AlertCommands):
             ListReceivers(), timeout=30.0
         )
         return infos
+
+    # -- dead letters --------------------------------------------------------------------------
+
+    async def dead_letters(self, receiver: str | None = None) -> tuple[DeadLetterInfo, ...]:
+        """Return the notifications delivery gave up on: ``receiver``'s, or every
+        receiver's (None), oldest first per receiver; raise ``UnknownReceiver``."""
+        letters: tuple[DeadLetterInfo, ...] = await self.system.lookup(NOTIFIERS_PATH).ask(
+            ListDeadLetters(receiver), timeout=30.0
+        )
+        return letters
+
+    async def replay_dead_letters(
+        self, receiver: str, notification_id: str | None = None
+    ) -> Replayed:
+        """Deliver ``receiver``'s dead letter ``notification_id`` again, or all of them
+        (None): each goes through the outbox from attempt 1 with its idempotency key, and
+        ends with a new receipt. Raises ``UnknownReceiver`` or ``DeadLetterNotFound``."""
+        replayed = await self.system.lookup(NOTIFIERS_PATH).ask(
+            ReplayDeadLetter(receiver, notification_id), timeout=30.0
+        )
+        assert isinstance(replayed, Replayed)
+        return replayed

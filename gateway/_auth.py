@@ -35,6 +35,8 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "resolve": _OPERATE,
     "silence": _OPERATE,
     "expire_silence": _OPERATE,
+    "list_dead_letters": _OPERATE,
+    "replay_dead_letters": _OPERATE,
     "put_rule": _ADMINISTER,
     "delete_rule": _ADMINISTER,
     "revert_rule": _ADMINISTER,

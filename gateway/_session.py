@@ -12,18 +12,23 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, JsonValue, ValidationError
 from pydantic_core import from_json
 from websockets.exceptions import ConnectionClosed
 
 from actors import RuleApplyFailed, RuleNotFound, RuleNotStored
 from actors.notify import (
+    DeadLetterInfo,
+    DeadLetterNotFound,
     DeleteReceiver,
+    ListDeadLetters,
     ListReceivers,
     ReceiverInfo,
     ReceiverInUse,
     ReceiverNotStarted,
     ReceiverNotStored,
+    ReplayDeadLetter,
+    Replayed,
     UnknownReceiver,
 )
 from gateway._config import GatewayConfig
@@ -46,6 +51,7 @@ from messages import (
     ExpireSilenceFrame,
     IngestFrame,
     IngestRows,
+    ListDeadLettersFrame,
     ListReceiversFrame,
     ListRulesFrame,
     ListSilencesFrame,
@@ -54,6 +60,7 @@ from messages import (
     PutReceiverFrame,
     PutRuleFrame,
     QueryFrame,
+    ReplayDeadLettersFrame,
     ReplyFrame,
     ResolveFrame,
     RevertRuleFrame,
@@ -165,6 +172,8 @@ class Session:
             PutReceiverFrame: self._receivers,
             DeleteReceiverFrame: self._receivers,
             ListReceiversFrame: self._receivers,
+            ListDeadLettersFrame: self._dead_letters,
+            ReplayDeadLettersFrame: self._dead_letters,
             IngestFrame: self._ingest,
             IngestRows: self._ingest,
         }
@@ -313,6 +322,41 @@ class Session:
             return ReplyFrame(id=frame.id, data=_json(infos))
         data = {"receiver": answer.name, "kind": answer.kind, "change": answer.change}
         return ReplyFrame(id=frame.id, data=data)
+
+    async def _dead_letters(self, frame: ListDeadLettersFrame | ReplayDeadLettersFrame) -> _Answer:
+        receivers = self._targets.receivers
+        if receivers is None:
+            return _error(frame.id, "unavailable", "this server does not manage receivers")
+        request: ListDeadLetters | ReplayDeadLetter
+        if isinstance(frame, ListDeadLettersFrame):
+            request = ListDeadLetters(frame.receiver)
+        else:
+            request = ReplayDeadLetter(frame.receiver, frame.notification_id)
+        try:
+            answer = await self._ask(receivers, request, "the notifiers")
+        except UnknownReceiver as error:
+            return _error(frame.id, "not_found", str(error), "receiver")
+        except DeadLetterNotFound as error:
+            return _error(frame.id, "not_found", str(error), "notification_id")
+        if isinstance(answer, ErrorReply):
+            return ErrorFrame.from_reply(frame.id, answer)
+        if isinstance(answer, Replayed):
+            ids: list[JsonValue] = list(answer.notification_ids)
+            return ReplyFrame(
+                id=frame.id, data={"receiver": answer.receiver, "notification_ids": ids}
+            )
+        letters: list[JsonValue] = [
+            {
+                "receiver": letter.receiver,
+                "notification": letter.notification.model_dump(mode="json"),
+                "attempts": letter.attempts,
+                "error": letter.error,
+                "dead_at": letter.dead_at,
+            }
+            for letter in answer
+            if isinstance(letter, DeadLetterInfo)
+        ]
+        return ReplyFrame(id=frame.id, data=letters)
 
     async def _ingest(self, frame: IngestFrame | IngestRows) -> _Answer:
         batch = (

@@ -43,6 +43,7 @@ __all__ = [
     "ExpireSilenceFrame",
     "FrameId",
     "IngestFrame",
+    "ListDeadLettersFrame",
     "ListReceiversFrame",
     "ListRulesFrame",
     "ListSilencesFrame",
@@ -50,6 +51,7 @@ __all__ = [
     "PutReceiverFrame",
     "PutRuleFrame",
     "QueryFrame",
+    "ReplayDeadLettersFrame",
     "ResolveFrame",
     "RevertRuleFrame",
     "Role",
@@ -65,8 +67,8 @@ class Role(StrEnum):
     """What an authenticated client may do; a token carries one or more roles.
 
     ``viewer``: subscribe and query.  ``operator``: a viewer that also acknowledges,
-    resolves and silences.  ``admin``: an operator that also changes rules and
-    receivers.
+    resolves, silences, and lists and replays dead letters.  ``admin``: an operator
+    that also changes rules and receivers.
     ``ingest``: sends samples, nothing else.  Every role may ``ping``.
     """
 
@@ -268,6 +270,27 @@ class ListReceiversFrame(_ClientFrame):
     type: Literal["list_receivers"] = "list_receivers"
 
 
+class ListDeadLettersFrame(_ClientFrame):
+    """List the notifications that delivery gave up on (operator role): ``receiver``'s,
+    or every receiver's when omitted. The reply's data is a list of ``{receiver,
+    notification, attempts, error, dead_at}``, oldest first per receiver; an unknown
+    receiver is ``not_found``."""
+
+    type: Literal["list_dead_letters"] = "list_dead_letters"
+    receiver: NonEmptyStr | None = None
+
+
+class ReplayDeadLettersFrame(_ClientFrame):
+    """Deliver dead letters of ``receiver`` again (operator role): the one of
+    ``notification_id``, or all of them when omitted. Each goes through the outbox from
+    attempt 1 with its idempotency key. The reply's data: ``{receiver,
+    notification_ids}``; an unknown receiver or id is ``not_found``."""
+
+    type: Literal["replay_dead_letters"] = "replay_dead_letters"
+    receiver: NonEmptyStr
+    notification_id: NonEmptyStr | None = None
+
+
 class PingFrame(_ClientFrame):
     """Ask for a ``pong`` with the same id: an application-level liveness check."""
 
@@ -291,6 +314,8 @@ _ClientFrames = (
     | PutReceiverFrame
     | DeleteReceiverFrame
     | ListReceiversFrame
+    | ListDeadLettersFrame
+    | ReplayDeadLettersFrame
     | PingFrame
 )
 """The union ``ClientFrame`` discriminates (the adapter's type)."""

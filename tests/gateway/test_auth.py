@@ -117,6 +117,7 @@ def test_an_identity_allows_what_its_roles_allow_and_operators_include_viewers()
 
 VIEWS = {"subscribe", "unsubscribe", "query", "list_silences", "ping"}
 OPERATES = VIEWS | {"ack", "resolve", "silence", "expire_silence"}
+OPERATES |= {"list_dead_letters", "replay_dead_letters"}
 ADMINISTERS = OPERATES | {"put_rule", "delete_rule", "revert_rule", "list_rules"}
 ADMINISTERS |= {"put_receiver", "delete_receiver", "list_receivers"}
 

@@ -25,6 +25,7 @@ from messages import (
     ExpireSilenceFrame,
     IngestFrame,
     LabelMatcher,
+    ListDeadLettersFrame,
     ListReceiversFrame,
     ListRules,
     ListRulesFrame,
@@ -38,6 +39,7 @@ from messages import (
     PutRuleFrame,
     QueryAlerts,
     QueryFrame,
+    ReplayDeadLettersFrame,
     ReplyFrame,
     Resolve,
     ResolveFrame,
@@ -99,6 +101,13 @@ def frame(data: dict[str, object]) -> bytes:
         ),
         ({"type": "delete_receiver", "id": "14", "name": "x"}, DeleteReceiverFrame),
         ({"type": "list_receivers", "id": "15"}, ListReceiversFrame),
+        ({"type": "list_dead_letters", "id": "16"}, ListDeadLettersFrame),
+        ({"type": "list_dead_letters", "id": "17", "receiver": "x"}, ListDeadLettersFrame),
+        ({"type": "replay_dead_letters", "id": "18", "receiver": "x"}, ReplayDeadLettersFrame),
+        (
+            {"type": "replay_dead_letters", "id": "19", "receiver": "x", "notification_id": "n"},
+            ReplayDeadLettersFrame,
+        ),
     ],
 )
 def test_client_frames_dispatch_from_json_bytes_on_type(
