@@ -68,7 +68,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import TracebackType
@@ -81,6 +81,7 @@ import uvloop
 # shadow the gateway package: the repository root goes first, as in bench/gateway.py.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from actors import apply_gc_policy
 from actors.notify import DEFAULT_DELIVERY, NotifiersConfig, notifier_supervisor_spec
 from actors.store import SqliteStore
 from bench._report import (
@@ -94,7 +95,6 @@ from bench._report import (
     run_metadata,
     write_json,
 )
-from gateway._gc_tuning import tune_garbage_collector
 from gateway.config import ServerConfig
 from messages import (
     DeliveryOutcome,
@@ -642,12 +642,21 @@ def run(
     binary = shutil.which(ALERTMANAGER) if alertmanager else None
     if alertmanager and binary is None:
         print(INSTALL_HINT, file=sys.stderr)
+    return run_as(runtime, lambda served: _run(sizes, quick, binary, served))
+
+
+def run_as(
+    runtime: str, main: Callable[[bool], Coroutine[Any, Any, dict[str, Any]]]
+) -> dict[str, Any]:
+    """Run ``main(served)`` on the ``runtime``'s loop and return its figures, with
+    ``runtime`` added: ``served`` (uvloop; ``main`` applies serve's collector policy once
+    up) or ``embedded`` (asyncio's loop). The caller (a test) gets its collector back."""
     served = runtime == "served"
     runner = uvloop.run if served else asyncio.run
     thresholds, frozen = gc.get_threshold(), gc.get_freeze_count()
     try:
-        figures: dict[str, Any] = runner(_run(sizes, quick, binary, served))
-    finally:  # a caller (a test) gets its collector back as it was
+        figures = runner(main(served))
+    finally:
         gc.set_threshold(*thresholds)
         if not frozen:
             gc.unfreeze()
@@ -665,8 +674,9 @@ async def _run(sizes: Sizes, quick: bool, binary: str | None, served: bool) -> d
         directory = Path(name)
         url = webhook_sink.url
         async with TocsinNotifiers(directory, url + TOCSIN_PATH, smtp_sink.port) as tocsin:
-            if served:  # what tocsin serve does once its tree is up, with its defaults
-                tune_garbage_collector(ServerConfig().gc_gen0_threshold)
+            thresholds = ServerConfig().gc_thresholds()
+            if served and thresholds is not None:  # as tocsin serve does once its tree is up
+                apply_gc_policy(thresholds)
             if binary is None:
                 webhook = await webhook_rounds(sizes, webhook_sink, tocsin, None)
             else:

@@ -31,7 +31,6 @@ notifier) so both see the same machine.
 from __future__ import annotations
 
 import asyncio
-import gc
 import math
 import os
 import sys
@@ -42,12 +41,12 @@ from pathlib import Path
 from typing import Any
 
 import httptools
-import uvloop
 
 # Run as a script, this directory comes first on sys.path and its gateway.py would
 # shadow the gateway package: the repository root goes first, as in bench/gateway.py.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from actors import apply_gc_policy
 from actors.notify._outbox import DELIVERED, OUTBOX, OutboxRecord, outbox_key
 from actors.notify._payloads import encode, tocsin_payload
 from actors.notify._templates import _default_summary
@@ -67,8 +66,8 @@ from bench.notifiers import (
     Sink,
     TocsinNotifiers,
     notifications,
+    run_as,
 )
-from gateway._gc_tuning import tune_garbage_collector
 from gateway.config import ServerConfig
 from messages import DeliveryOutcome, DeliveryReceipt, Notification
 from supervision import configure_logging
@@ -227,8 +226,9 @@ async def _run(sizes: dict[str, float], served: bool) -> dict[str, Any]:
             await floor.connect(sink.port)
             # The notifiers' email receiver needs an SMTP server; nothing is mailed here.
             async with TocsinNotifiers(directory, sink.url + TOCSIN_PATH, smtp.port) as tocsin:
-                if served:  # what tocsin serve does once its tree is up, with its defaults
-                    tune_garbage_collector(ServerConfig().gc_gen0_threshold)
+                thresholds = ServerConfig().gc_thresholds()
+                if served and thresholds is not None:  # as tocsin serve does once its tree is up
+                    apply_gc_policy(thresholds)
                 warm = notifications(min(20, n), WEBHOOK_RECEIVER, "warm")
                 await floor.deliver(warm, len(warm))
                 await tocsin.tell(warm)
@@ -271,16 +271,7 @@ async def _run(sizes: dict[str, float], served: bool) -> dict[str, Any]:
 
 def run(sizes: dict[str, float], *, quick: bool = False, runtime: str = "served") -> dict[str, Any]:
     """Run both paths and return the figures; the caller's collector is given back."""
-    served = runtime == "served"
-    thresholds, frozen = gc.get_threshold(), gc.get_freeze_count()
-    try:
-        runner = uvloop.run if served else asyncio.run
-        figures: dict[str, Any] = runner(_run(sizes, served))
-    finally:
-        gc.set_threshold(*thresholds)
-        if not frozen:
-            gc.unfreeze()
-    figures["runtime"] = runtime
+    figures = run_as(runtime, lambda served: _run(sizes, served))
     figures["metadata"] = run_metadata(quick, {"webhook": int(sizes["rounds"])}, sizes=sizes)
     return figures
 

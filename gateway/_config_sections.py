@@ -70,8 +70,9 @@ class ServerConfig(Section):
     ``gc_gen0_threshold``: once the tree is up, ``tocsin serve`` and ``tocsin demo``
     freeze what start-up made (the cyclic garbage collector skips it from then on) and
     collect the young generation every this many allocations (CPython's default is
-    700); 0 leaves the collector as Python set it. See ``gateway._gc_tuning``. Like
-    ``event_loop``, an embedded ``AlertSystem`` ignores it.
+    700): ``actors.apply_gc_policy`` with ``gc_thresholds()``, whose docstring says why
+    and what it saved; 0 leaves the collector as Python set it. Like ``event_loop``, an
+    embedded ``AlertSystem`` ignores it.
     """
 
     enabled: bool = True
@@ -82,6 +83,11 @@ class ServerConfig(Section):
     tls_key: Path | None = None
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"
     gc_gen0_threshold: Annotated[int, Field(ge=0)] = 10_000
+
+    def gc_thresholds(self) -> tuple[int, int, int] | None:
+        """Return the collector thresholds ``tocsin serve`` sets once up (the young
+        generation's from ``gc_gen0_threshold``, CPython's others), or None to leave it."""
+        return (self.gc_gen0_threshold, 10, 10) if self.gc_gen0_threshold else None
 
     @model_validator(mode="after")
     def _tls_pair(self) -> Self:

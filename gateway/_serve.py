@@ -14,8 +14,8 @@ from pathlib import Path
 
 import structlog
 
+from actors import apply_gc_policy
 from gateway._config import TokenConfig
-from gateway._gc_tuning import tune_garbage_collector
 from gateway.config import TocsinConfig, data_dir
 from gateway.system import AlertSystem
 from messages import MetricSample, Role
@@ -91,7 +91,9 @@ async def run_server(
         loop.add_signal_handler(signum, stop.set)
     try:
         async with AlertSystem(config, extra_tokens=_extra_tokens(config)) as system:
-            thresholds = tune_garbage_collector(config.server.gc_gen0_threshold)
+            thresholds = config.server.gc_thresholds()
+            if thresholds is not None:
+                apply_gc_policy(thresholds)
             if system.address is not None:
                 log.info(
                     "tocsin serving",
@@ -99,7 +101,7 @@ async def run_server(
                     dashboard=system.address.http_url + "/",
                     store=config.store.resolved_path(),
                     event_loop=_loop_name(loop),
-                    gc_thresholds=list(thresholds),
+                    gc_thresholds=list(gc.get_threshold()),
                     gc_frozen=gc.get_freeze_count(),
                 )
                 # One plain line on stdout for people and scripts that wait for readiness.
