@@ -29,6 +29,7 @@ from actors.notify import (
     ReceiverRecord,
     ReplayDeadLetter,
     Replayed,
+    RevertReceiver,
     default_channel,
 )
 from actors.store import Store
@@ -371,6 +372,24 @@ class AlertSystem(AlertCommands):
         across restarts, a configured receiver's too (``ReceiverNotStored`` if the store
         refuses it: nothing changed)."""
         changed = await self.system.lookup(NOTIFIERS_PATH).ask(DeleteReceiver(name), timeout=30.0)
+        assert isinstance(changed, ReceiverChanged)
+        return changed
+
+    async def revert_receiver(self, name: str) -> ReceiverChanged:
+        """Drop the stored run-time change of receiver ``name``; the configuration's
+        version runs again.
+
+        The stored document (a put receiver or a deletion) goes first
+        (``ReceiverNotStored`` if the store refuses it: nothing changed). Then the
+        configured receiver of that name runs again, as the server read it at start:
+        it replaces the stored one (``replaced``; its undelivered notifications go to the
+        configured endpoint) or comes back after a deletion (``added``). A receiver only
+        the store had, put at run time, is deleted (``removed``), or, while the route or
+        an escalation policy names it, refused with ``ReceiverInUse`` (nothing changed,
+        the store included). ``NoStoredReceiverChange`` (an ``UnknownReceiver``) if no
+        change of ``name`` is stored.
+        """
+        changed = await self.system.lookup(NOTIFIERS_PATH).ask(RevertReceiver(name), timeout=30.0)
         assert isinstance(changed, ReceiverChanged)
         return changed
 

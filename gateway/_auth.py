@@ -43,6 +43,7 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "list_rules": _ADMINISTER,
     "put_receiver": _ADMINISTER,
     "delete_receiver": _ADMINISTER,
+    "revert_receiver": _ADMINISTER,
     "list_receivers": _ADMINISTER,
     "ingest": frozenset({Role.INGEST}),
     "ping": _EVERYONE,

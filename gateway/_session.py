@@ -29,6 +29,7 @@ from actors.notify import (
     ReceiverNotStored,
     ReplayDeadLetter,
     Replayed,
+    RevertReceiver,
     UnknownReceiver,
 )
 from gateway._config import GatewayConfig
@@ -63,6 +64,7 @@ from messages import (
     ReplayDeadLettersFrame,
     ReplyFrame,
     ResolveFrame,
+    RevertReceiverFrame,
     RevertRuleFrame,
     RuleInvalid,
     SampleBatch,
@@ -171,6 +173,7 @@ class Session:
             ListRulesFrame: self._rules,
             PutReceiverFrame: self._receivers,
             DeleteReceiverFrame: self._receivers,
+            RevertReceiverFrame: self._receivers,
             ListReceiversFrame: self._receivers,
             ListDeadLettersFrame: self._dead_letters,
             ReplayDeadLettersFrame: self._dead_letters,
@@ -292,7 +295,8 @@ class Session:
         return self._answer(frame.id, answer)
 
     async def _receivers(
-        self, frame: PutReceiverFrame | DeleteReceiverFrame | ListReceiversFrame
+        self,
+        frame: PutReceiverFrame | DeleteReceiverFrame | RevertReceiverFrame | ListReceiversFrame,
     ) -> _Answer:
         receivers = self._targets.receivers
         if receivers is None:
@@ -302,6 +306,8 @@ class Session:
                 request: object = put_receiver_request(frame)
             elif isinstance(frame, DeleteReceiverFrame):
                 request = DeleteReceiver(frame.name)
+            elif isinstance(frame, RevertReceiverFrame):
+                request = RevertReceiver(frame.name)
             else:
                 request = ListReceivers()
             answer = await self._ask(receivers, request, "the notifiers")

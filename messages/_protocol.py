@@ -53,6 +53,7 @@ __all__ = [
     "QueryFrame",
     "ReplayDeadLettersFrame",
     "ResolveFrame",
+    "RevertReceiverFrame",
     "RevertRuleFrame",
     "Role",
     "SilenceFrame",
@@ -263,6 +264,15 @@ class DeleteReceiverFrame(_ClientFrame):
     name: NonEmptyStr
 
 
+class RevertReceiverFrame(_ClientFrame):
+    """Drop the stored run-time change of a receiver so the configuration's version runs
+    again (admin role); ``not_found`` if no change of that name is stored, ``conflict``
+    for a receiver put at run time that a route or policy names."""
+
+    type: Literal["revert_receiver"] = "revert_receiver"
+    name: NonEmptyStr
+
+
 class ListReceiversFrame(_ClientFrame):
     """List the receivers (admin role); the reply's data is a list of
     ``{name, kind, config, delivery, used_by}`` with every secret masked."""
@@ -313,6 +323,7 @@ _ClientFrames = (
     | ListRulesFrame
     | PutReceiverFrame
     | DeleteReceiverFrame
+    | RevertReceiverFrame
     | ListReceiversFrame
     | ListDeadLettersFrame
     | ReplayDeadLettersFrame

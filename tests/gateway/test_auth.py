@@ -119,7 +119,7 @@ VIEWS = {"subscribe", "unsubscribe", "query", "list_silences", "ping"}
 OPERATES = VIEWS | {"ack", "resolve", "silence", "expire_silence"}
 OPERATES |= {"list_dead_letters", "replay_dead_letters"}
 ADMINISTERS = OPERATES | {"put_rule", "delete_rule", "revert_rule", "list_rules"}
-ADMINISTERS |= {"put_receiver", "delete_receiver", "list_receivers"}
+ADMINISTERS |= {"put_receiver", "delete_receiver", "revert_receiver", "list_receivers"}
 
 
 @pytest.mark.parametrize(

@@ -43,6 +43,7 @@ from messages import (
     ReplyFrame,
     Resolve,
     ResolveFrame,
+    RevertReceiverFrame,
     Role,
     Severity,
     SilenceFrame,
@@ -108,6 +109,7 @@ def frame(data: dict[str, object]) -> bytes:
             {"type": "replay_dead_letters", "id": "19", "receiver": "x", "notification_id": "n"},
             ReplayDeadLettersFrame,
         ),
+        ({"type": "revert_receiver", "id": "20", "name": "x"}, RevertReceiverFrame),
     ],
 )
 def test_client_frames_dispatch_from_json_bytes_on_type(
