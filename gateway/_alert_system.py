@@ -17,19 +17,7 @@ import structlog
 from actors import ApplyRules, LoadRuleFile, RuleChanges, RuleRecord
 from actors.notify import (
     ChannelFactory,
-    DeadLetterInfo,
-    DeleteReceiver,
-    DeliveryPolicy,
-    ListDeadLetters,
-    ListReceivers,
-    PutReceiver,
-    ReceiverChanged,
-    ReceiverConfig,
-    ReceiverInfo,
     ReceiverRecord,
-    ReplayDeadLetter,
-    Replayed,
-    RevertReceiver,
     default_channel,
 )
 from actors.store import Store
@@ -38,6 +26,7 @@ from gateway._config import TokenConfig
 from gateway._edge import GatewayAddress, GatewayAddressQuery
 from gateway._http import Readiness
 from gateway._metrics import GatewayMetrics
+from gateway._receiver_commands import ReceiverCommands
 from gateway._tree import (
     GATEWAY_PATH,
     ROOT_BACKOFF,
@@ -48,7 +37,7 @@ from gateway._tree import (
     alert_tree,
     store_of,
 )
-from gateway._tree_metrics import NOTIFIERS_PATH, TreeMetrics
+from gateway._tree_metrics import TreeMetrics
 from gateway.config import TocsinConfig
 from messages import (
     MAX_BATCH_SIZE,
@@ -74,7 +63,7 @@ class AlertSystemNotRunning(RuntimeError):
     """The ``AlertSystem`` was used outside ``async with`` (or after it ended)."""
 
 
-class AlertSystem(AlertCommands):
+class AlertSystem(AlertCommands, ReceiverCommands):
     """Run Tocsin inside an asyncio program: ``async with AlertSystem(config) as system:``.
 
     Entering opens the store, starts the tree (see ``gateway._tree``), applies the
@@ -345,79 +334,3 @@ class AlertSystem(AlertCommands):
         """Return the running rules, in id order."""
         rules: tuple[AnyRule, ...] = await self._rule_set.ask(ListRules(), timeout=30.0)
         return rules
-
-    # -- receivers -----------------------------------------------------------------------------
-
-    async def put_receiver(
-        self, receiver: ReceiverConfig, delivery: DeliveryPolicy | None = None
-    ) -> ReceiverChanged:
-        """Add a receiver, or replace the one of the same name.
-
-        Routes already naming it start reaching it; a replaced receiver's undelivered
-        notifications go to the new one. The change is stored (secrets included) before
-        it applies, and so lasts across restarts, winning over the configured receiver of
-        the same name (``ReceiverNotStored`` if the store refuses it: nothing changed).
-        Raises ``ReceiverNotStarted`` if its notifier cannot start (a replaced one, and
-        the stored state, are restored).
-        """
-        changed = await self.system.lookup(NOTIFIERS_PATH).ask(
-            PutReceiver(receiver, delivery), timeout=30.0
-        )
-        assert isinstance(changed, ReceiverChanged)
-        return changed
-
-    async def delete_receiver(self, name: str) -> ReceiverChanged:
-        """Remove a receiver; raise ``UnknownReceiver``, or ``ReceiverInUse`` while the
-        route or an escalation policy names it. The deletion is stored first and lasts
-        across restarts, a configured receiver's too (``ReceiverNotStored`` if the store
-        refuses it: nothing changed)."""
-        changed = await self.system.lookup(NOTIFIERS_PATH).ask(DeleteReceiver(name), timeout=30.0)
-        assert isinstance(changed, ReceiverChanged)
-        return changed
-
-    async def revert_receiver(self, name: str) -> ReceiverChanged:
-        """Drop the stored run-time change of receiver ``name``; the configuration's
-        version runs again.
-
-        The stored document (a put receiver or a deletion) goes first
-        (``ReceiverNotStored`` if the store refuses it: nothing changed). Then the
-        configured receiver of that name runs again, as the server read it at start:
-        it replaces the stored one (``replaced``; its undelivered notifications go to the
-        configured endpoint) or comes back after a deletion (``added``). A receiver only
-        the store had, put at run time, is deleted (``removed``), or, while the route or
-        an escalation policy names it, refused with ``ReceiverInUse`` (nothing changed,
-        the store included). ``NoStoredReceiverChange`` (an ``UnknownReceiver``) if no
-        change of ``name`` is stored.
-        """
-        changed = await self.system.lookup(NOTIFIERS_PATH).ask(RevertReceiver(name), timeout=30.0)
-        assert isinstance(changed, ReceiverChanged)
-        return changed
-
-    async def list_receivers(self) -> tuple[ReceiverInfo, ...]:
-        """Return the receivers in use, each with its delivery policy and users."""
-        infos: tuple[ReceiverInfo, ...] = await self.system.lookup(NOTIFIERS_PATH).ask(
-            ListReceivers(), timeout=30.0
-        )
-        return infos
-
-    # -- dead letters --------------------------------------------------------------------------
-
-    async def dead_letters(self, receiver: str | None = None) -> tuple[DeadLetterInfo, ...]:
-        """Return the notifications delivery gave up on: ``receiver``'s, or every
-        receiver's (None), oldest first per receiver; raise ``UnknownReceiver``."""
-        letters: tuple[DeadLetterInfo, ...] = await self.system.lookup(NOTIFIERS_PATH).ask(
-            ListDeadLetters(receiver), timeout=30.0
-        )
-        return letters
-
-    async def replay_dead_letters(
-        self, receiver: str, notification_id: str | None = None
-    ) -> Replayed:
-        """Deliver ``receiver``'s dead letter ``notification_id`` again, or all of them
-        (None): each goes through the outbox from attempt 1 with its idempotency key, and
-        ends with a new receipt. Raises ``UnknownReceiver`` or ``DeadLetterNotFound``."""
-        replayed = await self.system.lookup(NOTIFIERS_PATH).ask(
-            ReplayDeadLetter(receiver, notification_id), timeout=30.0
-        )
-        assert isinstance(replayed, Replayed)
-        return replayed
