@@ -7,7 +7,7 @@ email (SMTP), webhook, Slack, WebSocket (the connection registry).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from messages import Notification
@@ -48,4 +48,23 @@ class Channel(Protocol):
 
     async def close(self) -> None:
         """Release connections/clients; called from the notifier's on_stop. Idempotent."""
+        ...
+
+
+SendDone = Callable[[BaseException | None], None]
+"""Called once with the outcome of a send begun by ``start_send``: None, or the error."""
+
+
+class StartSend(Protocol):
+    """What a channel may add to ``Channel``: a send without a task, by callback.
+
+    ``start_send(batch, done)`` begins what ``send(batch)`` does if it can start at
+    once, and returns True; ``done`` is then called once, later (never from inside
+    ``start_send``), with None or what ``send`` would raise. False: nothing was done,
+    the notifier awaits ``send`` instead. The webhook and Slack channels have it: a
+    task and its coroutines per send cost more than the rest of the send.
+    """
+
+    def start_send(self, batch: Sequence[Notification], done: SendDone) -> bool:
+        """Begin sending ``batch``; say whether it began."""
         ...

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import email.utils
+import functools
 import math
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import httpx
 
@@ -164,6 +165,56 @@ class HttpPoster:
             headers={"user-agent": USER_AGENT},
             transport=self._transport,
         )
+
+    def start_post(
+        self,
+        url: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        done: Callable[[BaseException | None], None],
+    ) -> bool:
+        """Begin ``post`` without a task if it can start at once; say whether it did.
+
+        Then ``done(None)`` is called on a 2xx answer, ``done(error)`` with what ``post``
+        would raise otherwise (see ``Http1Transport.start``). Nothing is done, and False
+        returned, when the request needs a new connection, a free slot, or the client
+        (``post`` then), or would fail before it is sent (``post`` raises it).
+        """
+        direct = self._direct
+        if direct is None:
+            return False
+        target = self._targets.get(url)
+        fixed = self._header_block
+        try:
+            if target is None:
+                target = self._targets[url] = _target(url)
+            if fixed is None:
+                fixed = self._header_block = _lines(self._headers)
+            lines = _lines(headers)
+        except httpx.HTTPError:
+            return False
+        parsed, origin, prefix = target
+        length = b"content-length: %d\r\n\r\n" % len(body)
+        data = b"".join((prefix, fixed, lines, length, body))
+        answered = functools.partial(self._answered, parsed, done)
+        return direct.start(origin, data, self._timeouts, answered)
+
+    def _answered(
+        self,
+        url: httpx.URL,
+        done: Callable[[BaseException | None], None],
+        raw: RawResponse | None,
+        error: BaseException | None,
+    ) -> None:
+        if raw is not None:
+            if 200 <= raw.status < 300:
+                done(None)
+                return
+            done(classify_response(_response(url, raw), now=self._clock.time()))
+        elif isinstance(error, httpx.HTTPError):
+            done(classify_transport_error(error))
+        else:
+            done(error)
 
     async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> None:
         """POST ``body`` with the poster's headers and ``headers``; return on a 2xx

@@ -257,45 +257,79 @@ class Connection(asyncio.Protocol):
         Raises httpx's errors, or ``Stale`` for a reused connection the server had
         closed. The connection is closed unless the exchange ended cleanly.
         """
+        return await self.finish(self.start(data, timeouts, head=head), timeouts)
+
+    def start(
+        self, data: bytes, timeouts: Timeouts, *, head: bool = False
+    ) -> asyncio.Future[RawResponse]:
+        """Send ``data`` (a whole request); return the future of the whole response.
+
+        ``exchange`` without its wait, for callers that wait by callback: unless
+        ``paused`` (then ``finish`` must wait, for the write), the future is all there
+        is to wait for, and ``settle`` must be called once it is done. Raises as
+        ``exchange`` does when nothing could be sent.
+        """
         transport = self.transport
         if transport is None or self.lost or transport.is_closing():
             if self.used:
                 raise Stale
             raise httpx.WriteError("the connection is closed")
-        loop = self._loop
-        self._waiter = waiter = loop.create_future()
+        self._waiter = waiter = self._loop.create_future()
         self._parser = httptools.HttpResponseParser(self)
         self._head = head
         self._received = 0
         self._complete = False
         self._headers_done = False
         self._delimited = False
-        done = False
+        self._read_timeout = timeouts.read
         try:
             transport.write(data)
+        except BaseException:
+            self.settle(False)
+            raise
+        if self._paused is None:
+            self._watch_read()
+        return waiter
+
+    @property
+    def paused(self) -> bool:
+        """True while the transport holds back writes (``finish`` waits for them)."""
+        return self._paused is not None
+
+    async def finish(self, waiter: asyncio.Future[RawResponse], timeouts: Timeouts) -> RawResponse:
+        """Wait for the exchange ``start`` began (the write, then ``waiter``); settle it."""
+        done = False
+        try:
             if self._paused is not None:
                 await self._drain(timeouts.write)
-            read = timeouts.read
-            self._read_timeout = read
-            if read is not None and not waiter.done():
-                self._last_read = now = loop.time()
-                # One timer outlives the exchanges: armed once per read timeout rather
-                # than made and cancelled for every request (it re-arms itself while an
-                # exchange is waiting, and lapses once the connection is idle).
-                timer = self._timer
-                if timer is None or timer.when() > now + read:
-                    if timer is not None:
-                        timer.cancel()
-                    self._timer = loop.call_at(now + read, self._check_read)
+                self._watch_read()
             response = await waiter
             done = True
             return response
         finally:
-            self._waiter = None
-            self._parser = None
-            self._chunks = []
-            if not done:
-                self.close()
+            self.settle(done)
+
+    def settle(self, clean: bool) -> None:
+        """End the exchange under way; the connection is closed unless it ended ``clean``."""
+        self._waiter = None
+        self._parser = None
+        self._chunks = []
+        if not clean:
+            self.close()
+
+    def _watch_read(self) -> None:
+        read, waiter = self._read_timeout, self._waiter
+        if read is None or waiter is None or waiter.done():
+            return
+        self._last_read = now = self._loop.time()
+        # One timer outlives the exchanges: armed once per read timeout rather than
+        # made and cancelled for every request (it re-arms itself while an exchange is
+        # waiting, and lapses once the connection is idle).
+        timer = self._timer
+        if timer is None or timer.when() > now + read:
+            if timer is not None:
+                timer.cancel()
+            self._timer = self._loop.call_at(now + read, self._check_read)
 
     async def _drain(self, timeout: float | None) -> None:
         paused = self._paused

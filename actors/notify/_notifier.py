@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import itertools
 import random
 from typing import Any
@@ -130,6 +131,8 @@ class Notifier(NotifierOperations):
         self._incarnation = object()
         self._clock = self.clock  # read on every message: one property chain fewer
         self._send_name = f"{self.path}:send"
+        # Sends without a task where the channel can (StartSend); else awaited in one.
+        self._start_send = getattr(self.channel, "start_send", None)
         self._scheduler = self._policy.scheduler(self._rng)
         self._records: dict[str, OutboxRecord] = {}
         self._dead: dict[str, OutboxRecord] = {}
@@ -185,6 +188,7 @@ class Notifier(NotifierOperations):
 
     async def on_stop(self) -> None:
         """Cancel the sends under way, close the channel, persist what is queued."""
+        self._incarnation = object()  # outcomes of sends begun by callback: not ours now
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -245,7 +249,16 @@ class Notifier(NotifierOperations):
         now = self._clock.now()
         for expired in scheduler.expire(now):
             self._dead_letter(expired)
+        start = self._start_send
         for send in scheduler.due(now):
+            if start is not None:
+                done = functools.partial(self._sent, send, self._incarnation)
+                try:
+                    if start([item.notification for item in send.items], done):
+                        continue
+                except Exception as bug:
+                    done(bug)
+                    continue
             task = asyncio.get_running_loop().create_task(
                 self._send(send, self._incarnation), name=self._send_name
             )
@@ -261,20 +274,26 @@ class Notifier(NotifierOperations):
             self.timers.send_after(max(0.0, wake - now), _Wake(self._incarnation), _WAKE)
 
     async def _send(self, send: Send, incarnation: object) -> None:
-        error: DeliveryError | None = None
+        error: BaseException | None = None
         try:
             await self.channel.send([item.notification for item in send.items])
-        except DeliveryError as failure:
+        except Exception as failure:
             error = failure
-        except Exception as bug:
-            self._log.exception("channel raised an unexpected error", attempt=send.attempt)
-            error = DeliveryError(f"channel error: {bug!r}", retryable=False)
+        self._sent(send, incarnation, error)
+
+    def _sent(self, send: Send, incarnation: object, error: BaseException | None) -> None:
+        if incarnation is not self._incarnation:
+            return  # stopped since: the outbox still holds it
+        if error is not None and not isinstance(error, DeliveryError):
+            self._log.error(
+                "channel raised an unexpected error", attempt=send.attempt, exc_info=error
+            )
+            error = DeliveryError(f"channel error: {error!r}", retryable=False)
         # Sends that end together are one message and one pump: a mailbox message
         # and a scheduling pass per send cost more than the outcome itself.
-        if incarnation is self._incarnation:
-            self._results.append((send, error))
-            if len(self._results) == 1:
-                self.ref.tell(_SendResults(incarnation))
+        self._results.append((send, error))
+        if len(self._results) == 1:
+            self.ref.tell(_SendResults(incarnation))
 
     def _on_results(self, message: _SendResults) -> None:
         if message.incarnation is not self._incarnation:

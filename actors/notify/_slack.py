@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -112,6 +112,15 @@ class SlackChannel:
             return
         headers = {IDEMPOTENCY_HEADER: batch_idempotency_key(batch)}
         await self._http.post(self._url, self.body(batch), headers)
+
+    def start_send(
+        self, batch: Sequence[Notification], done: Callable[[BaseException | None], None]
+    ) -> bool:
+        """``send`` by callback if it can start at once (``StartSend``); say whether it did."""
+        if not batch:
+            return False
+        headers = {IDEMPOTENCY_HEADER: batch_idempotency_key(batch)}
+        return self._http.start_post(self._url, self.body(batch), headers, done)
 
     async def close(self) -> None:
         """Close the HTTP client; idempotent."""

@@ -14,9 +14,12 @@ bytes-level call the notifiers use; ``handle_async_request`` makes the same tran
 from __future__ import annotations
 
 import asyncio
+import functools
 import ssl
 import time
 from collections import deque
+from collections.abc import Callable
+from typing import Any
 
 import httpx
 
@@ -30,7 +33,66 @@ from actors.notify._http1_connection import (
     request_head,
 )
 
-__all__ = ["Http1Transport", "Origin", "RawResponse", "Timeouts", "header_lines", "request_head"]
+__all__ = [
+    "Answered",
+    "Http1Transport",
+    "Origin",
+    "RawResponse",
+    "Timeouts",
+    "header_lines",
+    "request_head",
+]
+
+Answered = Callable[[RawResponse | None, BaseException | None], None]
+"""What ``Http1Transport.start`` calls with the outcome: the response, or the error."""
+
+
+class _Slots:
+    """A counting semaphore that can also be taken without waiting (``try_take``).
+
+    A released slot goes to the longest waiter first, as ``asyncio.Semaphore``'s does.
+    """
+
+    __slots__ = ("_waiters", "free")
+
+    def __init__(self, count: int) -> None:
+        self.free = count
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    def try_take(self) -> bool:
+        """Take a slot if one is free and nobody waits for one; say whether it did."""
+        if self.free > 0 and not self._waiters:
+            self.free -= 1
+            return True
+        return False
+
+    async def take(self, timeout: float | None) -> None:
+        """Take a slot, waiting up to ``timeout`` seconds (``httpx.PoolTimeout``)."""
+        if self.try_take():
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            async with asyncio.timeout(timeout):
+                await waiter
+        except BaseException as error:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # handed a slot in the same instant: pass it on
+            else:
+                waiter.cancel()
+            if isinstance(error, TimeoutError):
+                raise httpx.PoolTimeout("no connection slot free in time") from None
+            raise
+
+    def release(self) -> None:
+        """Give a slot back: to the first waiter still waiting, else to the count."""
+        waiters = self._waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self.free += 1
 
 
 class Http1Transport(httpx.AsyncBaseTransport):
@@ -66,7 +128,7 @@ class Http1Transport(httpx.AsyncBaseTransport):
     ) -> None:
         if max_connections < 1:
             raise ValueError(f"max_connections must be >= 1, not {max_connections}")
-        self._slots = asyncio.Semaphore(max_connections)
+        self._slots = _Slots(max_connections)
         self._keepalive = (
             max_connections if max_keepalive_connections is None else max_keepalive_connections
         )
@@ -74,6 +136,8 @@ class Http1Transport(httpx.AsyncBaseTransport):
         self._ssl_context = ssl_context
         self._max_response = max_response_bytes
         self._idle: dict[Origin, deque[Connection]] = {}
+        self._busy: set[Connection] = set()  # exchanges begun by ``start``
+        self._retries: set[asyncio.Future[Any]] = set()  # tasks
         self._closed = False
 
     async def exchange(
@@ -87,14 +151,7 @@ class Http1Transport(httpx.AsyncBaseTransport):
         if self._closed:
             raise RuntimeError("the transport is closed")
         slots = self._slots
-        if slots.locked():  # else acquire() returns at once: no timer needed
-            try:
-                async with asyncio.timeout(timeouts.pool):
-                    await slots.acquire()
-            except TimeoutError:
-                raise httpx.PoolTimeout("no connection slot free in time") from None
-        else:
-            await slots.acquire()
+        await slots.take(timeouts.pool)
         try:
             connection = self._take_idle(origin)
             if connection is not None:
@@ -116,6 +173,78 @@ class Http1Transport(httpx.AsyncBaseTransport):
             return response
         finally:
             slots.release()
+
+    def start(self, origin: Origin, data: bytes, timeouts: Timeouts, answered: Answered) -> bool:
+        """Begin ``exchange`` without a task, if it can start at once; say whether it did.
+
+        It can when a slot is free and a kept-alive connection to ``origin`` is idle:
+        ``data`` is written now and ``answered(response, None)`` or ``answered(None,
+        error)`` is called with what ``exchange`` would return or raise (a connection
+        found closed is retried on a new one, as there). Otherwise nothing is done and
+        the caller uses ``exchange``, which waits for a slot or connects. No task and no
+        coroutine per request: the notifiers' sends are callbacks on the response.
+        """
+        if self._closed or not self._slots.try_take():
+            return False
+        connection = self._take_idle(origin)
+        if connection is None:
+            self._slots.release()
+            return False
+        try:
+            waiter = connection.start(data, timeouts)
+        except Stale:
+            self._slots.release()
+            return False  # closed since it went idle: ``exchange`` connects anew
+        except BaseException:
+            self._slots.release()
+            raise
+        self._busy.add(connection)
+        done = functools.partial(self._started, origin, connection, data, timeouts, answered)
+        if connection.paused:  # the write waits for room: a task waits with it
+            task = asyncio.get_running_loop().create_task(connection.finish(waiter, timeouts))
+            self._retries.add(task)
+            task.add_done_callback(done)
+        else:
+            waiter.add_done_callback(done)
+        return True
+
+    def _started(
+        self,
+        origin: Origin,
+        connection: Connection,
+        data: bytes,
+        timeouts: Timeouts,
+        answered: Answered,
+        outcome: asyncio.Future[RawResponse],
+    ) -> None:
+        self._busy.discard(connection)
+        self._retries.discard(outcome)  # a task, if one waited
+        self._slots.release()
+        error = None if outcome.cancelled() else outcome.exception()
+        if outcome.cancelled():
+            error = asyncio.CancelledError()
+        connection.settle(error is None)  # again after ``finish``: harmless
+        if error is None:
+            self._give_back(origin, connection)
+            answered(outcome.result(), None)
+        elif isinstance(error, Stale):  # the server closed it between requests
+            task = asyncio.get_running_loop().create_task(self._again(origin, data, timeouts))
+            self._retries.add(task)
+            task.add_done_callback(functools.partial(self._retried, answered))
+        else:
+            answered(None, error)
+
+    async def _again(self, origin: Origin, data: bytes, timeouts: Timeouts) -> RawResponse:
+        return await self.exchange(origin, data, timeouts)
+
+    def _retried(self, answered: Answered, task: asyncio.Task[RawResponse]) -> None:
+        self._retries.discard(task)
+        if task.cancelled():
+            answered(None, asyncio.CancelledError())
+        elif (error := task.exception()) is not None:
+            answered(None, error)
+        else:
+            answered(task.result(), None)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send an ``httpx.Request`` (its body read whole); return the whole response."""
@@ -153,6 +282,11 @@ class Http1Transport(httpx.AsyncBaseTransport):
         for connections in idle.values():
             for connection in connections:
                 connection.close()
+        # Exchanges begun by ``start`` end with the connection: their callers hear of it.
+        for connection in list(self._busy):
+            connection.close()
+        for task in list(self._retries):
+            task.cancel()
 
     # -- connections ---------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import httpx
 
@@ -94,11 +94,24 @@ class WebhookChannel:
         """POST ``batch`` as one request; raise ``DeliveryError`` unless answered 2xx."""
         if not batch:
             return
+        body, headers = self._request(batch)
+        await self._http.post(self._url, body, headers)
+
+    def start_send(
+        self, batch: Sequence[Notification], done: Callable[[BaseException | None], None]
+    ) -> bool:
+        """``send`` by callback if it can start at once (``StartSend``); say whether it did."""
+        if not batch:
+            return False
+        body, headers = self._request(batch)
+        return self._http.start_post(self._url, body, headers, done)
+
+    def _request(self, batch: Sequence[Notification]) -> tuple[bytes, dict[str, str]]:
         body = self.body(batch)
         headers = {IDEMPOTENCY_HEADER: batch_idempotency_key(batch)}
         if self._secret is not None:
             headers[self.config.signature_header] = sign(self._secret, body)
-        await self._http.post(self._url, body, headers)
+        return body, headers
 
     async def close(self) -> None:
         """Close the HTTP client; idempotent."""
