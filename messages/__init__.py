@@ -75,6 +75,7 @@ from messages._matchers import (
 from messages._notifications import (
     DeliveryOutcome,
     DeliveryReceipt,
+    DeliveryReceipts,
     Notification,
     NotificationKind,
 )
@@ -179,6 +180,7 @@ __all__ = [
     "DeleteRuleFrame",
     "DeliveryOutcome",
     "DeliveryReceipt",
+    "DeliveryReceipts",
     "ErrorCode",
     "ErrorFrame",
     "ErrorReply",

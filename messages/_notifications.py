@@ -10,7 +10,13 @@ from pydantic import Field, ValidationInfo, field_validator
 from messages._base import Fingerprint, Labels, Message, NonEmptyStr, Seconds, Timestamp
 from messages._rules import Severity
 
-__all__ = ["DeliveryOutcome", "DeliveryReceipt", "Notification", "NotificationKind"]
+__all__ = [
+    "DeliveryOutcome",
+    "DeliveryReceipt",
+    "DeliveryReceipts",
+    "Notification",
+    "NotificationKind",
+]
 
 
 class NotificationKind(StrEnum):
@@ -93,3 +99,16 @@ class DeliveryReceipt(Message):
         if info.data.get("outcome") is DeliveryOutcome.DELIVERED and attempts < 1:
             raise ValueError("attempts must be >= 1 when the outcome is delivered")
         return attempts
+
+
+class DeliveryReceipts(Message):
+    """Report several ``DeliveryReceipt``s at once, in the order the outcomes happened.
+
+    Notifiers tell their receipts this way, one batch per message they handle: one
+    mailbox message and one handler call for the whole batch, rather than one per
+    notification. ``receipts`` is never empty; a receiver handles them in order, as if
+    each had come alone.
+    """
+
+    type: Literal["delivery_receipts"] = "delivery_receipts"
+    receipts: Annotated[tuple[DeliveryReceipt, ...], Field(min_length=1)]

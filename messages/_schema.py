@@ -44,7 +44,7 @@ from messages._history import (
     RuleStats,
 )
 from messages._matchers import LabelMatcher, Selector
-from messages._notifications import DeliveryReceipt, Notification
+from messages._notifications import DeliveryReceipt, DeliveryReceipts, Notification
 from messages._protocol import (
     CLIENT_FRAME_ADAPTER,
     AckFrame,
@@ -108,6 +108,7 @@ WIRE_MODELS: tuple[type[BaseModel], ...] = (
     ErrorReply,
     Notification,
     DeliveryReceipt,
+    DeliveryReceipts,
     SubscribeFrame,
     UnsubscribeFrame,
     IngestFrame,

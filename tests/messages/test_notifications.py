@@ -5,6 +5,7 @@ import pytest
 from messages import (
     DeliveryOutcome,
     DeliveryReceipt,
+    DeliveryReceipts,
     Notification,
     NotificationKind,
     Severity,
@@ -169,3 +170,56 @@ def test_invalid_receipts_name_the_field_and_reason(
     }
     data.update(changes)
     assert_invalid(lambda: DeliveryReceipt.model_validate(data), field, reason)
+
+
+def receipt(notification_id: str, outcome: DeliveryOutcome, error: str | None) -> DeliveryReceipt:
+    return DeliveryReceipt(
+        notification_id=notification_id,
+        receiver="r",
+        outcome=outcome,
+        attempts=1,
+        latency_s=0.5,
+        error=error,
+    )
+
+
+def test_a_batch_of_receipts_keeps_them_in_order_and_survives_json() -> None:
+    receipts = (
+        receipt("n-2", DeliveryOutcome.FAILED, "HTTP 503"),
+        receipt("n-1", DeliveryOutcome.DELIVERED, None),
+        receipt("n-2", DeliveryOutcome.DELIVERED, None),
+    )
+    batch = DeliveryReceipts(receipts=receipts)
+    assert batch.type == "delivery_receipts"
+    assert batch.receipts == receipts
+    assert DeliveryReceipts.model_validate_json(batch.model_dump_json()) == batch
+
+
+def test_a_batch_of_receipts_is_frozen() -> None:
+    batch = DeliveryReceipts(receipts=(receipt("n", DeliveryOutcome.DELIVERED, None),))
+    with pytest.raises(ValueError, match="frozen"):
+        batch.receipts = ()
+
+
+def test_an_empty_batch_of_receipts_is_rejected() -> None:
+    assert_invalid(lambda: DeliveryReceipts(receipts=()), "receipts", "at least 1 item")
+
+
+def test_a_batch_holding_something_else_than_a_receipt_is_rejected() -> None:
+    good = receipt("n", DeliveryOutcome.DELIVERED, None)
+    notification = Notification.model_validate(notification_data())
+    assert_invalid(
+        lambda: DeliveryReceipts.model_validate({"receipts": [good, notification]}),
+        "receipts.1",
+        "DeliveryReceipt",
+    )
+
+
+def test_a_batch_validates_each_receipt_it_is_given_as_data() -> None:
+    data = receipt("n", DeliveryOutcome.DELIVERED, None).model_dump()
+    bad = {**data, "outcome": "failed"}  # failed without an error
+    assert_invalid(
+        lambda: DeliveryReceipts.model_validate({"receipts": [data, bad]}),
+        "receipts.1.error",
+        "error is required",
+    )
