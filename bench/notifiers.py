@@ -99,6 +99,7 @@ from gateway.config import ServerConfig
 from messages import (
     DeliveryOutcome,
     DeliveryReceipt,
+    DeliveryReceipts,
     Notification,
     NotificationKind,
     Severity,
@@ -408,7 +409,7 @@ class WaitDelivered:
 
 
 class ReceiptCounter(Actor):
-    """Count ``delivered`` receipts per receiver (where the alert manager would take them)."""
+    """Count ``delivered`` receipts per receiver, batches receipt by receipt (as the manager)."""
 
     def __init__(self) -> None:
         self.delivered: dict[str, int] = {}
@@ -416,20 +417,27 @@ class ReceiptCounter(Actor):
         self.waiting: list[tuple[WaitDelivered, Reply]] = []
 
     async def on_receive(self, message: Any) -> Any:
+        if isinstance(message, DeliveryReceipts):
+            self._count(message.receipts)
+            return None
         if isinstance(message, DeliveryReceipt):
-            if message.outcome is DeliveryOutcome.DELIVERED:
-                count = self.delivered.get(message.receiver, 0) + 1
-                self.delivered[message.receiver] = count
-                if self.waiting:
-                    self._answer()
-            else:
-                self.other += 1
+            self._count((message,))
             return None
         if isinstance(message, WaitDelivered):
             self.waiting.append((message, self.defer_reply()))
             self._answer()
             return None
         return await super().on_receive(message)
+
+    def _count(self, receipts: tuple[DeliveryReceipt, ...]) -> None:
+        delivered = self.delivered
+        for receipt in receipts:
+            if receipt.outcome is DeliveryOutcome.DELIVERED:
+                delivered[receipt.receiver] = delivered.get(receipt.receiver, 0) + 1
+            else:
+                self.other += 1
+        if self.waiting:
+            self._answer()
 
     def _answer(self) -> None:
         still = []

@@ -28,6 +28,7 @@ from messages import (
     AlertResolved,
     CreateSilence,
     DeliveryReceipt,
+    DeliveryReceipts,
     ErrorReply,
     ExpireSilence,
     GetAlert,
@@ -69,7 +70,8 @@ class AlertManager(ManagerReads):
     """Own every alert, silence and escalation; persist each transition before telling.
 
     Tell it ``AlertFiring``, ``AlertResolved`` and ``RuleError`` (from evaluators) and
-    ``DeliveryReceipt`` (from notifiers: recorded as ``notification_outcome``). Ask
+    ``DeliveryReceipts`` or a single ``DeliveryReceipt`` (from notifiers: each receipt
+    recorded as a ``notification_outcome``, in order). Ask
     it ``Acknowledge``, ``Resolve``, ``CreateSilence``, ``ExpireSilence``,
     ``QueryAlerts``, ``GetAlert``, ``ListSilences``, ``FiringAlertsQuery`` (from a
     restarted evaluator: it replaces the ``AlertLedger``), the history queries
@@ -116,6 +118,7 @@ class AlertManager(ManagerReads):
             **{query: self._on_query for query in QUERIES},
             **{query: self._on_history for query in HISTORY_QUERIES},
             DeliveryReceipt: self._on_receipt,
+            DeliveryReceipts: self._on_receipts,
             Subscribe: self._on_subscribe,
             Unsubscribe: self._on_unsubscribe,
             Terminated: self._on_terminated,
@@ -209,6 +212,10 @@ class AlertManager(ManagerReads):
 
     def _on_receipt(self, receipt: DeliveryReceipt) -> None:
         self._journal.add([receipt_event(receipt, self.clock.time())])
+
+    def _on_receipts(self, batch: DeliveryReceipts) -> None:
+        now = self.clock.time()
+        self._journal.add([receipt_event(receipt, now) for receipt in batch.receipts])
 
     # -- commands and queries ------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from messages import (
     AlertResolved,
     DeliveryOutcome,
     DeliveryReceipt,
+    DeliveryReceipts,
     GetAlert,
     Notification,
     NotificationKind,
@@ -21,7 +22,7 @@ from messages import (
     Severity,
 )
 from tests.alerting.builders import firing, resolved, silence
-from tests.alerting.harness import Running, running
+from tests.alerting.harness import GatedStore, Running, running
 
 ROUTE: dict[str, Any] = {
     "receiver": "team",
@@ -175,6 +176,75 @@ async def test_a_delivery_receipt_is_recorded_in_the_history() -> None:
         [event] = await run.store.query_events(EventQuery(kinds=("notification_outcome",)))
         assert event.alert_id == "alert-1"
         assert (event.payload["outcome"], event.payload["error"]) == ("failed", "HTTP 503")
+
+
+RECEIPTS = (
+    DeliveryReceipt(
+        notification_id="alert-1/team/firing",
+        receiver="team",
+        outcome=DeliveryOutcome.FAILED,
+        attempts=1,
+        latency_s=0.5,
+        error="HTTP 503",
+    ),
+    DeliveryReceipt(
+        notification_id="alert-2/team/firing",
+        receiver="team",
+        outcome=DeliveryOutcome.DELIVERED,
+        attempts=1,
+        latency_s=0.25,
+    ),
+    DeliveryReceipt(
+        notification_id="alert-1/team/firing",
+        receiver="team",
+        outcome=DeliveryOutcome.DEAD_LETTERED,
+        attempts=2,
+        latency_s=3.0,
+        error="permanent failure: HTTP 410",
+    ),
+    DeliveryReceipt(
+        notification_id="replayed-by-hand",
+        receiver="team",
+        outcome=DeliveryOutcome.DELIVERED,
+        attempts=1,
+        latency_s=0.0,
+    ),
+)
+
+
+Outcome = tuple[float, str | None, dict[str, Any]]
+
+
+async def recorded_outcomes(
+    *messages: DeliveryReceipt | DeliveryReceipts,
+) -> tuple[list[Outcome], int]:
+    """Tell ``messages`` to a manager; return its outcome events and the store's appends."""
+    store = GatedStore(MemoryStore())
+    await store.open()
+    async with running(store, config=CONFIG) as run:
+        await run.settle()
+        before = store.appended
+        for message in messages:
+            run.manager.tell(message)
+        await run.settle()
+        events = await store.query_events(EventQuery(kinds=("notification_outcome",)))
+        appends = store.appended - before
+    await store.close()
+    return [(e.at, e.alert_id, dict(e.payload)) for e in events], appends
+
+
+async def test_a_batch_of_receipts_is_recorded_as_one_event_per_receipt_in_order() -> None:
+    events, appends = await recorded_outcomes(DeliveryReceipts(receipts=RECEIPTS))
+    assert appends == 1  # the batch's events are added together
+    assert [(alert_id, p["notification_id"], p["outcome"]) for _, alert_id, p in events] == [
+        ("alert-1", "alert-1/team/firing", "failed"),
+        ("alert-2", "alert-2/team/firing", "delivered"),
+        ("alert-1", "alert-1/team/firing", "dead_lettered"),
+        (None, "replayed-by-hand", "delivered"),
+    ]
+    # What history records is what the same receipts told one by one record.
+    one_by_one, _ = await recorded_outcomes(*RECEIPTS)
+    assert events == one_by_one
 
 
 BY_SEVERITY = AlertManagerConfig.model_validate(
