@@ -26,7 +26,7 @@ from actors.notify._receipts import ReceiptSink, ReceiptsTarget
 from actors.notify._requests import GetNotifierStatus, ListDeadLetters, ReplayDeadLetter
 from actors.notify._scheduler import DeadLettered, Delivery, Retrying, Send
 from actors.store import Store
-from messages import DeliveryOutcome, DeliveryReceipt, Notification
+from messages import DeliveryOutcome, DeliveryReceipt, DeliveryReceipts, Notification
 
 __all__ = ["Notifier"]
 
@@ -63,9 +63,12 @@ class Notifier(NotifierOperations):
     document is deleted and its key remembered (below). Given up on: it stays in the
     outbox as a dead letter, which ``ListDeadLetters`` lists and ``ReplayDeadLetter``
     sends again. Every outcome is a
-    ``DeliveryReceipt`` told to ``receipts`` (a ref, or a path/name looked up when
+    ``DeliveryReceipt`` for ``receipts`` (a ref, or a path/name looked up when
     needed; None: no receipts): ``failed`` after each failed attempt that will be
-    retried, then ``delivered`` or ``dead_lettered``.
+    retried, then ``delivered`` or ``dead_lettered``. The receipts of the outcomes
+    that one message settles (a burst of send results, a wake-up that expires
+    notifications) are told together, in order, as one ``DeliveryReceipts`` once the
+    message is handled.
 
     Ordering: notifications about the same alert (fingerprint) are sent one at a time,
     in the order they arrived, each only after the previous one was delivered or dead;
@@ -111,6 +114,11 @@ class Notifier(NotifierOperations):
         self._store = store
         self._policy = policy or DeliveryPolicy()
         self._receipts = ReceiptSink(receipts)
+        # Receipts made while a message is handled wait here and go as one batch when
+        # it is done: the receipts target (the alert manager) then handles a mailbox
+        # message and adds history once per batch, not once per notification.
+        self._receipts_due: list[DeliveryReceipt] = []
+        self._handling = False
         self._rng = rng
         self._store_retry_for = store_retry_for
         self._outbox_linger = outbox_linger
@@ -203,7 +211,13 @@ class Notifier(NotifierOperations):
         handler = self._handlers.get(type(message))
         if handler is None:
             return await super().on_receive(message)
-        return handler(message)
+        self._handling = True
+        try:
+            return handler(message)
+        finally:
+            self._handling = False
+            if self._receipts_due:
+                self._tell_receipts()
 
     # -- notifications -----------------------------------------------------------------
 
@@ -367,18 +381,27 @@ class Notifier(NotifierOperations):
             self._dead[delivery.key] = record
             self._writer.write(record, delivery.key)
             self._receipt(delivery, DeliveryOutcome.DEAD_LETTERED, reason)
+        if not self._handling and self._receipts_due:
+            # Outside a message (on_start's first pump expires what the outbox held for
+            # too long): nothing would tell them later.
+            self._tell_receipts()
 
     def _receipt(self, delivery: Delivery, outcome: DeliveryOutcome, error: str | None) -> None:
         notification = delivery.notification
-        receipt = DeliveryReceipt(
-            notification_id=notification.id,
-            receiver=self.receiver,
-            outcome=outcome,
-            attempts=delivery.attempts,
-            latency_s=max(0.0, self._clock.time() - notification.created_at),
-            error=error,
+        self._receipts_due.append(
+            DeliveryReceipt(
+                notification_id=notification.id,
+                receiver=self.receiver,
+                outcome=outcome,
+                attempts=delivery.attempts,
+                latency_s=max(0.0, self._clock.time() - notification.created_at),
+                error=error,
+            )
         )
-        self._receipts.tell(receipt, self.system, self._log)
+
+    def _tell_receipts(self) -> None:
+        due, self._receipts_due = self._receipts_due, []
+        self._receipts.tell(DeliveryReceipts(receipts=tuple(due)), self.system, self._log)
 
 
 def _clip(text: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from messages import DeliveryReceipt
+from messages import DeliveryReceipts
 from supervision import ActorNotFound, ActorRef, ActorSystem
 
 __all__ = ["ReceiptSink", "ReceiptsTarget"]
@@ -18,9 +18,9 @@ construction, and the notifiers need the alert manager's; give one of them a nam
 
 
 class ReceiptSink:
-    """Tell each ``DeliveryReceipt`` to the target, looking a named target up as needed.
+    """Tell ``DeliveryReceipts`` to the target, looking a named target up as needed.
 
-    A named target that is not running drops the receipt with a warning (receipts feed
+    A named target that is not running drops the batch with a warning (receipts feed
     history; they must never hold up a delivery). The ref found is kept while it lives.
     """
 
@@ -30,15 +30,19 @@ class ReceiptSink:
         self._target = target
         self._ref = target if isinstance(target, ActorRef) else None
 
-    def tell(self, receipt: DeliveryReceipt, system: ActorSystem, log: Any) -> None:
-        """Tell ``receipt`` to the target (a dead letter if the target is dead)."""
+    def tell(self, receipts: DeliveryReceipts, system: ActorSystem, log: Any) -> None:
+        """Tell ``receipts`` to the target (a dead letter if the target is dead)."""
         ref = self._ref
         target = self._target
         if isinstance(target, str) and (ref is None or not ref.is_alive()):
             try:
                 ref = self._ref = system.lookup(target)
             except ActorNotFound:
-                log.warning("receipts target not found, receipt dropped", target=target)
+                log.warning(
+                    "receipts target not found, receipts dropped",
+                    target=target,
+                    receipts=len(receipts.receipts),
+                )
                 return
         if ref is not None:
-            ref.tell(receipt)
+            ref.tell(receipts)

@@ -37,7 +37,7 @@ from actors.notify._requests import (
 )
 from actors.notify._templates import TemplateSet
 from actors.store import Store
-from messages import DeliveryOutcome, DeliveryReceipt, Notification
+from messages import DeliveryOutcome, DeliveryReceipt, DeliveryReceipts, Notification
 from supervision import (
     ActorRef,
     Backoff,
@@ -85,7 +85,7 @@ class NotifierSupervisor(ReceiverChanges):
     reloads its outbox and redelivers. ``channel_factory`` builds each notifier's
     channel at each (re)start (default: ``default_channel``); ``templates`` are shared
     by every channel (default: built from ``config.templates``). ``receipts`` receives
-    every ``DeliveryReceipt``.
+    every ``DeliveryReceipt``, in ``DeliveryReceipts`` batches.
 
     Receivers change at run time: ``PutReceiver`` adds or replaces one (a new notifier
     child), ``DeleteReceiver`` removes one, ``RevertReceiver`` drops a stored change
@@ -222,7 +222,7 @@ class NotifierSupervisor(ReceiverChanges):
             latency_s=max(0.0, self.clock.time() - notification.created_at),
             error=str(error),
         )
-        self._receipts.tell(receipt, self.system, self.log)
+        self._receipts.tell(DeliveryReceipts(receipts=(receipt,)), self.system, self.log)
         self.defer_reply().fail(error)
 
     def _forward(self, request: ListDeadLetters | GetNotifierStatus | ReplayDeadLetter) -> None:

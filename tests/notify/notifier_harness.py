@@ -26,9 +26,15 @@ from actors.notify import (
     WebhookReceiverConfig,
 )
 from actors.store import MemoryStore, Store
-from messages import DeliveryOutcome, DeliveryReceipt, Notification, NotificationKind
-from supervision import ActorRef, ActorSystem, ChildSpec, FakeClock
-from tests.alerting.harness import Box, Inbox
+from messages import (
+    DeliveryOutcome,
+    DeliveryReceipt,
+    DeliveryReceipts,
+    Notification,
+    NotificationKind,
+)
+from supervision import Actor, ActorRef, ActorSystem, ChildSpec, FakeClock
+from tests.alerting.harness import Box
 from tests.notify.builders import notification
 from tests.notify.http_server import WAIT, HttpServer
 from tests.notify.test_retry_policy import FixedRandom
@@ -61,6 +67,28 @@ def keys_sent(server: HttpServer) -> list[str]:
     return [request.idempotency_key for request in server.requests]
 
 
+class ReceiptInbox(Actor):
+    """Stand in for the receipts target: put each receipt it is told in its ``Box``.
+
+    A ``DeliveryReceipts`` batch puts its receipts one by one, in order, so tests count
+    receipts, not messages; ``batches`` keeps the batches as they came. Anything else
+    goes in the box as it is (a test that waits for receipts then sees it).
+    """
+
+    def __init__(self, box: Box, batches: list[DeliveryReceipts] | None = None) -> None:
+        self.box = box
+        self.batches = [] if batches is None else batches
+
+    async def on_receive(self, message: Any) -> Any:
+        if isinstance(message, DeliveryReceipts):
+            self.batches.append(message)
+            for receipt in message.receipts:
+                self.box.put(receipt)
+        else:
+            self.box.put(message)
+        return None
+
+
 class Crash:
     """Tell it to a ``CrashableNotifier`` to make it raise (a crash, as a bug would)."""
 
@@ -84,13 +112,17 @@ def webhook(url: str, *, timeout: float = 10.0, **fields: Any) -> Callable[[], C
 
 @dataclass
 class Running:
-    """A system with a ``notifier`` (receiver ``ops``) and a ``receipts`` inbox."""
+    """A system with a ``notifier`` (receiver ``ops``) and a ``receipts`` inbox.
+
+    ``receipts`` holds each receipt; ``batches`` the ``DeliveryReceipts`` they came in.
+    """
 
     system: ActorSystem
     clock: FakeClock
     notifier: ActorRef
     receipts: Box
     store: Store
+    batches: list[DeliveryReceipts]
 
     async def status(self) -> NotifierStatus:
         """Ask the notifier's status: everything told before is handled once it answers."""
@@ -151,12 +183,12 @@ async def running(
     if own_store:
         await the_store.open()
     clock = FakeClock() if clock is None else clock
-    box = Box()
+    box, batches = Box(), list[DeliveryReceipts]()
     jitter = FixedRandom(0.5) if rng is None else rng
     try:
         async with ActorSystem(
             [
-                ChildSpec("receipts", lambda: Inbox(box)),
+                ChildSpec("receipts", lambda: ReceiptInbox(box, batches)),
                 ChildSpec(
                     "notifier",
                     lambda: notifier(
@@ -173,7 +205,7 @@ async def running(
             clock=clock,
             intensity=20,
         ) as system:
-            yield Running(system, clock, system.lookup("notifier"), box, the_store)
+            yield Running(system, clock, system.lookup("notifier"), box, the_store, batches)
     finally:
         if own_store:
             await the_store.close()

@@ -23,13 +23,19 @@ from actors.notify import (
     notifier_supervisor_spec,
 )
 from actors.store import MemoryStore
-from messages import AlertTransition, DeliveryReceipt, Notification, TransitionKind
+from messages import (
+    AlertTransition,
+    DeliveryReceipt,
+    DeliveryReceipts,
+    Notification,
+    TransitionKind,
+)
 from supervision import ActorRef, ActorSystem, ChildSpec, FakeClock
 from tests.alerting.builders import firing
 from tests.alerting.harness import Box, Inbox
 from tests.notify.builders import T0, notification
 from tests.notify.http_server import WAIT, HttpServer, Respond
-from tests.notify.notifier_harness import DEAD, DELIVERED
+from tests.notify.notifier_harness import DEAD, DELIVERED, ReceiptInbox
 from tests.notify.smtp_server import SmtpServer
 from tests.notify.test_retry_policy import FixedRandom
 
@@ -54,6 +60,7 @@ class Tree:
     clock: FakeClock
     notifiers: ActorRef
     receipts: Box
+    batches: list[DeliveryReceipts]
 
     async def receipts_until(self, count: int) -> list[DeliveryReceipt]:
         async with asyncio.timeout(WAIT):
@@ -66,16 +73,16 @@ async def tree(notifiers: NotifiersConfig) -> AsyncIterator[Tree]:
     store = MemoryStore()
     await store.open()
     clock = FakeClock()
-    box = Box()
+    box, batches = Box(), list[DeliveryReceipts]()
     async with ActorSystem(
         [
-            ChildSpec("receipts", lambda: Inbox(box)),
+            ChildSpec("receipts", lambda: ReceiptInbox(box, batches)),
             ChildSpec("connection-registry", lambda: Inbox(Box())),
             notifier_supervisor_spec(notifiers, store, receipts="receipts", rng=FixedRandom(0.5)),
         ],
         clock=clock,
     ) as system:
-        yield Tree(system, clock, system.lookup("notifiers"), box)
+        yield Tree(system, clock, system.lookup("notifiers"), box, batches)
     await store.close()
 
 
@@ -121,6 +128,7 @@ async def test_a_notification_for_an_unknown_receiver_is_dead_lettered_with_the_
         assert receipt.error == (
             "no receiver named 'nobody' is configured (configured: 'ops', 'dev', 'websocket')"
         )
+        assert run.batches == [DeliveryReceipts(receipts=(receipt,))]  # as notifiers tell them
         with pytest.raises(UnknownReceiver) as caught:
             await run.notifiers.ask(to("nobody", "b"))
         assert caught.value.known == ("ops", "dev", "websocket")

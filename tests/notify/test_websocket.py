@@ -24,7 +24,7 @@ from supervision import ActorNotFound, ActorRef, ActorSystem, ChildSpec, FakeClo
 from tests.alerting.harness import Box, Inbox
 from tests.notify.builders import notification
 from tests.notify.http_server import WAIT
-from tests.notify.notifier_harness import DELIVERED, FAILED
+from tests.notify.notifier_harness import DELIVERED, FAILED, ReceiptInbox
 from tests.notify.test_retry_policy import FixedRandom
 
 
@@ -55,7 +55,7 @@ async def edge(*, registry: Box | None) -> AsyncIterator[Edge]:
     clock = FakeClock()
     receipts = Box()
     config = NotifiersConfig.model_validate({"websocket": {}})
-    children = [ChildSpec("receipts", lambda: Inbox(receipts))]
+    children = [ChildSpec("receipts", lambda: ReceiptInbox(receipts))]
     if registry is not None:
         children.append(ChildSpec("connection-registry", lambda: Registry(registry)))
     children.append(
@@ -151,7 +151,7 @@ async def test_a_notifier_with_the_websocket_channel_delivers_to_the_registry_re
     box, receipts = Box(), Box()
     async with ActorSystem([ChildSpec("registry", lambda: Registry(box))]) as system:
         registry = system.lookup("registry")
-        await system.spawn(lambda: Inbox(receipts), "receipts")
+        await system.spawn(lambda: ReceiptInbox(receipts), "receipts")
         notifier = await system.spawn(
             lambda: Notifier(
                 "websocket",
