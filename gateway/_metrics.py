@@ -49,6 +49,8 @@ class MetricsProviders:
     - ``escalations``: supervisor path → times it exceeded its restart intensity.
     - ``dead_letters``: reason → messages that reached no handler so far.
     - ``rule_series``: rule id → its evaluator's ``RuleSeries``.
+    - ``template_failures``: (channel, part, stage) → user notification templates that
+      failed so far and fell back to the default.
     """
 
     alerts_by_state: Provider[Mapping[str, float]] | None = None
@@ -60,6 +62,7 @@ class MetricsProviders:
     escalations: Provider[Mapping[str, float]] | None = None
     dead_letters: Provider[Mapping[str, float]] | None = None
     rule_series: Provider[Mapping[str, RuleSeries]] | None = None
+    template_failures: Provider[Mapping[tuple[str, str, str], float]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +92,7 @@ class Scrape:
     escalations: Mapping[str, float] = field(default_factory=dict)
     dead_letters: Mapping[str, float] = field(default_factory=dict)
     rule_series: Mapping[str, RuleSeries] = field(default_factory=dict)
+    template_failures: Mapping[tuple[str, str, str], float] = field(default_factory=dict)
     tasks: float = 0
 
 
@@ -120,6 +124,17 @@ class _ScrapeCollector(Collector):
             "Notification deliveries, by receiver and outcome.",
             ["receiver", "outcome"],
             {(receiver, outcome): v for (receiver, outcome), v in scrape.notifications.items()},
+        )
+        yield _family(
+            CounterMetricFamily,
+            "tocsin_template_failures",
+            "User notification templates that failed and fell back to the default, "
+            "by channel, part and stage (compile, render).",
+            ["channel", "part", "stage"],
+            {
+                (channel, part, stage): v
+                for (channel, part, stage), v in scrape.template_failures.items()
+            },
         )
         yield _family(
             CounterMetricFamily,

@@ -194,6 +194,9 @@ class Gateway:
             escalations=await metrics.provided("escalations", providers.escalations, none),
             dead_letters=await metrics.provided("dead_letters", providers.dead_letters, none),
             rule_series=await metrics.provided("rule_series", providers.rule_series, {}),
+            template_failures=await metrics.provided(
+                "template_failures", providers.template_failures, {}
+            ),
             tasks=len(asyncio.all_tasks()),
         )
         if stats is not None:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from actors import SeriesCountsQuery
 from actors.evaluation import SeriesCounts
-from actors.notify import GetNotifierStatus, NotifierStatus
+from actors.notify import GetNotifierStatus, GetTemplateFailures, NotifierStatus
 from gateway._metrics import MetricsProviders, RuleSeries
 from supervision import ActorRef, ActorSystem
 
@@ -53,6 +53,7 @@ class TreeMetrics:
             escalations=self._escalation_counts,
             dead_letters=self._dead_letter_counts,
             rule_series=self._rule_series,
+            template_failures=self._template_failures,
         )
 
     async def _notification_counts(self) -> dict[tuple[str, str], float]:
@@ -65,6 +66,13 @@ class TreeMetrics:
                 counts[status.receiver, "failed"] = status.failed_attempts
                 counts[status.receiver, "dead_lettered"] = status.dead_letters
         return counts
+
+    async def _template_failures(self) -> dict[tuple[str, str, str], float]:
+        # The notifier supervisor owns the templates every channel renders with; its
+        # counts start again from 0 if it restarts (a counter reset, as Prometheus reads).
+        notifiers = self._running().lookup(NOTIFIERS_PATH)
+        counts = await notifiers.ask(GetTemplateFailures(), timeout=2.0)
+        return {key: float(count) for key, count in counts.items()}
 
     def _actors(self) -> list[ActorRef]:
         # Per-rule evaluators and per-subscriber forwarders would be one series each:

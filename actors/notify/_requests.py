@@ -19,6 +19,7 @@ __all__ = [
     "DeadLetterNotFound",
     "DeleteReceiver",
     "GetNotifierStatus",
+    "GetTemplateFailures",
     "ListDeadLetters",
     "ListReceivers",
     "NoStoredReceiverChange",
@@ -139,6 +140,17 @@ class GetNotifierStatus:
     """Ask for ``NotifierStatus``: one receiver's, or every receiver's (None, a tuple)."""
 
     receiver: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GetTemplateFailures:
+    """Ask the ``NotifierSupervisor`` how often user templates failed since it started.
+
+    The answer is a dict (channel, part, stage) -> count, a copy of the
+    ``TemplateSet.failure_counts`` that every notifier's channel shares: ``stage`` is
+    ``render`` (once per rendering that fell back to the default) or ``compile``. Only
+    the supervisor answers it (templates are per channel, not per receiver).
+    """
 
 
 @dataclass(frozen=True, slots=True)

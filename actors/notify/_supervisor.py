@@ -27,6 +27,7 @@ from actors.notify._receiver_record import ReceiverRecord
 from actors.notify._requests import (
     DeleteReceiver,
     GetNotifierStatus,
+    GetTemplateFailures,
     ListDeadLetters,
     ListReceivers,
     PutReceiver,
@@ -79,7 +80,8 @@ class NotifierSupervisor(ReceiverChanges):
     configured receivers, a warning in the log, and ``UnknownReceiver`` for an asker.
     ``ListDeadLetters``, ``ReplayDeadLetter`` and ``GetNotifierStatus`` go to the named
     receiver's notifier, or (receiver None, where allowed) to all of them, and their
-    answers are combined (tuples, in configuration order).
+    answers are combined (tuples, in configuration order). ``GetTemplateFailures`` is
+    answered here, from the templates the channels share.
 
     Children are ``one_for_one``, ``permanent``: a notifier that crashes restarts alone,
     reloads its outbox and redelivers. ``channel_factory`` builds each notifier's
@@ -185,6 +187,8 @@ class NotifierSupervisor(ReceiverChanges):
         if isinstance(message, (ListDeadLetters, GetNotifierStatus, ReplayDeadLetter)):
             self._forward(message)
             return None
+        if isinstance(message, GetTemplateFailures):
+            return dict(self._templates.failure_counts)
         if isinstance(message, PutReceiver):
             return await self._put_receiver(message)
         if isinstance(message, DeleteReceiver):
