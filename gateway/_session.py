@@ -187,7 +187,13 @@ class Session:
         connection = self._connection
         try:
             while connection.is_open:
-                answer = await self.handle(await ws.recv())
+                raw = await ws.recv()
+                if connection.close_code is not None:
+                    # The server began closing it (1001 at shutdown, 1008, 1013) while
+                    # this frame was on its way: its answer could not be sent, so it is
+                    # not handled either (the client sends it again after reconnecting).
+                    return
+                answer = await self.handle(raw)
                 if answer is not None:
                     await self._send(answer)
         except ConnectionClosed:
