@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import functools
 import math
@@ -166,6 +167,19 @@ class HttpPoster:
             transport=self._transport,
         )
 
+    def can_start(self, url: str) -> bool:
+        """Say whether ``start_post`` to ``url`` would begin at once (see ``start_post``)."""
+        direct = self._direct
+        if direct is None:
+            return False
+        target = self._targets.get(url)
+        if target is None:
+            try:
+                target = self._targets[url] = _target(url)
+            except httpx.HTTPError:
+                return False  # ``post`` raises it, as a DeliveryError
+        return direct.ready(target[1])
+
     def start_post(
         self,
         url: str,
@@ -173,12 +187,12 @@ class HttpPoster:
         headers: Mapping[str, str],
         done: Callable[[BaseException | None], None],
     ) -> bool:
-        """Begin ``post`` without a task if it can start at once; say whether it did.
+        """Begin ``post`` without awaiting it; say whether it began.
 
         Then ``done(None)`` is called on a 2xx answer, ``done(error)`` with what ``post``
-        would raise otherwise (see ``Http1Transport.start``). Nothing is done, and False
-        returned, when the request needs a new connection, a free slot, or the client
-        (``post`` then), or would fail before it is sent (``post`` raises it).
+        would raise otherwise, always later, never from inside ``start_post`` (see
+        ``Http1Transport.start``). It begins whenever ``can_start`` said it would; False
+        otherwise (no direct transport, no slot free): nothing was done, use ``post``.
         """
         direct = self._direct
         if direct is None:
@@ -191,8 +205,9 @@ class HttpPoster:
             if fixed is None:
                 fixed = self._header_block = _lines(self._headers)
             lines = _lines(headers)
-        except httpx.HTTPError:
-            return False
+        except httpx.HTTPError as error:  # raised before anything is sent, as post's
+            asyncio.get_running_loop().call_soon(done, classify_transport_error(error))
+            return True
         parsed, origin, prefix = target
         length = b"content-length: %d\r\n\r\n" % len(body)
         data = b"".join((prefix, fixed, lines, length, body))

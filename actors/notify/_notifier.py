@@ -298,11 +298,18 @@ class Notifier(NotifierOperations):
     def _sent(self, send: Send, incarnation: object, error: BaseException | None) -> None:
         if incarnation is not self._incarnation:
             return  # stopped since: the outbox still holds it
-        if error is not None and not isinstance(error, DeliveryError):
-            self._log.error(
-                "channel raised an unexpected error", attempt=send.attempt, exc_info=error
-            )
-            error = DeliveryError(f"channel error: {error!r}", retryable=False)
+        if error is not None:
+            if not isinstance(error, DeliveryError):
+                self._log.error(
+                    "channel raised an unexpected error", attempt=send.attempt, exc_info=error
+                )
+                error = DeliveryError(f"channel error: {error!r}", retryable=False)
+            elif not str(error).strip():  # receipts and dead letters must say why
+                error = DeliveryError(
+                    "delivery failed (the channel gave no reason)",
+                    retryable=error.retryable,
+                    retry_after=error.retry_after,
+                )
         # Sends that end together are one message and one pump: a mailbox message
         # and a scheduling pass per send cost more than the outcome itself.
         self._results.append((send, error))

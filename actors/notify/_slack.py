@@ -117,8 +117,8 @@ class SlackChannel:
         self, batch: Sequence[Notification], done: Callable[[BaseException | None], None]
     ) -> bool:
         """``send`` by callback if it can start at once (``StartSend``); say whether it did."""
-        if not batch:
-            return False
+        if not batch or not self._http.can_start(self._url):
+            return False  # before the body is made: ``send`` makes it, once
         headers = {IDEMPOTENCY_HEADER: batch_idempotency_key(batch)}
         return self._http.start_post(self._url, self.body(batch), headers, done)
 

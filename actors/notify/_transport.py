@@ -84,6 +84,10 @@ class _Slots:
                 raise httpx.PoolTimeout("no connection slot free in time") from None
             raise
 
+    def available(self) -> bool:
+        """Say whether ``try_take`` would take a slot now."""
+        return self.free > 0 and not self._waiters
+
     def release(self) -> None:
         """Give a slot back: to the first waiter still waiting, else to the count."""
         waiters = self._waiters
@@ -174,30 +178,44 @@ class Http1Transport(httpx.AsyncBaseTransport):
         finally:
             slots.release()
 
-    def start(self, origin: Origin, data: bytes, timeouts: Timeouts, answered: Answered) -> bool:
-        """Begin ``exchange`` without a task, if it can start at once; say whether it did.
+    def ready(self, origin: Origin) -> bool:
+        """Say whether ``start`` would begin an exchange with ``origin`` now.
 
-        It can when a slot is free and a kept-alive connection to ``origin`` is idle:
-        ``data`` is written now and ``answered(response, None)`` or ``answered(None,
-        error)`` is called with what ``exchange`` would return or raise (a connection
-        found closed is retried on a new one, as there). Otherwise nothing is done and
-        the caller uses ``exchange``, which waits for a slot or connects. No task and no
-        coroutine per request: the notifiers' sends are callbacks on the response.
+        True when a slot is free with nobody waiting for one and a kept-alive
+        connection to ``origin`` is idle (``start`` connects anew, in a task, if it
+        finds that one expired). Callers that build a request only to ``start`` it ask
+        first, so that a request that goes by ``exchange`` instead is built once.
+        """
+        if self._closed or not self._slots.available():
+            return False
+        return bool(self._idle.get(origin))
+
+    def start(self, origin: Origin, data: bytes, timeouts: Timeouts, answered: Answered) -> bool:
+        """Begin ``exchange`` without awaiting it, if a slot is free; say whether it did.
+
+        With a kept-alive connection to ``origin`` idle, ``data`` is written now, and
+        no task or coroutine is made: the notifiers' sends are callbacks on the
+        response. Without one (all expired), ``exchange`` connects in a task. Either
+        way ``answered(response, None)`` or ``answered(None, error)`` is called later,
+        never from inside ``start``, with what ``exchange`` would return or raise (a
+        kept-alive connection found closed is retried once on a new one, as there).
+        False (no slot free, or closed): nothing was done; use ``exchange``.
         """
         if self._closed or not self._slots.try_take():
             return False
         connection = self._take_idle(origin)
+        if connection is not None:
+            try:
+                waiter = connection.start(data, timeouts)
+            except Stale:
+                connection = None  # closed since it went idle: connect anew, below
+            except BaseException:
+                self._slots.release()
+                raise
         if connection is None:
             self._slots.release()
-            return False
-        try:
-            waiter = connection.start(data, timeouts)
-        except Stale:
-            self._slots.release()
-            return False  # closed since it went idle: ``exchange`` connects anew
-        except BaseException:
-            self._slots.release()
-            raise
+            self._again(origin, data, timeouts, answered)
+            return True
         self._busy.add(connection)
         done = functools.partial(self._started, origin, connection, data, timeouts, answered)
         if connection.paused:  # the write waits for room: a task waits with it
@@ -228,14 +246,15 @@ class Http1Transport(httpx.AsyncBaseTransport):
             self._give_back(origin, connection)
             answered(outcome.result(), None)
         elif isinstance(error, Stale):  # the server closed it between requests
-            task = asyncio.get_running_loop().create_task(self._again(origin, data, timeouts))
-            self._retries.add(task)
-            task.add_done_callback(functools.partial(self._retried, answered))
+            self._again(origin, data, timeouts, answered)
         else:
             answered(None, error)
 
-    async def _again(self, origin: Origin, data: bytes, timeouts: Timeouts) -> RawResponse:
-        return await self.exchange(origin, data, timeouts)
+    def _again(self, origin: Origin, data: bytes, timeouts: Timeouts, answered: Answered) -> None:
+        # ``exchange`` in a task (a new connection, a wait for a slot), answered when done.
+        task = asyncio.get_running_loop().create_task(self.exchange(origin, data, timeouts))
+        self._retries.add(task)
+        task.add_done_callback(functools.partial(self._retried, answered))
 
     def _retried(self, answered: Answered, task: asyncio.Task[RawResponse]) -> None:
         self._retries.discard(task)

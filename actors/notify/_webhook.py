@@ -101,8 +101,8 @@ class WebhookChannel:
         self, batch: Sequence[Notification], done: Callable[[BaseException | None], None]
     ) -> bool:
         """``send`` by callback if it can start at once (``StartSend``); say whether it did."""
-        if not batch:
-            return False
+        if not batch or not self._http.can_start(self._url):
+            return False  # before the body is made: ``send`` makes it, once
         body, headers = self._request(batch)
         return self._http.start_post(self._url, body, headers, done)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from actors.notify import DeadLetterNotFound, ReplayDeadLetter, Replayed
+from actors.notify import DeadLetterNotFound, DeliveryError, ReplayDeadLetter, Replayed
 from actors.store import MemoryStore, SqliteStore
 from messages import Notification
 from tests.alerting.harness import FlakyStore, GatedStore
@@ -17,6 +17,7 @@ from tests.notify.http_server import HANG, WAIT, Gate, HttpServer, Respond
 from tests.notify.notifier_harness import (
     DEAD,
     DELIVERED,
+    FAILED,
     Crash,
     CrashableNotifier,
     item,
@@ -147,6 +148,36 @@ async def test_a_channel_bug_dead_letters_the_notification_instead_of_crashing()
         assert dead.error is not None
         assert "bug in the channel" in dead.error
         assert (await run.status()).failed_attempts == 1  # the same instance: no restart
+
+
+async def test_a_delivery_error_without_a_message_still_gives_reasons() -> None:
+    # A receipt's and a dead letter's error must not be empty: a channel that raises
+    # DeliveryError("") used to make an invalid receipt, which crashed the notifier.
+    class SilentChannel:
+        name = "ops"
+        calls = 0
+
+        async def open(self) -> None:
+            pass
+
+        async def send(self, batch: Sequence[Notification]) -> None:
+            SilentChannel.calls += 1
+            raise DeliveryError("", retryable=SilentChannel.calls == 1)
+
+        async def close(self) -> None:
+            pass
+
+    async with running(SilentChannel) as run:
+        run.notifier.tell(item())
+        failed = await run.receipt(1)
+        assert failed.outcome is FAILED
+        assert failed.error == "delivery failed (the channel gave no reason)"
+        await run.advance(60.0)
+        dead = await run.receipt(2)
+        assert dead.outcome is DEAD
+        assert dead.error is not None
+        assert "the channel gave no reason" in dead.error
+        assert (await run.status()).failed_attempts == 2  # the same instance: no restart
 
 
 async def test_an_outbox_write_the_store_refuses_is_retried_before_the_send(

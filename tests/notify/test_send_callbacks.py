@@ -9,6 +9,7 @@ when the transport closes. Everything on loopback; waits are bounded, never slee
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 import httpx
 import pytest
@@ -71,24 +72,26 @@ def request(path: bytes = b"/hook", body: bytes = b"x") -> bytes:
     )
 
 
-async def test_start_needs_a_free_slot_and_an_idle_kept_alive_connection() -> None:
+async def test_start_needs_a_free_slot_and_writes_at_once_on_an_idle_connection() -> None:
     async with RawServer(_ok(b"one"), _ok(b"two"), _ok(b"three")) as server:
         transport = Http1Transport(max_connections=1)
         where = origin(server.url())
         try:
-            # No connection yet: start does nothing, exchange connects.
-            assert not transport.start(where, request(), TIMEOUTS, Outcome().answered)
+            assert not transport.ready(where)  # no connection yet
             assert (await transport.exchange(where, request(), TIMEOUTS)).body == b"one"
+            assert transport.ready(where)
             began = Outcome()
             assert transport.start(where, request(body=b"y"), TIMEOUTS, began.answered)
             assert began.calls == []  # never from inside start
             # The one slot is taken by the exchange under way: start declines.
+            assert not transport.ready(where)
             assert not transport.start(where, request(), TIMEOUTS, Outcome().answered)
             raw, error = await began.wait()
             assert error is None
             assert isinstance(raw, RawResponse)
             assert (raw.status, raw.body) == (200, b"two")
             # The connection went back to the pool: the next one starts on it again.
+            assert transport.ready(where)
             again = Outcome()
             assert transport.start(where, request(body=b"z"), TIMEOUTS, again.answered)
             raw, error = await again.wait()
@@ -98,6 +101,49 @@ async def test_start_needs_a_free_slot_and_an_idle_kept_alive_connection() -> No
             await transport.aclose()
     assert server.connections == 1
     assert [body[-1:] for body in server.requests] == [b"x", b"y", b"z"]
+
+
+async def test_start_without_an_idle_connection_connects_and_answers_later() -> None:
+    async with RawServer(_ok(b"one")) as server:
+        transport = Http1Transport(max_connections=1)
+        where = origin(server.url())
+        try:
+            outcome = Outcome()
+            assert transport.start(where, request(), TIMEOUTS, outcome.answered)
+            assert outcome.calls == []
+            raw, error = await outcome.wait()
+            assert error is None
+            assert isinstance(raw, RawResponse)
+            assert raw.body == b"one"
+            assert transport.ready(where)  # kept alive for the next one
+        finally:
+            await transport.aclose()
+    assert server.connections == 1
+
+
+async def test_a_webhook_send_that_cannot_start_at_once_is_not_rendered_for_it(
+    http_server: HttpServer,
+) -> None:
+    # start_send declines before making the body, so a send that goes by ``send``
+    # instead renders its templates once (a failing template is counted once).
+    rendered: list[str] = []
+    made = WebhookChannel(config(http_server.url), clock=FakeClock(epoch=T0))
+    original = made.body
+
+    def body(batch: Sequence[Notification]) -> bytes:
+        rendered.extend(n.id for n in batch)
+        return original(batch)
+
+    made.body = body  # type: ignore[method-assign]
+    await made.open()
+    try:
+        first = [notification(receiver="ops", key="first")]
+        assert not made.start_send(first, Outcome().done)  # no connection yet
+        assert rendered == []
+        await made.send(first)
+        assert rendered == ["first"]
+    finally:
+        await made.close()
 
 
 async def test_a_kept_alive_connection_dropped_on_a_started_request_is_retried_once() -> None:
