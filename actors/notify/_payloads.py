@@ -75,6 +75,8 @@ def batch_idempotency_key(batch: Sequence[Notification]) -> str:
 
 
 def _status(batch: Sequence[Notification]) -> str:
+    if len(batch) == 1:  # the common case, without a generator
+        return "resolved" if batch[0].kind is NotificationKind.RESOLVED else "firing"
     resolved = all(n.kind is NotificationKind.RESOLVED for n in batch)
     return "resolved" if resolved else "firing"
 
@@ -86,12 +88,23 @@ def tocsin_payload(
 
     ``summaries``: one rendered line per notification (the webhook ``summary`` template).
     """
-    notifications = []
-    for notification, summary in zip(batch, summaries, strict=True):
-        item = notification_document(notification)
-        del item["type"]
-        item["summary"] = summary
-        notifications.append(item)
+    # notification_document without "type", built directly (one per webhook request).
+    notifications = [
+        {
+            "id": notification.id,
+            "receiver": notification.receiver,
+            "kind": _KIND_VALUES[notification.kind],
+            "fingerprint": notification.fingerprint,
+            "labels": dict(notification.labels),
+            "annotations": dict(notification.annotations),
+            "severity": _SEVERITY_VALUES[notification.severity],
+            "created_at": notification.created_at,
+            "idempotency_key": notification.idempotency_key,
+            "starts_at": notification.starts_at,
+            "summary": summary,
+        }
+        for notification, summary in zip(batch, summaries, strict=True)
+    ]
     return {
         "version": "1",
         "receiver": receiver,

@@ -145,12 +145,15 @@ _SUMMARY = (
 )
 
 
+_KIND_UPPER: dict[NotificationKind, str] = {kind: kind.value.upper() for kind in NotificationKind}
+
+
 def _default_summary(notification: Notification) -> str:
     # _SUMMARY in plain Python: the webhook summary is rendered for every webhook
     # notification, and jinja's context and generator cost ~10x this. Tested to give
     # exactly what the template gives (tests/notify/test_templates.py).
     labels = notification.labels
-    text = f"[{notification.kind.value.upper()}] {labels.get('alertname', 'alert')}"
+    text = f"[{_KIND_UPPER[notification.kind]}] {labels.get('alertname', 'alert')}"
     label_text = ", ".join(
         f"{name}={value}" for name, value in sorted(labels.items()) if name != "alertname"
     )
@@ -339,22 +342,49 @@ class TemplateSet:
                 continue
             if context is None:
                 context = _context(notification)
-            if entry.override is not None:
-                try:
-                    parts[part] = _bounded(entry.override, context, limit)
-                    continue
-                except Exception as error:
-                    failure = TemplateFailure(
-                        channel, entry.scope, part, "render", _describe(error), notification.id
-                    )
-                    failures.append(failure)
-                    self._report(failure)
-            try:
-                parts[part] = _bounded(entry.default, context, limit)
-            except Exception as error:  # pragma: no cover - the defaults are tested
-                _log.error("default template failed", part=part, error=_describe(error))
-                parts[part] = _last_resort(notification)
+            parts[part] = self._render_entry(channel, part, entry, context, notification, failures)
         return RenderedNotification(parts, tuple(failures))
+
+    def render_part(self, channel: TemplateChannel, part: str, notification: Notification) -> str:
+        """Return ``render(channel, notification).parts[part]``, rendering only that part.
+
+        The same text, fallback and failure reporting as ``render``; for a channel that
+        needs one part of every notification (the webhook's summary), without the
+        other parts and the ``RenderedNotification`` around them.
+        """
+        entry = self._entries[channel, notification.kind, part]
+        native = entry.native
+        if native is not None:
+            text = native(notification)
+            limit = MAX_LENGTHS[part]
+            return text if len(text) <= limit else text[: limit - 1] + "…"
+        return self._render_entry(channel, part, entry, _context(notification), notification)
+
+    def _render_entry(
+        self,
+        channel: TemplateChannel,
+        part: str,
+        entry: _Entry,
+        context: dict[str, Any],
+        notification: Notification,
+        failures: list[TemplateFailure] | None = None,
+    ) -> str:
+        limit = MAX_LENGTHS[part]
+        if entry.override is not None:
+            try:
+                return _bounded(entry.override, context, limit)
+            except Exception as error:
+                failure = TemplateFailure(
+                    channel, entry.scope, part, "render", _describe(error), notification.id
+                )
+                if failures is not None:
+                    failures.append(failure)
+                self._report(failure)
+        try:
+            return _bounded(entry.default, context, limit)
+        except Exception as error:  # pragma: no cover - the defaults are tested
+            _log.error("default template failed", part=part, error=_describe(error))
+            return _last_resort(notification)
 
     def _report(self, failure: TemplateFailure) -> None:
         self.failure_counts[failure.channel.value, failure.part, failure.stage] += 1

@@ -84,9 +84,8 @@ class WebhookChannel:
         if self.config.payload == "alertmanager":
             payload = alertmanager_payload(batch, self.name, external_url=self.config.external_url)
         else:
-            summaries = [
-                self.templates.render(TemplateChannel.WEBHOOK, n).parts["summary"] for n in batch
-            ]
+            render = self.templates.render_part
+            summaries = [render(TemplateChannel.WEBHOOK, "summary", n) for n in batch]
             payload = tocsin_payload(batch, self.name, summaries)
         return encode(payload)
 

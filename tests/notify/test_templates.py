@@ -397,3 +397,37 @@ def test_a_webhook_summary_override_is_rendered_by_jinja_not_the_builtin() -> No
     assert templates.render(TemplateChannel.WEBHOOK, firing).parts["summary"] == (
         "[FIRING] HighCpu (host=a): CPU is high"
     )
+
+
+# ---- one part ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", list(NotificationKind))
+@pytest.mark.parametrize("channel", list(TemplateChannel))
+def test_rendering_one_part_gives_what_rendering_them_all_gives(
+    channel: TemplateChannel, kind: NotificationKind
+) -> None:
+    overridden = config(
+        email={"all": {"subject": "{{ alertname }} on {{ labels.host }}"}},
+        slack={"resolved": {"text": "{{ kind }}: {{ alertname }}"}},
+        webhook={"firing": {"summary": "{{ labels.host }} {{ severity }}"}},
+    )
+    for templates in (TemplateSet(), TemplateSet(overridden)):
+        note = notification(kind, service="api-1")
+        every = templates.render(channel, note).parts
+        assert {part: templates.render_part(channel, part, note) for part in every} == every
+
+
+def test_one_part_that_fails_to_render_falls_back_and_is_reported_once() -> None:
+    reported: list[TemplateFailure] = []
+    templates = TemplateSet(
+        config(webhook={"firing": {"summary": "{{ 1 / 0 }}"}}), on_failure=reported.append
+    )
+    note = notification()
+    with capture_logs() as logs:
+        text = templates.render_part(TemplateChannel.WEBHOOK, "summary", note)
+    assert text == "[FIRING] HighCpu (host=a): CPU is high"
+    [failure] = reported
+    assert (failure.stage, failure.part, failure.notification_id) == ("render", "summary", note.id)
+    assert templates.failure_counts == {("webhook", "summary", "render"): 1}
+    assert len(logs) == 1
