@@ -321,13 +321,17 @@ class Notifier(NotifierOperations):
             return
         results, self._results = self._results, []
         now = self._clock.now()
+        # One wall-clock reading for the sends that ended together: they are marked
+        # delivered at the same time, so their marks share one JSON text (the repr of
+        # a float costs more than the rest of a mark).
+        wall = self._clock.time()
         for send, error in results:
             if error is None:
                 for delivery in self._scheduler.completed(send, now):
                     self._delivered += 1
                     self._records.pop(delivery.key, None)
-                    self._remember(delivery.key)
-                    self._receipt(delivery, DeliveryOutcome.DELIVERED, None)
+                    self._remember(delivery.key, wall)
+                    self._receipt(delivery, DeliveryOutcome.DELIVERED, None, wall)
             else:
                 self._failed_attempts += 1
                 outcome = self._scheduler.failed(send, error, now)
@@ -337,13 +341,13 @@ class Notifier(NotifierOperations):
                     self._dead_letter(outcome)
         self._pump()
 
-    def _remember(self, key: str) -> None:
+    def _remember(self, key: str, at: float) -> None:
         if self._remember_delivered == 0:
             self._writer.write(None, key)
             return
         self._delivered_keys.pop(key, None)
-        self._delivered_keys[key] = self._clock.time()
-        self._writer.delivered(key, self._delivered_keys[key])
+        self._delivered_keys[key] = at
+        self._writer.delivered(key, at)
         self._forget_old_deliveries()
 
     def _forget_old_deliveries(self) -> None:
@@ -393,15 +397,23 @@ class Notifier(NotifierOperations):
             # too long): nothing would tell them later.
             self._tell_receipts()
 
-    def _receipt(self, delivery: Delivery, outcome: DeliveryOutcome, error: str | None) -> None:
+    def _receipt(
+        self,
+        delivery: Delivery,
+        outcome: DeliveryOutcome,
+        error: str | None,
+        wall: float | None = None,
+    ) -> None:
         notification = delivery.notification
+        if wall is None:
+            wall = self._clock.time()
         self._receipts_due.append(
             DeliveryReceipt(
                 notification_id=notification.id,
                 receiver=self.receiver,
                 outcome=outcome,
                 attempts=delivery.attempts,
-                latency_s=max(0.0, self._clock.time() - notification.created_at),
+                latency_s=max(0.0, wall - notification.created_at),
                 error=error,
             )
         )

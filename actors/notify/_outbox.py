@@ -200,6 +200,8 @@ class OutboxWriter:
         self._retry_for = retry_for
         self._log = log if log is not None else _log
         self._pending: list[tuple[StateWrite, Any]] = []
+        self._mark_at = math.nan  # the time of the last delivered mark, and its JSON
+        self._mark_text: str | None = None
         self._wakeup = asyncio.Event()
         self._urgent = asyncio.Event()  # a write with a token is queued
         self._idle = asyncio.Event()
@@ -226,9 +228,12 @@ class OutboxWriter:
         """Queue the delete of ``key``'s document and the record that it was delivered."""
         self._queue(StateWrite(OUTBOX, key, None), None)
         # repr of a finite float is its JSON (what json.dumps writes), at a tenth of the
-        # encoders' cost.
-        text = f'{{"at":{at!r}}}' if math.isfinite(at) else None
-        self._queue(StateWrite(DELIVERED, key, {"at": at}, text), None)
+        # encoders' cost; and it is made once for the marks of one time (a notifier
+        # marks the sends that ended together with one reading of the clock).
+        if at != self._mark_at:
+            self._mark_at = at
+            self._mark_text = f'{{"at":{at!r}}}' if math.isfinite(at) else None
+        self._queue(StateWrite(DELIVERED, key, {"at": at}, self._mark_text), None)
 
     def forget_delivered(self, key: str) -> None:
         """Queue the delete of the record that ``key`` was delivered."""
