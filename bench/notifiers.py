@@ -219,6 +219,11 @@ class Sink:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def cpu_seconds(self) -> float:
+        """Return the sink process's CPU time so far (user + system)."""
+        assert self._process is not None
+        return process_cpu_seconds(self._process.pid)
+
 
 async def received(
     client: httpx.AsyncClient, sink: Sink, path: str, at_least: int, wait: float
@@ -255,6 +260,16 @@ def _shape(counts: dict[str, int]) -> dict[str, float]:
     }
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """Return the CPU time (user + system, every thread) process ``pid`` has used so far.
+
+    From /proc/PID/stat, in clock ticks (10 ms here): rounds of a few hundred
+    milliseconds of Alertmanager's busy threads give figures within a few per cent.
+    """
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _free_port() -> int:
     import socket
 
@@ -278,6 +293,11 @@ class Alertmanager:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def cpu_seconds(self) -> float:
+        """Return the Alertmanager process's CPU time so far (user + system)."""
+        assert self._process is not None
+        return process_cpu_seconds(self._process.pid)
 
     def __enter__(self) -> Alertmanager:
         config = self.directory / "alertmanager.yml"
@@ -536,6 +556,8 @@ async def webhook_rounds(
     ours: list[float] = []
     theirs: list[float] = []
     cpu_ms: list[float] = []
+    their_cpu_ms: list[float] = []
+    sink_ms: dict[str, list[float]] = {"tocsin": [], "alertmanager": []}
     n = sizes.notifications
     phase = Deadline(sizes.webhook_seconds)
 
@@ -560,12 +582,17 @@ async def webhook_rounds(
                 before = await received(client, sink, ALERTMANAGER_PATH, 0, 0)
                 arrived = functools.partial(_arrivals, client, sink, ALERTMANAGER_PATH, before, n)
                 posting = _post_alerts(client, alertmanager.url, alerts)
+                their_cpu, sink_cpu = alertmanager.cpu_seconds(), sink.cpu_seconds()
                 theirs.append(await timed_rate(posting, arrived, n, max(budget(), 1.0)))
+                # Its process's CPU over the round (all its threads), as Tocsin's below.
+                their_cpu_ms.append((alertmanager.cpu_seconds() - their_cpu) * 1000.0 / n)
+                sink_ms["alertmanager"].append((sink.cpu_seconds() - sink_cpu) * 1000.0 / n)
             batch = notifications(n, WEBHOOK_RECEIVER, tag)
             before = await received(client, sink, TOCSIN_PATH, 0, 0)
             arrived = functools.partial(_arrivals, client, sink, TOCSIN_PATH, before, n)
-            cpu = time.process_time()
+            cpu, sink_cpu = time.process_time(), sink.cpu_seconds()
             ours.append(await timed_rate(tocsin.tell(batch), arrived, n, max(budget(), 1.0)))
+            sink_ms["tocsin"].append((sink.cpu_seconds() - sink_cpu) * 1000.0 / n)
             # Not timed: every notification confirmed (its receipt) before going on; a
             # backlog past the budget would load the next measurement, so stop there.
             try:
@@ -584,6 +611,8 @@ async def webhook_rounds(
         "ours": ours,
         "theirs": theirs,
         "cpu_ms": cpu_ms,
+        "their_cpu_ms": their_cpu_ms,
+        "sink_ms": sink_ms,
         "shapes": shapes,
     }
 
@@ -694,6 +723,8 @@ async def _run(sizes: Sizes, quick: bool, binary: str | None, served: bool) -> d
     load_end = os.getloadavg()
     ours = median(webhook["ours"])
     theirs = median(webhook["theirs"])
+    ours_cpu = median(webhook["cpu_ms"])
+    their_cpu = median(webhook["their_cpu_ms"])
     ratio = ours / theirs if theirs > 0 else math.nan
     paired = [a / b for a, b in zip(webhook["ours"], webhook["theirs"], strict=False) if b > 0]
     shapes = webhook["shapes"]
@@ -703,7 +734,12 @@ async def _run(sizes: Sizes, quick: bool, binary: str | None, served: bool) -> d
         "alertmanager_webhook_per_s": theirs,
         "webhook_ratio_vs_alertmanager": ratio,
         "email_per_s": median(email["rates"]),
-        "webhook_cpu_ms_per_notification": median(webhook["cpu_ms"]),
+        "webhook_cpu_ms_per_notification": ours_cpu,
+        "alertmanager_cpu_ms_per_notification": their_cpu,
+        "cpu_ratio_alertmanager_over_tocsin": their_cpu / ours_cpu if ours_cpu > 0 else math.nan,
+        "receiver_cpu_ms_per_request": {
+            side: median(values) for side, values in webhook["sink_ms"].items()
+        },
         "webhook_path": webhook["path"],
         "email_path": email["path"],
         "round_ratios": paired,
@@ -725,6 +761,7 @@ async def _run(sizes: Sizes, quick: bool, binary: str | None, served: bool) -> d
             "alertmanager_webhook_per_s": webhook["theirs"],
             "email_per_s": email["rates"],
             "webhook_cpu_ms_per_notification": webhook["cpu_ms"],
+            "alertmanager_cpu_ms_per_notification": webhook["their_cpu_ms"],
         },
         "alertmanager_version": None if binary is None else alertmanager_version(binary),
         "metadata": run_metadata(quick, {"rounds": sizes.rounds}, sizes=asdict(sizes)),
@@ -765,8 +802,20 @@ def render(figures: dict[str, Any]) -> str:
         f"Tocsin webhook path: {figures['webhook_path']}; runtime: {figures['runtime']} "
         f"({RUNTIMES[figures['runtime']]}).",
         f"Tocsin email path: {figures['email_path']}.",
-        "Tocsin CPU per webhook notification (this process: notifiers, outbox, HTTP client; "
-        f"median of rounds): {figures['webhook_cpu_ms_per_notification']:.3f} ms.",
+        "CPU per webhook notification (medians of rounds): Tocsin "
+        f"{figures['webhook_cpu_ms_per_notification']:.3f} ms (this process: notifiers, "
+        "outbox, HTTP client; one event loop and the store's thread), Alertmanager "
+        + (
+            "n/a"
+            if missing
+            else f"{figures['alertmanager_cpu_ms_per_notification']:.3f} ms (its process, "
+            f"every thread, including its API ingest): "
+            f"{format_ratio(figures['cpu_ratio_alertmanager_over_tocsin'])} Tocsin's"
+        )
+        + "; the receiver's per request: "
+        + _pair(figures["receiver_cpu_ms_per_request"], ".3f")
+        + " ms (Tocsin's, Alertmanager's). On 2 cores shared with the receiver, "
+        "Alertmanager's threads spread over both; Tocsin's event loop is one thread.",
         f"Alerts per request (Tocsin, Alertmanager): {_pair(figures['alerts_per_request'])}; "
         f"mean request body bytes: {_pair(figures['request_bytes'], '.0f')}; "
         f"connections to the receiver over the run: {_pair(figures['connections'], 'd')}; "

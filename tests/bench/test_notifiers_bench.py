@@ -32,6 +32,10 @@ def test_a_tiny_run_without_alertmanager_reports_tocsin_and_leaves_alertmanager_
     assert len(figures["rounds"]["email_per_s"]) == 1
     assert figures["webhook_cpu_ms_per_notification"] > 0
     assert len(figures["rounds"]["webhook_cpu_ms_per_notification"]) == 1
+    assert figures["receiver_cpu_ms_per_request"]["tocsin"] >= 0
+    assert math.isnan(figures["receiver_cpu_ms_per_request"]["alertmanager"])
+    assert math.isnan(figures["alertmanager_cpu_ms_per_notification"])
+    assert math.isnan(figures["cpu_ratio_alertmanager_over_tocsin"])
     assert math.isnan(figures["alertmanager_webhook_per_s"])
     assert math.isnan(figures["webhook_ratio_vs_alertmanager"])
     assert figures["alertmanager_version"] is None
