@@ -19,7 +19,8 @@ In TOML (the section name is the assembler's choice)::
     max_attempts = 20
 
 Email receivers (``[[notify.email]]``) are ``EmailReceiverConfig`` (actors/notify/_email_config.py).
-A bad field is named with the reason (pydantic), and so are duplicate receiver names.
+A bad field is named with the reason (pydantic), and so are duplicate receiver names and
+templates (``[notify.templates.<channel>.<scope>]``) that do not compile.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from pydantic import (
     HttpUrl,
     SecretStr,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -42,7 +44,7 @@ from actors.notify._circuit import CircuitBreaker
 from actors.notify._email import EmailReceiverConfig
 from actors.notify._retry import RetryPolicy
 from actors.notify._scheduler import DeliveryScheduler
-from actors.notify._templates import TemplatesConfig
+from actors.notify._templates import TemplateInvalid, TemplatesConfig, check_templates
 from actors.notify._token_bucket import TokenBucket
 
 __all__ = [
@@ -262,6 +264,9 @@ class NotifiersConfig(_Frozen):
     Receiver names are unique across kinds: a ``Notification``'s ``receiver`` names
     exactly one. ``delivery`` maps a receiver's name to the fields of its
     ``DeliveryPolicy`` that differ from its kind's default (``DEFAULT_DELIVERY``).
+    ``templates`` must compile: a ValueError (so a ``ValidationError`` at
+    ``templates``) names each that does not, as ``<channel>.<scope>.<part>`` with
+    jinja's message.
     """
 
     webhook: tuple[WebhookReceiverConfig, ...] = ()
@@ -270,6 +275,18 @@ class NotifiersConfig(_Frozen):
     websocket: WebSocketReceiverConfig | None = None
     delivery: dict[str, dict[str, Any]] = Field(default_factory=dict)
     templates: TemplatesConfig = Field(default_factory=TemplatesConfig)
+
+    @field_validator("templates")
+    @classmethod
+    def _templates_compile(cls, templates: TemplatesConfig) -> TemplatesConfig:
+        # As a rule's annotation templates: a typo is refused when the configuration is
+        # loaded (tocsin check-config, serve, AlertSystem), naming the template, rather
+        # than replaced by the default at every notification for as long as it runs.
+        try:
+            check_templates(templates)
+        except TemplateInvalid as error:
+            raise ValueError(str(error)) from None
+        return templates
 
     @model_validator(mode="after")
     def _names_are_unique_and_known(self) -> Self:

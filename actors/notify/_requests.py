@@ -148,8 +148,10 @@ class GetTemplateFailures:
 
     The answer is a dict (channel, part, stage) -> count, a copy of the
     ``TemplateSet.failure_counts`` that every notifier's channel shares: ``stage`` is
-    ``render`` (once per rendering that fell back to the default) or ``compile``. Only
-    the supervisor answers it (templates are per channel, not per receiver).
+    ``render`` (once per rendering that fell back to the default), or ``compile`` for
+    a ``TemplateSet`` passed in built from an unchecked ``TemplatesConfig`` (the
+    ``NotifiersConfig`` refuses templates that do not compile). Only the supervisor
+    answers it (templates are per channel, not per receiver).
     """
 
 

@@ -81,6 +81,8 @@ class TemplatesConfig(BaseModel):
 
     In TOML: ``[notify.templates.email.firing]`` with ``subject = "..."``. A part set for
     one kind wins over the same part set for ``all``, which wins over the default.
+    This model only holds the text; ``NotifiersConfig`` refuses a template that does
+    not compile (``check_templates``).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -107,7 +109,9 @@ class TemplateFailure:
     """One user template that failed and was replaced by the default.
 
     ``stage`` is ``compile`` (reported once, when the set is built) or ``render``
-    (reported for each notification it failed on, ``notification_id`` set).
+    (reported for each notification it failed on, ``notification_id`` set). A
+    ``compile`` failure only happens to a ``TemplateSet`` built directly from a
+    ``TemplatesConfig``: ``NotifiersConfig`` refuses templates that do not compile.
     """
 
     channel: TemplateChannel
@@ -117,18 +121,31 @@ class TemplateFailure:
     error: str
     notification_id: str | None = None
 
+    def where(self) -> str:
+        """Return which template: ``<channel>.<scope>.<part>``, as in the TOML tables."""
+        return f"{self.channel.value}.{self.scope}.{self.part}"
+
     def describe(self) -> str:
         """Return one line for an operator: which template, what went wrong."""
-        where = f"{self.channel.value}.{self.scope}.{self.part}"
         action = "does not compile" if self.stage == "compile" else "failed to render"
-        return f"template {where} {action} (default used): {self.error}"
+        return f"template {self.where()} {action} (default used): {self.error}"
 
 
 class TemplateInvalid(Exception):
-    """A configured template does not compile; ``failures`` names each one."""
+    """A configured template does not compile; ``failures`` names each one.
+
+    The message gives each as ``template <channel>.<scope>.<part> does not compile:
+    <jinja's error>``, joined by ``; ``. Nothing falls back here: the configuration
+    holding them is refused.
+    """
 
     def __init__(self, failures: tuple[TemplateFailure, ...]) -> None:
-        super().__init__("; ".join(failure.describe() for failure in failures))
+        super().__init__(
+            "; ".join(
+                f"template {failure.where()} does not compile: {failure.error}"
+                for failure in failures
+            )
+        )
         self.failures = failures
 
 

@@ -31,7 +31,8 @@ reported each time. Either way the part is rendered from the default instead and
 notification goes out: the failure is counted (``TemplateSet.failure_counts``), logged
 (structlog, ``tocsin.notify.templates``) and returned as a ``TemplateFailure`` with the
 rendered parts, for the notifier to report. ``check_templates`` rejects a configuration
-whose templates do not compile, for a configuration check before anything runs.
+whose templates do not compile; ``NotifiersConfig`` runs it when it is validated, so
+through the configuration only render failures reach a ``TemplateSet``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Scenario 5, files: bad rule files and bad configs give errors by field, never half a change.
 
 ``tocsin check-config`` and ``tocsin serve`` run as real subprocesses: a bad file makes
-both exit 1 naming the field, and ``serve`` starts nothing (no store file, no port). A
+both exit 1 naming the field (a notification template that does not compile too), and
+``serve`` starts nothing (no store file, no port). A
 rule change whose third of five rules is invalid (a rules file loaded at run time, or
 one batch) applies none of them, on a running ``AlertSystem``.
 """
@@ -118,6 +119,32 @@ async def test_a_config_with_several_bad_fields_names_every_one_and_starts_nothi
         assert "duplicate id" in errors
         assert "Traceback" not in errors
     assert not (data / "tocsin.db").exists()
+
+
+async def test_a_notification_template_that_does_not_compile_fails_check_config_and_serve(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "tocsin.toml"
+    config.write_text(
+        "[collectors.host]\nenabled = false\n\n"
+        "[receivers]\nwebsocket = {}\n\n"
+        "[receivers.templates.webhook.firing]\nsummary = '{{ oops'\n"
+    )
+    data = tmp_path / "data"
+    port = _free_port()
+    for args in (
+        ("check-config", str(config)),
+        ("serve", "--config", str(config), "--port", str(port)),
+    ):
+        status, out, errors = await _tocsin(*args, env_dir=data)
+        assert status == 1, (args, out, errors)
+        assert "receivers.templates: template webhook.firing.summary does not compile" in errors
+        assert "TemplateSyntaxError" in errors
+        assert "Traceback" not in errors
+        assert "OK" not in out
+        assert "serving" not in out
+    assert not (data / "tocsin.db").exists()  # nothing started: no store was opened
+    assert _nothing_listens(port)
 
 
 async def test_a_rule_change_whose_third_of_five_rules_is_bad_applies_none_of_them(

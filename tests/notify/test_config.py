@@ -11,7 +11,11 @@ from pydantic import ValidationError
 from actors.notify import (
     DEFAULT_DELIVERY,
     DeliveryPolicy,
+    EmailReceiverConfig,
     NotifiersConfig,
+    SlackReceiverConfig,
+    TemplatesConfig,
+    WebhookReceiverConfig,
     notifier_name,
 )
 
@@ -103,6 +107,66 @@ def test_a_bad_delivery_override_names_the_receiver_and_the_field() -> None:
         ValidationError, match=r"delivery\.ops\.no_such_field: Extra inputs are not permitted"
     ):
         load({"webhook": [webhook()], "delivery": {"ops": {"no_such_field": 1}}})
+
+
+def test_templates_that_do_not_compile_are_refused_naming_each_by_channel_scope_and_part() -> None:
+    templates = {
+        "webhook": {"firing": {"summary": "{{ oops"}},
+        "email": {"all": {"subject": "fine", "html": "{% if %}"}},
+    }
+    with pytest.raises(ValidationError) as caught:
+        load({"webhook": [webhook()], "templates": templates})
+    [error] = caught.value.errors()
+    assert error["loc"] == ("templates",)
+    problems = error["msg"].removeprefix("Value error, ").split("; ")
+    assert [problem.split(":")[0] for problem in problems] == [
+        "template email.all.html does not compile",
+        "template webhook.firing.summary does not compile",
+    ]
+    # With jinja's own reason, and nothing said about a default: nothing will run.
+    assert all(": TemplateSyntaxError: " in problem for problem in problems)
+    assert "unexpected end of template" in problems[1]
+    assert "default used" not in error["msg"]
+
+
+def test_templates_that_do_not_compile_are_refused_when_built_in_python_too() -> None:
+    broken = TemplatesConfig.model_validate({"slack": {"resolved": {"text": "{{ }}"}}})
+    with pytest.raises(ValidationError, match=r"template slack\.resolved\.text does not compile"):
+        NotifiersConfig(templates=broken)
+
+
+def test_templates_that_compile_load_even_if_they_fail_when_rendered() -> None:
+    # Rendering depends on the notification: a failure then is the run-time fallback's
+    # (the default is used and counted), not the configuration's.
+    templates = {
+        "webhook": {"all": {"summary": "{{ labels.host }}: {{ 1 / 0 }}"}},
+        "email": {"firing": {"subject": "{{ alertname }} {% if summary %}!{% endif %}"}},
+    }
+    config = load({"webhook": [webhook()], "templates": templates})
+    assert set(config.templates.overrides()) == {
+        ("webhook", "all", "summary"),
+        ("email", "firing", "subject"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("model", "fields"),
+    [
+        (WebhookReceiverConfig, {"url": "http://127.0.0.1:9/hook"}),
+        (SlackReceiverConfig, {"url": "http://127.0.0.1:9/slack"}),
+        (EmailReceiverConfig, {"from": "tocsin@example.org", "to": ["a@example.org"]}),
+    ],
+)
+def test_a_receiver_holds_no_templates_so_a_run_time_change_cannot_bring_one(
+    model: type[WebhookReceiverConfig | SlackReceiverConfig | EmailReceiverConfig],
+    fields: dict[str, Any],
+) -> None:
+    # put_receiver carries one receiver's config: templates are the notifiers' as a
+    # whole, read from the configuration at start, so none arrives unchecked later.
+    data = {"name": "r", **fields, "templates": {"webhook": {"all": {"summary": "{{ oops"}}}}
+    with pytest.raises(ValidationError, match="templates") as caught:
+        model.model_validate(data)
+    assert [error["type"] for error in caught.value.errors()] == ["extra_forbidden"]
 
 
 def test_a_webhook_needs_an_http_url_and_a_known_payload_format() -> None:

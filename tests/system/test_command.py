@@ -77,6 +77,26 @@ def test_check_config_names_the_bad_field(
     assert message in capsys.readouterr().err
 
 
+def test_check_config_names_a_notification_template_that_does_not_compile_and_exits_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "tocsin.toml"
+    path.write_text(
+        '[store]\npath = ":memory:"\n'
+        "[receivers.templates.email.resolved]\n"
+        'subject = "{{ alertname }} resolved"\n'
+        'html = "{% for x in %}"\n'
+    )
+    assert main(["check-config", str(path)]) == 1
+    captured = capsys.readouterr()
+    assert "OK" not in captured.out
+    assert (
+        "receivers.templates: template email.resolved.html does not compile: "
+        "TemplateSyntaxError: " in captured.err
+    )
+    assert "email.resolved.subject" not in captured.err
+
+
 def test_check_config_names_secrets_whose_environment_variable_is_not_set(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -153,6 +153,43 @@ def test_a_missing_rule_file_and_bad_toml_are_reported_by_field(tmp_path: Path) 
     assert "not valid TOML" in str(caught.value)
 
 
+BROKEN_TEMPLATE = """
+[receivers]
+websocket = {}
+
+[receivers.templates.webhook.all]
+summary = "{{ alertname }}"
+
+[receivers.templates.webhook.firing]
+summary = "{{ oops"
+"""
+
+
+def test_a_notification_template_that_does_not_compile_is_refused_by_field(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "tocsin.toml"
+    path.write_text(BROKEN_TEMPLATE)
+    with pytest.raises(ConfigInvalid) as caught:
+        load_config(path)
+    [(field, reason)] = caught.value.problems
+    assert field == "receivers.templates"
+    assert reason.startswith(
+        "template webhook.firing.summary does not compile: TemplateSyntaxError: "
+    )
+    assert "webhook.all" not in reason  # the one that compiles is not blamed
+
+
+def test_a_notification_template_that_compiles_loads(tmp_path: Path) -> None:
+    path = tmp_path / "tocsin.toml"
+    path.write_text(BROKEN_TEMPLATE.replace("{{ oops", "{{ alertname }} is firing"))
+    config = load_config(path)
+    assert config.receivers.templates.overrides() == {
+        ("webhook", "all", "summary"): "{{ alertname }}",
+        ("webhook", "firing", "summary"): "{{ alertname }} is firing",
+    }
+
+
 def test_the_full_example_in_docs_configuration_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
     doc = Path(__file__).resolve().parents[2] / "docs" / "CONFIGURATION.md"
     example = doc.read_text().split("```toml\n")[1].split("```")[0]

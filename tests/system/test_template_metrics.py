@@ -1,12 +1,16 @@
-"""A user template that fails at run time shows on the server's own /metrics."""
+"""A user template that fails at run time shows on the server's own /metrics; one that
+does not compile never gets that far."""
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import ValidationError
 
 from actors.notify import GetTemplateFailures
 from gateway.system import AlertSystem
@@ -28,9 +32,14 @@ def scraped(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 def broken_summary(http_server: HttpServer) -> dict[str, Any]:
     """A webhook receiver whose summary template compiles but fails each time it renders."""
+    return broken_summary_url(http_server.url)
+
+
+def broken_summary_url(url: str) -> dict[str, Any]:
+    """``broken_summary`` for a receiver at ``url``."""
     receivers = {
         "websocket": {},
-        "webhook": [{"name": "ops-hook", "url": http_server.url, "trust_env": False}],
+        "webhook": [{"name": "ops-hook", "url": url, "trust_env": False}],
         "templates": {"webhook": {"firing": {"summary": "{{ labels.host }}: {{ 1 / 0 }}"}}},
     }
     route = {
@@ -78,3 +87,18 @@ async def test_one_delivered_notification_counts_its_template_failure_once(
         counted = await system.system.lookup("/alerting/notifiers").ask(GetTemplateFailures())
     assert len(http_server.requests) == 1
     assert counted == {("webhook", "summary", "render"): 1}
+
+
+def test_an_alert_system_cannot_be_given_a_template_that_does_not_compile(
+    tmp_path: Path,
+) -> None:
+    data_file = tmp_path / "tocsin.db"
+    sections = broken_summary_url("http://127.0.0.1:9/hook")
+    sections["receivers"]["templates"] = {"webhook": {"firing": {"summary": "{{ oops"}}}
+    with pytest.raises(ValidationError) as caught:
+        AlertSystem(config(**sections, store={"path": str(data_file)}))
+    [error] = caught.value.errors()
+    assert error["loc"] == ("receivers", "templates")
+    assert "template webhook.firing.summary does not compile" in error["msg"]
+    # Refused while the configuration was read: no store opened, nothing ran.
+    assert not data_file.exists()
