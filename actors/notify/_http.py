@@ -221,15 +221,21 @@ class HttpPoster:
         raw: RawResponse | None,
         error: BaseException | None,
     ) -> None:
-        if raw is not None:
-            if 200 <= raw.status < 300:
-                done(None)
-                return
-            done(classify_response(_response(url, raw), now=self._clock.time()))
-        elif isinstance(error, httpx.HTTPError):
-            done(classify_transport_error(error))
-        else:
-            done(error)
+        # ``done`` hears of every outcome, even one this classification raises on: a
+        # send begun by callback that is never answered stays in flight for good.
+        outcome: BaseException | None = error
+        try:
+            if raw is not None:
+                outcome = None
+                if not 200 <= raw.status < 300:
+                    outcome = classify_response(_response(url, raw), now=self._clock.time())
+            elif isinstance(error, httpx.HTTPError):
+                outcome = classify_transport_error(error)
+        except httpx.HTTPError as failure:  # as ``post``: a body its encoding cannot decode
+            outcome = classify_transport_error(failure)
+        except Exception as bug:
+            outcome = bug
+        done(outcome)
 
     async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> None:
         """POST ``body`` with the poster's headers and ``headers``; return on a 2xx
