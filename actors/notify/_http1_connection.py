@@ -310,12 +310,12 @@ class Connection(asyncio.Protocol):
             self.settle(done)
 
     def settle(self, clean: bool) -> None:
-        """End the exchange under way; the connection is closed unless it ended ``clean``."""
+        """End the exchange under way; the connection is dropped unless it ended ``clean``."""
         self._waiter = None
         self._parser = None
         self._chunks = []
         if not clean:
-            self.close()
+            self.abort()
 
     def _watch_read(self) -> None:
         read, waiter = self._read_timeout, self._waiter
@@ -371,6 +371,21 @@ class Connection(asyncio.Protocol):
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_exception(error)
+
+    def abort(self, error: Exception | None = None) -> None:
+        """Drop the connection now, with what is left unsent; fail the exchange with ``error``.
+
+        ``close`` would wait to flush the request first, for good if the server stopped
+        reading (a write timeout): the socket, and an exchange waiting for its end, with it.
+        """
+        if error is not None:
+            self._fail(error)
+        self.dirty = True
+        timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
+        if self.transport is not None:
+            self.transport.abort()
 
     def close(self) -> None:
         self.dirty = True

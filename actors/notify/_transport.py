@@ -47,6 +47,10 @@ Answered = Callable[[RawResponse | None, BaseException | None], None]
 """What ``Http1Transport.start`` calls with the outcome: the response, or the error."""
 
 
+def _closed() -> httpx.ReadError:
+    return httpx.ReadError("the transport was closed during the exchange")
+
+
 class _Slots:
     """A counting semaphore that can also be taken without waiting (``try_take``).
 
@@ -140,7 +144,9 @@ class Http1Transport(httpx.AsyncBaseTransport):
         self._ssl_context = ssl_context
         self._max_response = max_response_bytes
         self._idle: dict[Origin, deque[Connection]] = {}
-        self._busy: set[Connection] = set()  # exchanges begun by ``start``
+        # Exchanges begun by ``start``: what ``_started`` waits on (the response, or the
+        # task that waits for a paused write, then for it).
+        self._busy: dict[Connection, asyncio.Future[RawResponse]] = {}
         self._retries: set[asyncio.Future[Any]] = set()  # tasks
         self._closed = False
 
@@ -198,8 +204,10 @@ class Http1Transport(httpx.AsyncBaseTransport):
         response. Without one (all expired), ``exchange`` connects in a task. Either
         way ``answered(response, None)`` or ``answered(None, error)`` is called later,
         never from inside ``start``, with what ``exchange`` would return or raise (a
-        kept-alive connection found closed is retried once on a new one, as there).
-        False (no slot free, or closed): nothing was done; use ``exchange``.
+        kept-alive connection found closed is retried once on a new one, as there),
+        once the slot and the connection are given back: if ``answered`` raises, the
+        loop's exception handler hears it and the pool is whole. False (no slot free,
+        or closed): nothing was done; use ``exchange``.
         """
         if self._closed or not self._slots.try_take():
             return False
@@ -216,14 +224,11 @@ class Http1Transport(httpx.AsyncBaseTransport):
             self._slots.release()
             self._again(origin, data, timeouts, answered)
             return True
-        self._busy.add(connection)
         done = functools.partial(self._started, origin, connection, data, timeouts, answered)
         if connection.paused:  # the write waits for room: a task waits with it
-            task = asyncio.get_running_loop().create_task(connection.finish(waiter, timeouts))
-            self._retries.add(task)
-            task.add_done_callback(done)
-        else:
-            waiter.add_done_callback(done)
+            waiter = asyncio.get_running_loop().create_task(connection.finish(waiter, timeouts))
+        self._busy[connection] = waiter
+        waiter.add_done_callback(done)
         return True
 
     def _started(
@@ -235,18 +240,19 @@ class Http1Transport(httpx.AsyncBaseTransport):
         answered: Answered,
         outcome: asyncio.Future[RawResponse],
     ) -> None:
-        self._busy.discard(connection)
-        self._retries.discard(outcome)  # a task, if one waited
+        del self._busy[connection]
         self._slots.release()
         error = None if outcome.cancelled() else outcome.exception()
         if outcome.cancelled():
-            error = asyncio.CancelledError()
+            error = _closed() if self._closed else asyncio.CancelledError()
         connection.settle(error is None)  # again after ``finish``: harmless
         if error is None:
             self._give_back(origin, connection)
             answered(outcome.result(), None)
-        elif isinstance(error, Stale):  # the server closed it between requests
+        elif isinstance(error, Stale) and not self._closed:  # closed between requests
             self._again(origin, data, timeouts, answered)
+        elif isinstance(error, Stale):
+            answered(None, _closed())
         else:
             answered(None, error)
 
@@ -259,7 +265,7 @@ class Http1Transport(httpx.AsyncBaseTransport):
     def _retried(self, answered: Answered, task: asyncio.Task[RawResponse]) -> None:
         self._retries.discard(task)
         if task.cancelled():
-            answered(None, asyncio.CancelledError())
+            answered(None, _closed() if self._closed else asyncio.CancelledError())
         elif (error := task.exception()) is not None:
             answered(None, error)
         else:
@@ -296,16 +302,29 @@ class Http1Transport(httpx.AsyncBaseTransport):
         )
 
     async def aclose(self) -> None:
+        """Close the connections; end the exchanges begun by ``start`` and wait for them.
+
+        Their callers hear ``httpx.ReadError`` before this returns, and their slots are
+        back by then. Exchanges awaited in ``exchange`` are their
+        callers' to cancel.
+        """
         self._closed = True
         idle, self._idle = self._idle, {}
         for connections in idle.values():
             for connection in connections:
                 connection.close()
-        # Exchanges begun by ``start`` end with the connection: their callers hear of it.
-        for connection in list(self._busy):
-            connection.close()
+        # Dropped, not closed: ``close`` would first wait for a paused write to flush,
+        # and a server that stopped reading would hold the exchange, and its slot, for good.
+        ending: list[asyncio.Future[Any]] = []
+        for connection, outcome in list(self._busy.items()):
+            connection.abort(_closed())  # a task waiting for a paused write hears it too
+            ending.append(outcome)
         for task in list(self._retries):
             task.cancel()
+            ending.append(task)
+        if ending:
+            # Their callbacks were added before ``wait``'s: they have run when it returns.
+            await asyncio.wait(ending)
 
     # -- connections ---------------------------------------------------------------------
 
