@@ -13,12 +13,21 @@ import asyncio
 import contextlib
 import ssl
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from actors.notify import Channel, DeliveryError, SlackChannel, WebhookChannel
+from actors.notify import (
+    Channel,
+    DeliveryError,
+    NotifiersConfig,
+    PutReceiver,
+    ReceiverChanged,
+    SlackChannel,
+    WebhookChannel,
+)
 from actors.notify import CircuitState as Circuit
 from actors.notify._channel import SendDone
 from actors.notify._http1_connection import RawResponse, Timeouts
@@ -39,6 +48,8 @@ from tests.notify.notifier_harness import (
     running,
     webhook,
 )
+from tests.notify.test_receiver_revert import supervisor
+from tests.notify.test_receiver_revert import webhook as revert_webhook
 from tests.notify.test_send_callbacks import Outcome, origin, request, started, webhook_channel
 from tests.notify.test_slack import slack
 from tests.notify.test_transport import CLOSE_AFTER, RawServer, _ok
@@ -467,3 +478,31 @@ async def test_a_notifier_stopped_during_a_started_send_sends_it_again_once_star
     abandoned, again = http_server.requests[1:]
     assert abandoned.body == again.body
     assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == []
+
+
+async def test_a_receiver_replaced_during_a_started_send_sends_it_to_the_new_url_with_its_key(
+    tmp_path: Path, http_server: HttpServer
+) -> None:
+    # PutReceiver stops the notifier, whose send by callback hangs at the old URL: that
+    # send is abandoned, and the new notifier sends it again from the outbox.
+    config = NotifiersConfig.model_validate(
+        {"webhook": [{"name": "ops", "url": http_server.url, "trust_env": False}]}
+    )
+    moved = await HttpServer().start()
+    try:
+        async with supervisor(tmp_path / "tocsin.db", config, {}) as (notifiers, _):
+            notifiers.tell(notification(receiver="ops", key="warm"))
+            await http_server.wait_requests(1)
+            http_server.script(HANG)
+            notifiers.tell(notification(receiver="ops", key="late"))
+            await http_server.until(lambda: http_server.hanging == 1)
+            changed = await notifiers.ask(PutReceiver(revert_webhook("ops", moved.url)))
+            assert changed == ReceiverChanged("ops", "webhook", "replaced")
+            await http_server.until(lambda: http_server.abandoned == 1)
+            [again] = await moved.wait_requests(1)
+        abandoned = http_server.requests[1]
+        assert again.idempotency_key == abandoned.idempotency_key
+        assert again.body == abandoned.body
+        assert http_server.connections == 1  # kept alive after warm: the notifier sent by callback
+    finally:
+        await moved.close()
