@@ -311,6 +311,12 @@ class Connection(asyncio.Protocol):
 
     def settle(self, clean: bool) -> None:
         """End the exchange under way; the connection is dropped unless it ended ``clean``."""
+        waiter = self._waiter
+        if waiter is not None and waiter.done() and not waiter.cancelled():
+            # The response may have failed while the write waited for room, and the
+            # exchange ended on the write (a timeout) without awaiting it: mark that
+            # error seen, or the collector reports it as never retrieved.
+            waiter.exception()
         self._waiter = None
         self._parser = None
         self._chunks = []

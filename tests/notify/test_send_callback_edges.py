@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import ssl
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -64,10 +65,15 @@ GARBLED = Respond(500, headers={"content-encoding": "gzip"}, body=b"not gzip at 
 
 
 class StallServer:
-    """Answer each connection's first request, then stop reading it until the test ends."""
+    """Answer each connection's first request, then stop reading it until the test ends.
 
-    def __init__(self, context: ssl.SSLContext | None = None) -> None:
+    ``early``: read the second request's head and answer it with these bytes, unasked for
+    the rest, before it stops reading.
+    """
+
+    def __init__(self, context: ssl.SSLContext | None = None, early: bytes = b"") -> None:
         self.context = context
+        self.early = early
         self.connections = 0
         self._release = asyncio.Event()
         self._server: asyncio.Server | None = None
@@ -102,6 +108,10 @@ class StallServer:
             await reader.readexactly(length)
             writer.write(_ok(b"ok"))
             await writer.drain()
+            if self.early:
+                await reader.readuntil(b"\r\n\r\n")
+                writer.write(self.early)
+                await writer.drain()
             await self._release.wait()  # reads nothing more: the client's writes pile up
         except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError):
             pass
@@ -147,6 +157,48 @@ async def test_a_started_write_the_server_never_reads_times_out_and_drops_the_co
             # Dropped with its unsent bytes: closing would wait for the server to read
             # them, and keep the socket for good.
             await yielded(lambda: connection.lost)
+        finally:
+            await transport.aclose()
+
+
+@pytest.mark.parametrize("by_start", [True, False], ids=["started", "awaited"])
+async def test_an_answer_that_fails_a_write_still_under_way_leaves_no_unretrieved_error(
+    by_start: bool,
+) -> None:
+    # The server answers garbage before reading the body: the response fails while the
+    # write waits for room, then the write times out. The failed response must not be
+    # left for the garbage collector to report ("Future exception was never retrieved").
+    loop = asyncio.get_running_loop()
+    previous = loop.get_exception_handler()
+    caught: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _, context: caught.append(context))
+    try:
+        await answered_early_while_paused(by_start)
+        gc.collect()  # the exchange's futures, frames and errors are all garbage now
+    finally:
+        loop.set_exception_handler(previous)
+    assert [context["message"] for context in caught] == []
+
+
+async def answered_early_while_paused(by_start: bool) -> None:
+    async with StallServer(early=b"NOT HTTP AT ALL\r\n\r\n") as server:
+        transport = Http1Transport(max_connections=1)
+        where = origin(server.url())
+        short = Timeouts(10.0, 10.0, 0.2, 10.0)
+        try:
+            await transport.exchange(where, request(), short)
+            if by_start:
+                [connection] = transport._idle[where]
+                outcome = Outcome()
+                assert transport.start(where, request(body=HUGE), short, outcome.answered)
+                assert connection.paused
+                raw, error = await outcome.wait()
+                assert raw is None
+                assert isinstance(error, httpx.WriteTimeout)
+            else:
+                with pytest.raises(httpx.WriteTimeout):
+                    await transport.exchange(where, request(body=HUGE), short)
+            assert_whole(transport, 1)
         finally:
             await transport.aclose()
 
