@@ -1,6 +1,9 @@
 """Notifier: the actor that delivers one receiver's notifications, at least once.
 
-The decisions are the ``DeliveryScheduler``'s; this actor records, sends, reports.
+The decisions are the ``DeliveryScheduler``'s; this actor records, sends, reports. Its
+base classes hold the rest: ``NotifierOutcomes`` (actors/notify/_notifier_outcomes.py)
+records retries and dead letters and tells the receipts; ``NotifierOperations``
+(actors/notify/_notifier_operations.py) answers the dead-letter and status requests.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 from actors.notify._channel import Channel, DeliveryError
 from actors.notify._config import DeliveryPolicy
 from actors.notify._notifier_operations import NotifierOperations
+from actors.notify._notifier_outcomes import NotifierOutcomes
 from actors.notify._outbox import (
     OutboxRecord,
     OutboxWriter,
@@ -24,14 +28,13 @@ from actors.notify._outbox import (
 )
 from actors.notify._receipts import ReceiptSink, ReceiptsTarget
 from actors.notify._requests import GetNotifierStatus, ListDeadLetters, ReplayDeadLetter
-from actors.notify._scheduler import DeadLettered, Delivery, Retrying, Send
+from actors.notify._scheduler import Delivery, Retrying, Send
 from actors.store import Store
-from messages import DeliveryOutcome, DeliveryReceipt, DeliveryReceipts, Notification
+from messages import DeliveryOutcome, DeliveryReceipt, Notification
 
 __all__ = ["Notifier"]
 
 _WAKE = "wake"
-_MAX_ERROR = 1000  # characters of an error kept in a receipt or a dead letter
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -53,7 +56,7 @@ class _Wake:
     incarnation: object
 
 
-class Notifier(NotifierOperations):
+class Notifier(NotifierOutcomes, NotifierOperations):
     """Deliver one receiver's notifications through its ``Channel``, at least once.
 
     Tell it ``Notification``s. Each one is recorded in the store's outbox first, and
@@ -355,73 +358,3 @@ class Notifier(NotifierOperations):
         while len(keys) > self._remember_delivered:
             oldest, _ = keys.popitem(last=False)
             self._writer.forget_delivered(oldest)
-
-    def _retrying(self, outcome: Retrying) -> None:
-        reason = _clip(str(outcome.error))
-        self._log.info(
-            "delivery failed, will retry",
-            notifications=[item.notification.id for item in outcome.items],
-            attempts=outcome.attempts,
-            delay=round(outcome.delay, 6),
-            error=reason,
-        )
-        for delivery in outcome.items:
-            record = self._records.get(delivery.key)
-            if record is not None:
-                record = dataclasses.replace(record, attempts=delivery.attempts, error=reason)
-                self._records[delivery.key] = record
-                self._writer.write(record, delivery.key)
-            self._receipt(delivery, DeliveryOutcome.FAILED, reason)
-
-    def _dead_letter(self, outcome: DeadLettered) -> None:
-        reason = _clip(outcome.reason)
-        self._log.warning(
-            "notification dead-lettered",
-            notifications=[item.notification.id for item in outcome.items],
-            attempts=outcome.attempts,
-            reason=reason,
-        )
-        dead_at = self._clock.time()
-        for delivery in outcome.items:
-            record = self._records.pop(delivery.key, None)
-            if record is None:
-                continue
-            record = dataclasses.replace(
-                record, attempts=delivery.attempts, error=reason, dead_at=dead_at
-            )
-            self._dead[delivery.key] = record
-            self._writer.write(record, delivery.key)
-            self._receipt(delivery, DeliveryOutcome.DEAD_LETTERED, reason)
-        if not self._handling and self._receipts_due:
-            # Outside a message (on_start's first pump expires what the outbox held for
-            # too long): nothing would tell them later.
-            self._tell_receipts()
-
-    def _receipt(
-        self,
-        delivery: Delivery,
-        outcome: DeliveryOutcome,
-        error: str | None,
-        wall: float | None = None,
-    ) -> None:
-        notification = delivery.notification
-        if wall is None:
-            wall = self._clock.time()
-        self._receipts_due.append(
-            DeliveryReceipt(
-                notification_id=notification.id,
-                receiver=self.receiver,
-                outcome=outcome,
-                attempts=delivery.attempts,
-                latency_s=max(0.0, wall - notification.created_at),
-                error=error,
-            )
-        )
-
-    def _tell_receipts(self) -> None:
-        due, self._receipts_due = self._receipts_due, []
-        self._receipts.tell(DeliveryReceipts(receipts=tuple(due)), self.system, self._log)
-
-
-def _clip(text: str) -> str:
-    return text if len(text) <= _MAX_ERROR else text[: _MAX_ERROR - 1] + "…"

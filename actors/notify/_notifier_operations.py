@@ -1,6 +1,6 @@
 """What operators ask a notifier: its dead letters (list, replay) and its status.
 
-``NotifierOperations`` is ``Notifier``'s base class (actors/notify/_notifier.py): these
+``NotifierOperations`` is a base class of ``Notifier`` (actors/notify/_notifier.py): these
 handlers read the state the notifier keeps and queue through it; none is on the path of
 a notification.
 """
