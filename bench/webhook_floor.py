@@ -49,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from actors import apply_gc_policy
 from actors.notify._outbox import DELIVERED, OUTBOX, OutboxRecord, outbox_key
 from actors.notify._payloads import encode, tocsin_payload
-from actors.notify._templates import _default_summary
+from actors.notify._template_defaults import default_summary
 from actors.store import SqliteStore, StateWrite, encode_payload
 from bench._report import (
     Deadline,
@@ -151,7 +151,7 @@ class Floor:
             notification = ready.pop()
             connection = idle.pop()
             body = encode(
-                tocsin_payload([notification], WEBHOOK_RECEIVER, [_default_summary(notification)])
+                tocsin_payload([notification], WEBHOOK_RECEIVER, [default_summary(notification)])
             )
             connection.current = notification
             assert connection.transport is not None

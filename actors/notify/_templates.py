@@ -11,8 +11,8 @@ webhook    ``summary``                      none
 =========  ===============================  ==========================================
 
 Each part has a built-in default per notification kind (firing, acknowledged,
-escalated, resolved). ``TemplatesConfig`` overrides any of them, for one kind or for
-``all`` kinds. The context a template sees:
+escalated, resolved; actors/notify/_template_defaults.py). ``TemplatesConfig``
+overrides any of them, for one kind or for ``all`` kinds. The context a template sees:
 
 - ``kind`` (``"firing"``...), ``alertname`` (the label, or ``"alert"``), ``severity``;
 - ``labels``, ``annotations`` (the alert's; annotations already rendered),
@@ -61,6 +61,7 @@ from actors.notify._template_config import (
     TemplateScope,
     WebhookTemplates,
 )
+from actors.notify._template_defaults import NATIVE_DEFAULTS, default_source
 from messages import Notification, NotificationKind
 
 __all__ = [
@@ -79,107 +80,6 @@ __all__ = [
 ]
 
 _log = structlog.get_logger("tocsin.notify.templates")
-
-
-# ---- Built-in defaults -------------------------------------------------------------------
-
-_HEADLINES: Mapping[NotificationKind, str] = {
-    NotificationKind.FIRING: "{{ alertname }} is firing ({{ severity }}).",
-    NotificationKind.ACKNOWLEDGED: "{{ alertname }} was acknowledged; it is still firing.",
-    NotificationKind.ESCALATED: (
-        "{{ alertname }} is still firing and unacknowledged: escalated to {{ receiver }}."
-    ),
-    NotificationKind.RESOLVED: "{{ alertname }} is resolved.",
-}
-
-_SLACK_MARKS: Mapping[NotificationKind, str] = {
-    NotificationKind.FIRING: ":rotating_light:",
-    NotificationKind.ACKNOWLEDGED: ":eyes:",
-    NotificationKind.ESCALATED: ":sos:",
-    NotificationKind.RESOLVED: ":white_check_mark:",
-}
-
-_SUBJECT = "{{ alertname }}{% if label_text %} ({{ label_text }}){% endif %}: {{ kind }}"
-
-_TEXT = """{headline}
-{{% if summary %}}
-{{{{ summary }}}}
-{{% endif %}}{{% if description %}}
-{{{{ description }}}}
-{{% endif %}}
-Severity: {{{{ severity }}}}
-Since: {{{{ started }}}}
-Labels:
-{{% for name, value in labels|dictsort %}}  {{{{ name }}}} = {{{{ value }}}}
-{{% endfor %}}{{% for name, value in annotations|dictsort
-   if name not in ("summary", "description") %}}{{% if loop.first %}}Annotations:
-{{% endif %}}  {{{{ name }}}} = {{{{ value }}}}
-{{% endfor %}}Fingerprint: {{{{ fingerprint }}}}
-"""
-
-_HTML = """<html><body>
-<p><strong>{headline}</strong></p>
-{{% if summary %}}<p>{{{{ summary }}}}</p>
-{{% endif %}}{{% if description %}}<p>{{{{ description }}}}</p>
-{{% endif %}}<table>
-<tr><th align="left">severity</th><td>{{{{ severity }}}}</td></tr>
-<tr><th align="left">since</th><td>{{{{ started }}}}</td></tr>
-{{% for name, value in labels|dictsort %}}<tr><th align="left">{{{{ name }}}}</th>\
-<td>{{{{ value }}}}</td></tr>
-{{% endfor %}}{{% for name, value in annotations|dictsort
-   if name not in ("summary", "description") %}}<tr><th align="left">{{{{ name }}}}</th>\
-<td>{{{{ value }}}}</td></tr>
-{{% endfor %}}</table>
-<p><small>fingerprint {{{{ fingerprint }}}}</small></p>
-</body></html>
-"""
-
-_SLACK = (
-    "{mark} *[{{{{ kind|upper }}}}] {{{{ alertname }}}}* ({{{{ severity }}}})"
-    "{{% if label_text %}} {{{{ label_text }}}}{{% endif %}}"
-    "{{% if summary %}}\n{{{{ summary }}}}{{% endif %}}"
-)
-
-_SUMMARY = (
-    "[{{ kind|upper }}] {{ alertname }}{% if label_text %} ({{ label_text }}){% endif %}"
-    "{% if summary %}: {{ summary }}{% endif %}"
-)
-
-
-_KIND_UPPER: dict[NotificationKind, str] = {kind: kind.value.upper() for kind in NotificationKind}
-
-
-def _default_summary(notification: Notification) -> str:
-    # _SUMMARY in plain Python: the webhook summary is rendered for every webhook
-    # notification, and jinja's context and generator cost ~10x this. Tested to give
-    # exactly what the template gives (tests/notify/test_templates.py).
-    labels = notification.labels
-    text = f"[{_KIND_UPPER[notification.kind]}] {labels.get('alertname', 'alert')}"
-    label_text = ", ".join(
-        f"{name}={value}" for name, value in sorted(labels.items()) if name != "alertname"
-    )
-    if label_text:
-        text += f" ({label_text})"
-    summary = notification.annotations.get("summary", "")
-    if summary:
-        text += f": {summary}"
-    return text
-
-
-_NATIVE_DEFAULTS: Mapping[tuple[TemplateChannel, str], Callable[[Notification], str]] = {
-    (TemplateChannel.WEBHOOK, "summary"): _default_summary,
-}
-"""Defaults also written in Python, used when no user template overrides the part."""
-
-
-def _default_source(channel: TemplateChannel, kind: NotificationKind, part: str) -> str:
-    if channel is TemplateChannel.SLACK:
-        return _SLACK.format(mark=_SLACK_MARKS[kind])
-    if channel is TemplateChannel.WEBHOOK:
-        return _SUMMARY
-    if part == "subject":
-        return _SUBJECT
-    return (_HTML if part == "html" else _TEXT).format(headline=_HEADLINES[kind])
 
 
 # ---- Environments ------------------------------------------------------------------------
@@ -239,7 +139,7 @@ def _defaults() -> dict[_Key, jinja2.Template]:
             for kind in NotificationKind:
                 for part in parts:
                     _DEFAULTS[channel, kind, part] = _compile(
-                        channel, part, _default_source(channel, kind, part)
+                        channel, part, default_source(channel, kind, part)
                     )
     return _DEFAULTS
 
@@ -319,7 +219,7 @@ class TemplateSet:
             if override is None and (channel, scope, part) not in overrides:
                 scope = "all"
                 override = compiled.get((channel, scope, part))
-            native = _NATIVE_DEFAULTS.get((channel, part)) if override is None else None
+            native = NATIVE_DEFAULTS.get((channel, part)) if override is None else None
             self._entries[channel, kind, part] = _Entry(default, override, scope, native)
         for failure in failures:
             self._report(failure)
