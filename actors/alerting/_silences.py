@@ -36,6 +36,9 @@ class Silence:
     expire_comment: str | None = None
     applied: bool = False
     ended: bool = False
+    ended_order: int | None = None
+    """The registry's count of ended silences when this one ended (None: not ended, or
+    ended before the order was kept): which ended silence is the oldest, to forget."""
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         """Return whether ``labels`` satisfies every matcher."""
@@ -92,6 +95,7 @@ class Silence:
             "expire_comment": self.expire_comment,
             "applied": self.applied,
             "ended": self.ended,
+            "ended_order": self.ended_order,
         }
 
     @classmethod
@@ -111,7 +115,21 @@ class Silence:
             expire_comment=document.get("expire_comment"),  # None before it was kept
             applied=bool(document["applied"]),
             ended=bool(document["ended"]),
+            ended_order=_optional_int(document.get("ended_order")),  # absent before it was kept
         )
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _ended_first(silence: Silence) -> tuple[int, float, int]:
+    # The order silences ended in: kept since ended_order was, else guessed from the
+    # time they ended and then their number (those ended before any that kept it).
+    if silence.ended_order is not None:
+        return (1, float(silence.ended_order), 0)
+    ended_at = silence.expired_at if silence.expired_at is not None else silence.ends_at
+    return (0, ended_at, silence.number)
 
 
 class SilenceRegistry:
@@ -126,22 +144,28 @@ class SilenceRegistry:
     def __init__(self, *, max_ended: int = 1_000) -> None:
         self._all: dict[str, Silence] = {}
         self._live: dict[str, Silence] = {}
-        self._ended: OrderedDict[str, None] = OrderedDict()
+        self._ended: OrderedDict[str, None] = OrderedDict()  # in the order they ended
+        self._ended_count = 0
         self._max_ended = max_ended
         self.next_number = 1
         self.dirty: dict[str, Silence | None] = {}
 
     def restore(self, documents: Mapping[str, Mapping[str, Any]]) -> None:
         """Load the silences ``to_document`` wrote."""
-        for silence in sorted(
+        silences = sorted(
             (Silence.from_document(doc) for doc in documents.values()), key=lambda s: s.number
-        ):
+        )
+        for silence in silences:
             self._all[silence.silence_id] = silence
             self.next_number = max(self.next_number, silence.number + 1)
-            if silence.ended:
-                self._ended[silence.silence_id] = None
-            else:
+            if not silence.ended:
                 self._live[silence.silence_id] = silence
+        # Ended ones in the order they ended, not by number: the oldest ended is the one
+        # forgotten next, as in the book that wrote them.
+        for silence in sorted((s for s in silences if s.ended), key=_ended_first):
+            self._ended[silence.silence_id] = None
+            if silence.ended_order is not None:
+                self._ended_count = max(self._ended_count, silence.ended_order)
 
     def get(self, silence_id: str) -> Silence:
         """Return the silence with this id; raise SilenceNotFound."""
@@ -224,6 +248,8 @@ class SilenceRegistry:
         self._live.pop(silence.silence_id, None)
         silence.applied = False
         silence.ended = True
+        self._ended_count += 1
+        silence.ended_order = self._ended_count
         self.dirty[silence.silence_id] = silence
         self._ended[silence.silence_id] = None
         while len(self._ended) > self._max_ended:
