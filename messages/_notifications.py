@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
 from pydantic import Field, ValidationInfo, field_validator
 
@@ -99,6 +99,45 @@ class DeliveryReceipt(Message):
         if info.data.get("outcome") is DeliveryOutcome.DELIVERED and attempts < 1:
             raise ValueError("attempts must be >= 1 when the outcome is delivered")
         return attempts
+
+    @classmethod
+    def delivered(
+        cls, notification_id: str, receiver: str, attempts: int, latency_s: float
+    ) -> Self:
+        """Return the ``delivered`` receipt of values the caller vouches for, unvalidated.
+
+        For a notifier, which makes one per delivery from what is already typed (STYLE
+        rule 5): a non-empty id and receiver (a validated ``Notification``'s), attempts
+        >= 1 and a finite latency >= 0. Equal to the validated receipt of the same
+        values, at a third of its cost: validation (keyword arguments, two Python field
+        validators) was the largest single item of a webhook delivery's CPU after the
+        JSON encodings. Anything else (a receipt from outside, a failure) is validated.
+        """
+        receipt = cls.__new__(cls)
+        # What BaseModel.model_construct sets, without its per-field loop in Python.
+        _set(
+            receipt,
+            "__dict__",
+            {
+                "type": "delivery_receipt",
+                "notification_id": notification_id,
+                "receiver": receiver,
+                "outcome": DeliveryOutcome.DELIVERED,
+                "attempts": attempts,
+                "latency_s": latency_s,
+                "error": None,
+            },
+        )
+        _set(receipt, "__pydantic_fields_set__", _DELIVERED_FIELDS)
+        _set(receipt, "__pydantic_extra__", None)
+        _set(receipt, "__pydantic_private__", None)
+        return receipt
+
+
+_set = object.__setattr__  # the model is frozen: its own __setattr__ refuses
+_DELIVERED_FIELDS = frozenset(
+    ("notification_id", "receiver", "outcome", "attempts", "latency_s", "error")
+)
 
 
 class DeliveryReceipts(Message):

@@ -30,7 +30,7 @@ from actors.notify._receipts import ReceiptSink, ReceiptsTarget
 from actors.notify._requests import GetNotifierStatus, ListDeadLetters, ReplayDeadLetter
 from actors.notify._scheduler import Delivery, Retrying, Send
 from actors.store import Store
-from messages import DeliveryOutcome, DeliveryReceipt, Notification
+from messages import DeliveryReceipt, Notification
 
 __all__ = ["Notifier"]
 
@@ -328,13 +328,20 @@ class Notifier(NotifierOutcomes, NotifierOperations):
         # delivered at the same time, so their marks share one JSON text (the repr of
         # a float costs more than the rest of a mark).
         wall = self._clock.time()
+        receipts = self._receipts_due
+        receiver = self.receiver
+        delivered = DeliveryReceipt.delivered
         for send, error in results:
             if error is None:
                 for delivery in self._scheduler.completed(send, now):
                     self._delivered += 1
                     self._records.pop(delivery.key, None)
                     self._remember(delivery.key, wall)
-                    self._receipt(delivery, DeliveryOutcome.DELIVERED, None, wall)
+                    notification = delivery.notification
+                    latency = wall - notification.created_at
+                    receipts.append(
+                        delivered(notification.id, receiver, delivery.attempts, max(0.0, latency))
+                    )
             else:
                 self._failed_attempts += 1
                 outcome = self._scheduler.failed(send, error, now)

@@ -52,12 +52,15 @@ def outbox_key(receiver: str, notification_id: str) -> str:
     return f"{receiver}/{notification_id}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class OutboxRecord:
     """One outbox document: a notification waiting for delivery, or a dead letter.
 
     ``recorded_at`` is wall-clock epoch seconds (ages survive a process restart);
     ``order`` is the receiver's arrival order, so a reload keeps each alert's order.
+    Treat it as a value: ``dataclasses.replace`` makes a changed copy. (Not frozen: a
+    frozen dataclass's ``__init__`` sets each field through ``object.__setattr__``,
+    five times the cost, and a notifier makes one per notification.)
     """
 
     receiver: str

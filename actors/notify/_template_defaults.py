@@ -91,7 +91,7 @@ def default_summary(notification: Notification) -> str:
     labels = notification.labels
     text = f"[{_KIND_UPPER[notification.kind]}] {labels.get('alertname', 'alert')}"
     label_text = ", ".join(
-        f"{name}={value}" for name, value in sorted(labels.items()) if name != "alertname"
+        [f"{name}={value}" for name, value in sorted(labels.items()) if name != "alertname"]
     )
     if label_text:
         text += f" ({label_text})"

@@ -88,6 +88,27 @@ def test_a_delivered_receipt_has_no_error() -> None:
     assert DeliveryReceipt.model_validate_json(receipt.model_dump_json()) == receipt
 
 
+def test_a_trusted_delivered_receipt_is_the_validated_one() -> None:
+    validated = DeliveryReceipt(
+        notification_id="n-1",
+        receiver="r",
+        outcome=DeliveryOutcome.DELIVERED,
+        attempts=2,
+        latency_s=0.25,
+        error=None,
+    )
+    trusted = DeliveryReceipt.delivered("n-1", "r", 2, 0.25)
+    assert type(trusted) is DeliveryReceipt
+    assert trusted == validated
+    assert trusted.model_dump() == validated.model_dump()
+    assert trusted.model_dump_json() == validated.model_dump_json()
+    assert trusted.model_fields_set == validated.model_fields_set
+    assert hash(trusted) == hash(validated)
+    assert DeliveryReceipts(receipts=(trusted,)).receipts == (validated,)
+    with pytest.raises(ValueError, match="frozen"):
+        trusted.attempts = 3  # type: ignore[misc]
+
+
 @pytest.mark.parametrize("outcome", [DeliveryOutcome.FAILED, DeliveryOutcome.DEAD_LETTERED])
 def test_an_unsuccessful_receipt_needs_an_error(outcome: DeliveryOutcome) -> None:
     assert_invalid(

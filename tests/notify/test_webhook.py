@@ -97,6 +97,20 @@ async def test_every_request_carries_the_notifications_idempotency_key(
     assert first.idempotency_key == second.idempotency_key == item.idempotency_key
 
 
+@pytest.mark.parametrize("key", ["k\r\nX-Injected: 1", "k\nX-Injected: 1", "k\x00"])
+async def test_a_key_that_would_split_the_request_fails_for_good_and_sends_nothing(
+    http_server: HttpServer, key: str
+) -> None:
+    async with channel(http_server.url) as webhook:
+        with pytest.raises(DeliveryError) as caught:
+            await webhook.send([notification(receiver="ops", key=key)])
+        await webhook.send([notification(receiver="ops", key=" padded\t")])
+    assert not caught.value.retryable
+    assert "illegal header value" in str(caught.value)
+    [request] = http_server.requests  # only the good one, its key trimmed as h11 does
+    assert request.idempotency_key == "padded"
+
+
 async def test_a_batch_has_one_key_derived_from_its_keys_in_order(
     http_server: HttpServer,
 ) -> None:
