@@ -9,6 +9,7 @@ re-exported here.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import httptools
 import httpx
@@ -39,7 +40,8 @@ class Connection(asyncio.Protocol):
     """One HTTP/1.1 connection: one exchange at a time, the response parsed as it comes.
 
     The parser callbacks (``on_*``) are httptools'; an exchange's outcome is a future
-    that ``exchange`` awaits (with the read timeout checked by one timer).
+    that ``exchange`` awaits (with the read timeout checked by one timer). A caller that
+    waits by callback sets ``notify`` instead (see ``start``).
     """
 
     def __init__(self, max_response: int) -> None:
@@ -52,7 +54,12 @@ class Connection(asyncio.Protocol):
         self._loop = asyncio.get_running_loop()
         self._paused: asyncio.Future[None] | None = None
         self._waiter: asyncio.Future[RawResponse] | None = None
+        self.notify: Callable[[asyncio.Future[RawResponse]], None] | None = None
+        """Called once with the exchange's future when it is done (see ``start``)."""
         self._parser: httptools.HttpResponseParser | None = None
+        # One parser for the connection's life: llhttp parses one response after the
+        # other, and only a connection whose last response ended cleanly is reused.
+        self._reader: httptools.HttpResponseParser | None = None
         self._received = 0
         self._last_read = 0.0
         self._timer: asyncio.TimerHandle | None = None
@@ -80,6 +87,11 @@ class Connection(asyncio.Protocol):
         waiter = self._waiter
         if waiter is None or waiter.done():
             return
+        self._lose(waiter, error)
+        if self.notify is not None:
+            self._notify()
+
+    def _lose(self, waiter: asyncio.Future[RawResponse], error: Exception | None) -> None:
         if self._headers_done and not self._delimited and error is None:
             self._finish()  # the body ran until the server closed: that is its end
         elif self._received == 0 and self.used:
@@ -99,7 +111,6 @@ class Connection(asyncio.Protocol):
             self.dirty = True  # unasked bytes (such as a parting 408): never reuse
             return
         self._received += len(data)
-        self._last_read = self._loop.time()
         try:
             parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -108,6 +119,13 @@ class Connection(asyncio.Protocol):
             # Garbage after a whole response only retires the connection (_fail does
             # nothing more once the response is complete).
             self._fail(httpx.RemoteProtocolError(f"invalid HTTP response: {error}"))
+        if waiter.done():
+            # Told now, after the parser returned (never from inside it: the callback
+            # may give this connection back and start the next exchange on it).
+            if self.notify is not None:
+                self._notify()
+        else:
+            self._last_read = self._loop.time()  # the read timeout counts from here
 
     def eof_received(self) -> bool | None:
         return None  # close the transport: connection_lost decides what the end means
@@ -145,13 +163,14 @@ class Connection(asyncio.Protocol):
         if 100 <= status < 200:
             return  # informational: the real response follows
         self._headers_done = True
-        names = {name.lower() for name, _ in self._headers}
-        self._delimited = (
-            b"content-length" in names
-            or b"transfer-encoding" in names
-            or status in (204, 304)
-            or self._head
-        )
+        delimited = status == 204 or status == 304 or self._head
+        if not delimited:
+            for name, _ in self._headers:
+                lowered = name.lower()
+                if lowered == b"content-length" or lowered == b"transfer-encoding":
+                    delimited = True
+                    break
+        self._delimited = delimited
         if self._head:  # no body follows, whatever the headers say
             self.dirty = True
             self._finish()
@@ -200,8 +219,11 @@ class Connection(asyncio.Protocol):
 
         ``exchange`` without its wait, for callers that wait by callback: unless
         ``paused`` (then ``finish`` must wait, for the write), the future is all there
-        is to wait for, and ``settle`` must be called once it is done. Raises as
-        ``exchange`` does when nothing could be sent.
+        is to wait for, and ``settle`` must be called once it is done. Such a caller
+        sets ``notify`` rather than adding a done callback to the future: it is called
+        with the future as soon as it is done (from ``data_received`` once the parser
+        has returned, ``connection_lost``, the read timeout or ``abort``), not one loop
+        iteration later. Raises as ``exchange`` does when nothing could be sent.
         """
         transport = self.transport
         if transport is None or self.lost or transport.is_closing():
@@ -209,7 +231,10 @@ class Connection(asyncio.Protocol):
                 raise Stale
             raise httpx.WriteError("the connection is closed")
         self._waiter = waiter = self._loop.create_future()
-        self._parser = httptools.HttpResponseParser(self)
+        parser = self._reader
+        if parser is None:
+            parser = self._reader = httptools.HttpResponseParser(self)
+        self._parser = parser
         self._head = head
         self._received = 0
         self._complete = False
@@ -221,8 +246,15 @@ class Connection(asyncio.Protocol):
         except BaseException:
             self.settle(False)
             raise
-        if self._paused is None:
-            self._watch_read()
+        if self._paused is None and (read := timeouts.read) is not None:
+            # _watch_read, inline: the connection's one timer is re-armed only when
+            # it would fire after this exchange's read timeout.
+            self._last_read = now = self._loop.time()
+            timer = self._timer
+            if timer is None or timer.when() > now + read:
+                if timer is not None:
+                    timer.cancel()
+                self._timer = self._loop.call_at(now + read, self._check_read)
         return waiter
 
     @property
@@ -252,6 +284,7 @@ class Connection(asyncio.Protocol):
             # error seen, or the collector reports it as never retrieved.
             waiter.exception()
         self._waiter = None
+        self.notify = None
         self._parser = None
         self._chunks = []
         if not clean:
@@ -293,6 +326,8 @@ class Connection(asyncio.Protocol):
         due = self._last_read + timeout
         if self._loop.time() >= due:
             waiter.set_exception(httpx.ReadTimeout("reading the response timed out"))
+            if self.notify is not None:
+                self._notify()
         else:
             self._timer = self._loop.call_at(due, self._check_read)
 
@@ -326,6 +361,26 @@ class Connection(asyncio.Protocol):
             timer.cancel()
         if self.transport is not None:
             self.transport.abort()
+        if self.notify is not None:
+            self._notify()
+
+    def _notify(self) -> None:
+        # Tell ``notify`` (once) that the exchange's future is done, if it is.
+        waiter, notify = self._waiter, self.notify
+        if waiter is not None and notify is not None and waiter.done():
+            self.notify = None
+            try:
+                notify(waiter)
+            except Exception as error:
+                # As for a future's callback: the loop's exception handler hears it;
+                # raised from data_received, it would cost the connection.
+                self._loop.call_exception_handler(
+                    {
+                        "message": "exception in an HTTP exchange's completion callback",
+                        "exception": error,
+                        "protocol": self,
+                    }
+                )
 
     def close(self) -> None:
         self.dirty = True

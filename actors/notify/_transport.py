@@ -192,7 +192,8 @@ class Http1Transport(httpx.AsyncBaseTransport):
         finds that one expired). Callers that build a request only to ``start`` it ask
         first, so that a request that goes by ``exchange`` instead is built once.
         """
-        if self._closed or not self._slots.available():
+        slots = self._slots  # _Slots.available, inline: asked before every send
+        if self._closed or slots.free <= 0 or slots._waiters:
             return False
         return bool(self._idle.get(origin))
 
@@ -209,8 +210,10 @@ class Http1Transport(httpx.AsyncBaseTransport):
         loop's exception handler hears it and the pool is whole. False (no slot free,
         or closed): nothing was done; use ``exchange``.
         """
-        if self._closed or not self._slots.try_take():
+        slots = self._slots
+        if self._closed or slots.free <= 0 or slots._waiters:  # _Slots.try_take, inline
             return False
+        slots.free -= 1
         connection = self._take_idle(origin)
         if connection is not None:
             try:
@@ -218,17 +221,22 @@ class Http1Transport(httpx.AsyncBaseTransport):
             except Stale:
                 connection = None  # closed since it went idle: connect anew, below
             except BaseException:
-                self._slots.release()
+                slots.release()
                 raise
         if connection is None:
-            self._slots.release()
+            slots.release()
             self._again(origin, data, timeouts, answered)
             return True
         done = functools.partial(self._started, origin, connection, data, timeouts, answered)
         if connection.paused:  # the write waits for room: a task waits with it
-            waiter = asyncio.get_running_loop().create_task(connection.finish(waiter, timeouts))
-        self._busy[connection] = waiter
-        waiter.add_done_callback(done)
+            task = asyncio.get_running_loop().create_task(connection.finish(waiter, timeouts))
+            self._busy[connection] = task
+            task.add_done_callback(done)
+        else:
+            # Told by the connection as the response completes, without a loop
+            # iteration in between (a future's callbacks are scheduled, not called).
+            self._busy[connection] = waiter
+            connection.notify = done
         return True
 
     def _started(
@@ -242,9 +250,10 @@ class Http1Transport(httpx.AsyncBaseTransport):
     ) -> None:
         del self._busy[connection]
         self._slots.release()
-        error = None if outcome.cancelled() else outcome.exception()
         if outcome.cancelled():
-            error = _closed() if self._closed else asyncio.CancelledError()
+            error: BaseException | None = _closed() if self._closed else asyncio.CancelledError()
+        else:
+            error = outcome.exception()
         connection.settle(error is None)  # again after ``finish``: harmless
         if error is None:
             self._give_back(origin, connection)
@@ -333,9 +342,18 @@ class Http1Transport(httpx.AsyncBaseTransport):
         if not connections:
             return None
         now = time.monotonic()
+        expiry = self._expiry
         while connections:
             connection = connections.pop()
-            if connection.reusable(now, self._expiry):
+            # Connection.reusable, inline for the common case: idle and open.
+            transport = connection.transport
+            if (
+                now - connection.idle_since < expiry
+                and not connection.dirty
+                and not connection.lost
+                and transport is not None
+                and not transport.is_closing()
+            ):
                 return connection
             connection.close()
         return None

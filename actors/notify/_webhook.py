@@ -85,7 +85,10 @@ class WebhookChannel:
             payload = alertmanager_payload(batch, self.name, external_url=self.config.external_url)
         else:
             render = self.templates.render_part
-            summaries = [render(TemplateChannel.WEBHOOK, "summary", n) for n in batch]
+            if len(batch) == 1:  # the common case, without a comprehension
+                summaries = [render(TemplateChannel.WEBHOOK, "summary", batch[0])]
+            else:
+                summaries = [render(TemplateChannel.WEBHOOK, "summary", n) for n in batch]
             payload = tocsin_payload(batch, self.name, summaries)
         return encode(payload)
 
@@ -107,7 +110,8 @@ class WebhookChannel:
 
     def _request(self, batch: Sequence[Notification]) -> tuple[bytes, dict[str, str]]:
         body = self.body(batch)
-        headers = {IDEMPOTENCY_HEADER: batch_idempotency_key(batch)}
+        key = batch[0].idempotency_key if len(batch) == 1 else batch_idempotency_key(batch)
+        headers = {IDEMPOTENCY_HEADER: key}
         if self._secret is not None:
             headers[self.config.signature_header] = sign(self._secret, body)
         return body, headers
