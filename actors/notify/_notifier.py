@@ -229,10 +229,11 @@ class Notifier(NotifierOutcomes, NotifierOperations):
         if key in self._delivered_keys:
             self._log.debug("delivered notification ignored", notification_id=notification.id)
             return
-        if key in self._scheduler:
+        if key in self._scheduler.queued:
             self._log.debug("duplicate notification ignored", notification_id=notification.id)
             return
-        self._dead.pop(key, None)
+        if self._dead:
+            self._dead.pop(key, None)
         self._queue(notification, key)
 
     def _queue(self, notification: Notification, key: str) -> None:

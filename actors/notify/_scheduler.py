@@ -11,6 +11,7 @@ import heapq
 import itertools
 import math
 from collections import deque
+from collections.abc import Mapping
 
 from actors.notify._channel import DeliveryError
 from actors.notify._circuit import CircuitBreaker, CircuitState
@@ -64,6 +65,9 @@ class DeliveryScheduler:
         self.batch_max = batch_max
         self._seq = itertools.count()
         self._by_key: dict[str, Delivery] = {}
+        self.queued: Mapping[str, Delivery] = self._by_key
+        """The queued deliveries by key (read only): ``key in queued`` is ``key in self``
+        without a method call, for a caller that asks it of every notification."""
         self._lanes: dict[str, deque[Delivery]] = {}
         # Heap entries carry a unique tie-breaker so that units are never compared; stale
         # entries (a unit moved on) are skipped when they surface. The ready units and
@@ -119,7 +123,13 @@ class DeliveryScheduler:
         if lane is None:
             lane = self._lanes[notification.fingerprint] = deque()
         lane.append(delivery)
-        self._push_deadline(unit)
+        # _push_deadline, inline: a new delivery's deadline is almost always the latest.
+        entry = (since + self.policy.max_age, next(self._tie), unit)
+        fifo = self._deadline_fifo
+        if not fifo or fifo[-1] < entry:
+            fifo.append(entry)
+        else:
+            heapq.heappush(self._deadlines, entry)
         if recorded and len(lane) == 1:
             self._enqueue(unit, now)
         return delivery
