@@ -283,12 +283,16 @@ class Connection(asyncio.Protocol):
             # exchange ended on the write (a timeout) without awaiting it: mark that
             # error seen, or the collector reports it as never retrieved.
             waiter.exception()
+        self.clear()
+        if not clean:
+            self.abort()
+
+    def clear(self) -> None:
+        """End an exchange whose future holds its response: ``settle(True)`` for it."""
         self._waiter = None
         self.notify = None
         self._parser = None
         self._chunks = []
-        if not clean:
-            self.abort()
 
     def _watch_read(self) -> None:
         read, waiter = self._read_timeout, self._waiter

@@ -232,6 +232,23 @@ class DeliveryScheduler:
         """Record that ``send`` succeeded; return its deliveries (now delivered)."""
         unit = self._settle(send)
         self.breaker.record_success(now)
+        items = unit.items
+        if len(items) == 1 and unit.where is None:
+            # _finish for the common case: one delivery, the head of its alert's lane,
+            # queued nowhere else; the lane's next delivery, if any, may go now.
+            [item] = items
+            fingerprint = item.notification.fingerprint
+            lanes = self._lanes
+            lane = lanes[fingerprint]
+            if lane[0] is item:
+                unit.done = True
+                del self._by_key[item.key]
+                lane.popleft()
+                if lane:
+                    self._maybe_eligible(lane[0], now)
+                else:
+                    del lanes[fingerprint]
+                return send.items
         self._finish(unit, now)
         return send.items
 

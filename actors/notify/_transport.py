@@ -249,7 +249,17 @@ class Http1Transport(httpx.AsyncBaseTransport):
         outcome: asyncio.Future[RawResponse],
     ) -> None:
         del self._busy[connection]
-        self._slots.release()
+        slots = self._slots
+        if slots._waiters:
+            slots.release()
+        else:
+            slots.free += 1  # _Slots.release, inline: nobody waits for a slot
+        if not outcome.cancelled() and outcome.exception() is None:
+            # The common case, settled inline (Connection.settle for a clean end).
+            connection.clear()
+            self._give_back(origin, connection)
+            answered(outcome.result(), None)
+            return
         if outcome.cancelled():
             error: BaseException | None = _closed() if self._closed else asyncio.CancelledError()
         else:
