@@ -36,6 +36,9 @@ __all__ = [
 ]
 
 
+_new_tuple = tuple.__new__
+
+
 class Connection(asyncio.Protocol):
     """One HTTP/1.1 connection: one exchange at a time, the response parsed as it comes.
 
@@ -340,7 +343,10 @@ class Connection(asyncio.Protocol):
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             body = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
-            waiter.set_result(RawResponse(self._status, self._headers, body))
+            # tuple.__new__ rather than RawResponse(...): a NamedTuple's own __new__ is
+            # a Python function, a frame per response.
+            response = _new_tuple(RawResponse, (self._status, self._headers, body))
+            waiter.set_result(response)
 
     def _fail(self, error: Exception) -> None:
         self.dirty = True

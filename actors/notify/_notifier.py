@@ -271,8 +271,14 @@ class Notifier(NotifierOutcomes, NotifierOperations):
         for send in scheduler.due(now):
             if start is not None:
                 done = functools.partial(self._sent, send, self._incarnation)
+                items = send.items
+                batch = (
+                    [items[0].notification]
+                    if len(items) == 1
+                    else [item.notification for item in items]
+                )
                 try:
-                    if start([item.notification for item in send.items], done):
+                    if start(batch, done):
                         continue
                 except Exception as bug:
                     done(bug)
