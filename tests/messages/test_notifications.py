@@ -106,7 +106,7 @@ def test_a_trusted_delivered_receipt_is_the_validated_one() -> None:
     assert hash(trusted) == hash(validated)
     assert DeliveryReceipts(receipts=(trusted,)).receipts == (validated,)
     with pytest.raises(ValueError, match="frozen"):
-        trusted.attempts = 3  # type: ignore[misc]
+        trusted.attempts = 3
 
 
 @pytest.mark.parametrize("outcome", [DeliveryOutcome.FAILED, DeliveryOutcome.DEAD_LETTERED])
