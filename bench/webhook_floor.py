@@ -16,7 +16,8 @@ webhook notifications twice:
   committed before its request is sent; the same JSON body (``tocsin_payload``, the
   default summary) and headers, one request per notification on 32 keep-alive
   connections parsed with httptools; on the answer the document deleted and the key
-  remembered (one append per burst of answers) and a ``DeliveryReceipt`` made. No
+  remembered (one append per burst of answers, its keys in one batch document, as the
+  notifier's ``DeliveredMarks`` write them) and a ``DeliveryReceipt`` made. No
   actors, no scheduler (no rate limit, circuit breaker, retries or per-alert order), no
   task per send: callbacks only.
 
@@ -47,7 +48,8 @@ import httptools
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from actors import apply_gc_policy
-from actors.notify._outbox import DELIVERED, OUTBOX, OutboxRecord, outbox_key
+from actors.notify._delivered_marks import batch_write
+from actors.notify._outbox import OUTBOX, OutboxRecord, outbox_key
 from actors.notify._payloads import encode, tocsin_payload
 from actors.notify._template_defaults import default_summary
 from actors.store import SqliteStore, StateWrite, encode_payload
@@ -111,7 +113,10 @@ class Floor:
         ).encode()
         self._idle: list[_Connection] = []
         self._ready: list[Notification] = []
-        self._marks: list[StateWrite] = []
+        self._marks: list[StateWrite] = []  # the outbox deletes of a burst of answers
+        self._marked: list[str] = []  # their keys, for the burst's batch of marks
+        self._marked_at = 0.0
+        self._batches = 0
         self._tasks: set[asyncio.Task[Any]] = set()
         self.delivered = 0
         self.failed = 0
@@ -175,10 +180,9 @@ class Floor:
         at = time.time()
         if not self._marks:  # one append per burst of answers
             asyncio.get_running_loop().call_soon(self._flush_marks)
-        self._marks += (
-            StateWrite(OUTBOX, key, None),
-            StateWrite(DELIVERED, key, {"at": at}, f'{{"at":{at!r}}}'),
-        )
+        self._marks.append(StateWrite(OUTBOX, key, None))
+        self._marked.append(key)
+        self._marked_at = at
         DeliveryReceipt(
             notification_id=notification.id,
             receiver=WEBHOOK_RECEIVER,
@@ -195,6 +199,9 @@ class Floor:
 
     def _flush_marks(self) -> None:
         marks, self._marks = self._marks, []
+        marks.append(batch_write(WEBHOOK_RECEIVER, self._batches, self._marked, self._marked_at))
+        self._batches += 1
+        self._marked = []
         task = asyncio.get_running_loop().create_task(self._store.append([], marks))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

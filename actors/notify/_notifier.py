@@ -17,12 +17,12 @@ from typing import Any
 
 from actors.notify._channel import Channel, DeliveryError
 from actors.notify._config import DeliveryPolicy
+from actors.notify._delivered_marks import DeliveredMarks, load_delivered
 from actors.notify._notifier_operations import NotifierOperations
 from actors.notify._notifier_outcomes import NotifierOutcomes
 from actors.notify._outbox import (
     OutboxRecord,
     OutboxWriter,
-    load_delivered,
     load_outbox,
     outbox_key,
 )
@@ -83,7 +83,8 @@ class Notifier(NotifierOutcomes, NotifierOperations):
     undelivered outbox documents and sends them again, with the same idempotency key.
     A notification whose id is already queued is ignored (a duplicate); one whose id
     is a dead letter replaces it. The keys of the last ``remember_delivered``
-    deliveries are kept in the store too (collection ``delivered``), and a notification
+    deliveries are kept in the store too (``DeliveredMarks``: one document per append,
+    in the append that deletes their outbox documents; 0: none), and a notification
     whose id was delivered is ignored: a restarted alert manager that re-sends what it
     cannot know was sent (firing of open alerts, recent acknowledgements and
     resolutions) does not reach the receiver twice; only a delivery in flight at a
@@ -109,7 +110,7 @@ class Notifier(NotifierOutcomes, NotifierOperations):
         remember_delivered: int = 10_000,
         outbox_linger: float = 0.0,
     ) -> None:
-        if remember_delivered < 0:
+        if remember_delivered < 0:  # as DeliveredMarks, which is made at each start
             raise ValueError(f"remember_delivered must be >= 0, not {remember_delivered}")
         self._remember_delivered = remember_delivered
         self.receiver = receiver
@@ -159,7 +160,11 @@ class Notifier(NotifierOutcomes, NotifierOperations):
         except BaseException:
             await self.channel.close()
             raise
-        self._delivered_keys = load_delivered(snapshot, self.receiver)
+        delivered, problems = load_delivered(snapshot, self.receiver)
+        for problem in problems:
+            self._log.error("unreadable delivered marks skipped", problem=problem)
+        marks = DeliveredMarks(self.receiver, self._remember_delivered, delivered)
+        self._delivered_keys = marks.remembered
         records, problems = load_outbox(snapshot, self.receiver)
         for problem in problems:
             self._log.error("unreadable outbox document skipped", problem=problem)
@@ -188,9 +193,9 @@ class Notifier(NotifierOutcomes, NotifierOperations):
             retry_for=self._store_retry_for,
             log=self._log,
             linger=self._outbox_linger,
+            marks=marks,
         )
         self._writer.start()
-        self._forget_old_deliveries()
         if self._records or self._dead:
             self._log.info(
                 "outbox reloaded", undelivered=len(self._records), dead_letters=len(self._dead)
@@ -331,19 +336,19 @@ class Notifier(NotifierOutcomes, NotifierOperations):
             return
         results, self._results = self._results, []
         now = self._clock.now()
-        # One wall-clock reading for the sends that ended together: they are marked
-        # delivered at the same time, so their marks share one JSON text (the repr of
-        # a float costs more than the rest of a mark).
+        # One wall-clock reading for the sends that ended together: the time of their
+        # receipts' latencies and of their delivered marks.
         wall = self._clock.time()
         receipts = self._receipts_due
         receiver = self.receiver
         delivered = DeliveryReceipt.delivered
+        mark = self._writer.delivered  # the outbox delete and the delivered mark
         for send, error in results:
             if error is None:
                 for delivery in self._scheduler.completed(send, now):
                     self._delivered += 1
                     self._records.pop(delivery.key, None)
-                    self._remember(delivery.key, wall)
+                    mark(delivery.key, wall)
                     notification = delivery.notification
                     latency = wall - notification.created_at
                     receipts.append(
@@ -357,18 +362,3 @@ class Notifier(NotifierOutcomes, NotifierOperations):
                 else:
                     self._dead_letter(outcome)
         self._pump()
-
-    def _remember(self, key: str, at: float) -> None:
-        if self._remember_delivered == 0:
-            self._writer.write(None, key)
-            return
-        self._delivered_keys.pop(key, None)
-        self._delivered_keys[key] = at
-        self._writer.delivered(key, at)
-        self._forget_old_deliveries()
-
-    def _forget_old_deliveries(self) -> None:
-        keys = self._delivered_keys
-        while len(keys) > self._remember_delivered:
-            oldest, _ = keys.popitem(last=False)
-            self._writer.forget_delivered(oldest)

@@ -3,43 +3,39 @@
 One state document per notification in the store's ``outbox`` collection, keyed
 ``<receiver>/<notification id>`` (receiver names never contain ``/``). A document is
 written before the first attempt, rewritten after each failed attempt (attempts, last
-error), deleted once delivered, and kept as a dead letter (``dead_at`` set) after the
-last retry. The outbox writes documents only, no events: delivery history is the alert
-manager's (it records the ``DeliveryReceipt``s), and its event sequence stays its own.
+error), deleted once delivered (with, in the same append, the delivered mark:
+actors/notify/_delivered_marks.py), and kept as a dead letter (``dead_at`` set) after
+the last retry. The outbox writes documents only, no events: delivery history is the
+alert manager's (it records the ``DeliveryReceipt``s), and its event sequence stays its
+own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
 
+from actors.notify._delivered_marks import DeliveredMarks
 from actors.notify._payloads import notification_document
 from actors.store import Snapshot, StateWrite, Store, StoreUnavailable, encode_payload
 from messages import Notification
 from supervision import Clock
 
 __all__ = [
-    "DELIVERED",
     "OUTBOX",
     "OutboxRecord",
     "OutboxWriter",
-    "load_delivered",
     "load_outbox",
     "outbox_key",
 ]
 
 OUTBOX = "outbox"
 """The store collection of outbox documents."""
-
-DELIVERED = "delivered"
-"""The store collection of delivered notifications' keys (``{"at": epoch seconds}``)."""
 
 _FIRST_RETRY_DELAY = 0.05
 _MAX_RETRY_DELAY = 1.0
@@ -135,23 +131,6 @@ def load_outbox(snapshot: Snapshot, receiver: str) -> tuple[list[OutboxRecord], 
     return records, problems
 
 
-def load_delivered(snapshot: Snapshot, receiver: str) -> OrderedDict[str, float]:
-    """Return key -> delivery time of ``receiver``'s remembered deliveries, oldest first.
-
-    An ``OrderedDict``: forgetting the oldest (``popitem(last=False)``) at every delivery
-    stays O(1), where ``next(iter(dict))`` walks over every entry deleted from the front
-    since the dict last resized.
-    """
-    prefix = receiver + "/"
-    found: list[tuple[float, str]] = []
-    for key, document in snapshot.documents.get(DELIVERED, {}).items():
-        if key.startswith(prefix):
-            at = document.get("at")
-            found.append((float(at) if isinstance(at, int | float) else 0.0, key))
-    found.sort()
-    return OrderedDict((key, at) for at, key in found)
-
-
 def _encoded(value: Mapping[str, Any]) -> str | None:
     """Return ``value`` encoded in Rust (``encode_payload``: half the CPU of the store's
     json encoder, the same decoded values); None for what is not JSON, so that the
@@ -169,6 +148,9 @@ class OutboxWriter:
     task (``start``; ended by ``close``) appends everything queued so far in one
     transaction, then calls ``on_written(tokens, durable)`` with the tokens of that
     append. Writes to one key therefore reach the store in the order they were made.
+    ``marks`` (None: no delivered marks) gives, at each append, the writes of the
+    delivered marks made since the last one (``DeliveredMarks.take``): one batch
+    document, in the same append as the deletes of those deliveries' outbox documents.
 
     A ``StoreUnavailable`` append is retried with backoff for ``retry_for`` seconds of
     ``clock``; after that, or on any other error, the writes of that append are dropped
@@ -193,6 +175,7 @@ class OutboxWriter:
         retry_for: float = 10.0,
         log: Any = None,
         linger: float = 0.0,
+        marks: DeliveredMarks | None = None,
     ) -> None:
         if not linger >= 0:
             raise ValueError(f"linger must be >= 0 seconds, not {linger}")
@@ -203,8 +186,7 @@ class OutboxWriter:
         self._retry_for = retry_for
         self._log = log if log is not None else _log
         self._pending: list[tuple[StateWrite, Any]] = []
-        self._mark_at = math.nan  # the time of the last delivered mark, and its JSON
-        self._mark_text: str | None = None
+        self._marks = marks
         self._wakeup = asyncio.Event()
         self._urgent = asyncio.Event()  # a write with a token is queued
         self._idle = asyncio.Event()
@@ -218,6 +200,9 @@ class OutboxWriter:
     def start(self) -> None:
         """Start the writer task; call once, from the owner's ``on_start``."""
         self._task = asyncio.get_running_loop().create_task(self._run(), name="notify-outbox")
+        if self._marks is not None and self._marks.due:  # marks forgotten on loading
+            self._idle.clear()
+            self._wakeup.set()
 
     def write(self, record: OutboxRecord | None, key: str, token: Any = None) -> None:
         """Queue ``record``'s document under ``key`` (None: delete it)."""
@@ -228,19 +213,13 @@ class OutboxWriter:
         self._queue(StateWrite(OUTBOX, key, value, _encoded(value)), token)
 
     def delivered(self, key: str, at: float) -> None:
-        """Queue the delete of ``key``'s document and the record that it was delivered."""
-        self._queue(StateWrite(OUTBOX, key, None), None)
-        # repr of a finite float is its JSON (what json.dumps writes), at a tenth of the
-        # encoders' cost; and it is made once for the marks of one time (a notifier
-        # marks the sends that ended together with one reading of the clock).
-        if at != self._mark_at:
-            self._mark_at = at
-            self._mark_text = f'{{"at":{at!r}}}' if math.isfinite(at) else None
-        self._queue(StateWrite(DELIVERED, key, {"at": at}, self._mark_text), None)
+        """Queue the delete of ``key``'s document and, in the same append, its mark.
 
-    def forget_delivered(self, key: str) -> None:
-        """Queue the delete of the record that ``key`` was delivered."""
-        self._queue(StateWrite(DELIVERED, key, None), None)
+        ``at``: the delivery's wall-clock time (epoch seconds).
+        """
+        self._queue(StateWrite(OUTBOX, key, None), None)
+        if self._marks is not None:
+            self._marks.remember(key, at)
 
     def _queue(self, write: StateWrite, token: Any) -> None:
         pending = self._pending
@@ -275,14 +254,18 @@ class OutboxWriter:
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
-            while self._pending:
+            marks = self._marks
+            while self._pending or (marks is not None and marks.due):
                 if self._linger and not self._closing and not self._urgent.is_set():
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(self._linger):
                             await self._urgent.wait()
                 self._urgent.clear()
                 batch, self._pending = self._pending, []
-                durable = await self._append([write for write, _ in batch])
+                writes = [write for write, _ in batch]
+                if marks is not None:  # taken with the outbox deletes they go with
+                    writes += marks.take()
+                durable = await self._append(writes)
                 tokens = [token for _, token in batch if token is not None]
                 if tokens:
                     try:
