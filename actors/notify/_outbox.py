@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import structlog
 
@@ -131,14 +132,12 @@ def load_outbox(snapshot: Snapshot, receiver: str) -> tuple[list[OutboxRecord], 
     return records, problems
 
 
-def _encoded(value: Mapping[str, Any]) -> str | None:
-    """Return ``value`` encoded in Rust (``encode_payload``: half the CPU of the store's
-    json encoder, the same decoded values); None for what is not JSON, so that the
-    append, not the caller, refuses it (and the writer reports it not durable)."""
-    try:
-        return encode_payload(value)
-    except (TypeError, ValueError):
-        return None
+# StateWrite from a tuple without the NamedTuple's __new__, a Python function: a frame
+# per write, and a notifier makes two per notification.
+_state_write = cast(
+    "Callable[[tuple[str, str, Mapping[str, Any] | None, str | None]], StateWrite]",
+    functools.partial(tuple.__new__, StateWrite),
+)
 
 
 class OutboxWriter:
@@ -185,7 +184,10 @@ class OutboxWriter:
         self._on_written = on_written
         self._retry_for = retry_for
         self._log = log if log is not None else _log
-        self._pending: list[tuple[StateWrite, Any]] = []
+        # What the next append writes, and the tokens of those writes that had one:
+        # two lists rather than pairs, so that an append takes both without a pass.
+        self._pending: list[StateWrite] = []
+        self._tokens: list[Any] = []
         self._marks = marks
         self._wakeup = asyncio.Event()
         self._urgent = asyncio.Event()  # a write with a token is queued
@@ -207,25 +209,34 @@ class OutboxWriter:
     def write(self, record: OutboxRecord | None, key: str, token: Any = None) -> None:
         """Queue ``record``'s document under ``key`` (None: delete it)."""
         if record is None:
-            self._queue(StateWrite(OUTBOX, key, None), token)
+            self._queue(_state_write((OUTBOX, key, None, None)), token)
             return
         value = record.document()
-        self._queue(StateWrite(OUTBOX, key, value, _encoded(value)), token)
+        # Encoded here in Rust (encode_payload: half the CPU of the store's json encoder,
+        # the same decoded values); what is not JSON is left to the append to refuse
+        # (the writer then reports it not durable), not raised to the caller.
+        try:
+            text: str | None = encode_payload(value)
+        except (TypeError, ValueError):
+            text = None
+        self._queue(_state_write((OUTBOX, key, value, text)), token)
 
     def delivered(self, key: str, at: float) -> None:
         """Queue the delete of ``key``'s document and, in the same append, its mark.
 
         ``at``: the delivery's wall-clock time (epoch seconds).
         """
-        self._queue(StateWrite(OUTBOX, key, None), None)
+        self._queue(_state_write((OUTBOX, key, None, None)), None)
         if self._marks is not None:
             self._marks.remember(key, at)
 
     def _queue(self, write: StateWrite, token: Any) -> None:
         pending = self._pending
-        pending.append((write, token))
-        if token is not None and self._linger:
-            self._urgent.set()
+        pending.append(write)
+        if token is not None:
+            self._tokens.append(token)
+            if self._linger:
+                self._urgent.set()
         if len(pending) == 1:  # the first since the last append took the queue
             self._idle.clear()
             self._wakeup.set()
@@ -261,12 +272,11 @@ class OutboxWriter:
                         async with asyncio.timeout(self._linger):
                             await self._urgent.wait()
                 self._urgent.clear()
-                batch, self._pending = self._pending, []
-                writes = [write for write, _ in batch]
+                writes, self._pending = self._pending, []
+                tokens, self._tokens = self._tokens, []
                 if marks is not None:  # taken with the outbox deletes they go with
                     writes += marks.take()
                 durable = await self._append(writes)
-                tokens = [token for _, token in batch if token is not None]
                 if tokens:
                     try:
                         self._on_written(tokens, durable)
