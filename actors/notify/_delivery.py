@@ -33,6 +33,7 @@ class Delivery:
     error: str | None = None
     """The last failure, if any."""
     unit: _Unit | None = field(default=None, repr=False)
+    """What it is sent with while queued; None once it is finished (delivered, dead)."""
 
 
 @dataclass(eq=False, slots=True)
