@@ -68,7 +68,11 @@ class DeliveryScheduler:
         self.queued: Mapping[str, Delivery] = self._by_key
         """The queued deliveries by key (read only): ``key in queued`` is ``key in self``
         without a method call, for a caller that asks it of every notification."""
-        self._lanes: dict[str, deque[Delivery]] = {}
+        # Each alert's lane: the delivery at its head, and those waiting behind it (only
+        # for alerts that have some: most lanes hold one delivery, and a deque each
+        # was an allocation of half a kilobyte per notification).
+        self._heads: dict[str, Delivery] = {}
+        self._behind: dict[str, deque[Delivery]] = {}
         # Heap entries carry a unique tie-breaker so that units are never compared; stale
         # entries (a unit moved on) are skipped when they surface. The ready units and
         # the deadlines are each a heap and a FIFO: an entry that sorts after the FIFO's
@@ -119,10 +123,16 @@ class DeliveryScheduler:
         unit = _Unit([delivery], seq, since, attempts)
         delivery.unit = unit
         self._by_key[key] = delivery
-        lane = self._lanes.get(notification.fingerprint)
-        if lane is None:
-            lane = self._lanes[notification.fingerprint] = deque()
-        lane.append(delivery)
+        fingerprint = notification.fingerprint
+        heads = self._heads
+        first = fingerprint not in heads
+        if first:
+            heads[fingerprint] = delivery
+        else:
+            behind = self._behind.get(fingerprint)
+            if behind is None:
+                behind = self._behind[fingerprint] = deque()
+            behind.append(delivery)
         # _push_deadline, inline: a new delivery's deadline is almost always the latest.
         entry = (since + self.policy.max_age, next(self._tie), unit)
         fifo = self._deadline_fifo
@@ -130,7 +140,7 @@ class DeliveryScheduler:
             fifo.append(entry)
         else:
             heapq.heappush(self._deadlines, entry)
-        if recorded and len(lane) == 1:
+        if recorded and first:
             self._enqueue(unit, now)
         return delivery
 
@@ -238,17 +248,19 @@ class DeliveryScheduler:
             # queued nowhere else; the lane's next delivery, if any, may go now.
             [item] = items
             fingerprint = item.notification.fingerprint
-            lanes = self._lanes
-            lane = lanes[fingerprint]
-            if lane[0] is item:
+            heads = self._heads
+            if heads[fingerprint] is item:
                 unit.done = True
                 item.unit = None  # see _finish
                 del self._by_key[item.key]
-                lane.popleft()
-                if lane:
-                    self._maybe_eligible(lane[0], now)
+                behind = self._behind.get(fingerprint)
+                if behind is None:
+                    del heads[fingerprint]
                 else:
-                    del lanes[fingerprint]
+                    heads[fingerprint] = head = behind.popleft()
+                    if not behind:
+                        del self._behind[fingerprint]
+                    self._maybe_eligible(head, now)
                 return send.items
         self._finish(unit, now)
         return send.items
@@ -378,22 +390,22 @@ class DeliveryScheduler:
         if unit is None or unit.done or unit.in_flight or unit.where is not None:
             return
         items = unit.items
-        lanes = self._lanes
+        heads = self._heads
         if len(items) == 1:  # the common case, without two generators
             [item] = items
-            if item.recorded and lanes[item.notification.fingerprint][0] is item:
+            if item.recorded and heads[item.notification.fingerprint] is item:
                 self._enqueue(unit, now)
             return
         if not all(item.recorded for item in items):
             return
-        if all(lanes[item.notification.fingerprint][0] is item for item in items):
+        if all(heads[item.notification.fingerprint] is item for item in items):
             self._enqueue(unit, now)
 
     def _finish(self, unit: _Unit, now: float) -> None:
         self._unqueue(unit)
         unit.done = True
-        lanes = self._lanes
-        heads: list[Delivery] = []
+        head_of, behinds = self._heads, self._behind
+        moved_up: list[Delivery] = []
         for item in unit.items:
             # A delivery and its unit refer to each other: without this, every finished
             # one (and its notification) would wait for the cyclic garbage collector,
@@ -402,14 +414,17 @@ class DeliveryScheduler:
             item.unit = None
             del self._by_key[item.key]
             fingerprint = item.notification.fingerprint
-            lane = lanes[fingerprint]
-            if lane[0] is item:
-                lane.popleft()
-                if lane:
-                    heads.append(lane[0])
+            behind = behinds.get(fingerprint)
+            if head_of[fingerprint] is item:
+                if behind is None:
+                    del head_of[fingerprint]
+                else:
+                    head_of[fingerprint] = head = behind.popleft()
+                    moved_up.append(head)
             else:
-                lane.remove(item)  # expired behind an earlier delivery of the same alert
-            if not lane:
-                del lanes[fingerprint]
-        for head in heads:
+                assert behind is not None
+                behind.remove(item)  # expired behind an earlier delivery of the same alert
+            if behind is not None and not behind:
+                del behinds[fingerprint]
+        for head in moved_up:
             self._maybe_eligible(head, now)
