@@ -38,17 +38,8 @@ _WAKE = "wake"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class _Written:
-    incarnation: object
-    deliveries: list[Delivery]
-    durable: bool
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class _SendResults:
-    """Sends finished: their outcomes wait in the instance's ``_results``."""
-
-    incarnation: object
+class _Completions:
+    """Outbox appends or sends finished: they wait in ``_written`` and ``_results``."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -128,8 +119,7 @@ class Notifier(NotifierOutcomes, NotifierOperations):
         self._outbox_linger = outbox_linger
         self._handlers: dict[type, Any] = {
             Notification: self._accept,
-            _Written: self._on_written,
-            _SendResults: self._on_results,
+            _Completions: self._on_completions,
             _Wake: self._on_wake,
             ListDeadLetters: self._list_dead_letters,
             ReplayDeadLetter: self._replay,
@@ -150,6 +140,7 @@ class Notifier(NotifierOutcomes, NotifierOperations):
         self._dead: dict[str, OutboxRecord] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._results: list[tuple[Send, DeliveryError | None]] = []
+        self._written: list[tuple[list[Delivery], bool]] = []
         self._wake_at: float | None = None
         self._delivered = 0
         self._failed_attempts = 0
@@ -187,9 +178,7 @@ class Notifier(NotifierOutcomes, NotifierOperations):
         self._writer = OutboxWriter(
             self._store,
             clock=self.clock,
-            on_written=lambda tokens, durable: self.ref.tell(
-                _Written(incarnation, tokens, durable)
-            ),
+            on_written=functools.partial(self._appended, incarnation),
             retry_for=self._store_retry_for,
             log=self._log,
             linger=self._outbox_linger,
@@ -221,6 +210,11 @@ class Notifier(NotifierOutcomes, NotifierOperations):
             return await super().on_receive(message)
         self._handling = True
         try:
+            if self._written or self._results:
+                # Completions first, whatever the message: they start the next sends,
+                # which would otherwise wait behind every notification queued before
+                # their _Completions (a burst of a thousand: tens of milliseconds).
+                self._complete()
             return handler(message)
         finally:
             self._handling = False
@@ -249,18 +243,38 @@ class Notifier(NotifierOutcomes, NotifierOperations):
         self._records[key] = record
         self._writer.write(record, key, token=delivery)
 
-    def _on_written(self, message: _Written) -> None:
-        if message.incarnation is not self._incarnation:
-            return
-        if not message.durable:
-            self._log.error(
-                "outbox unavailable: delivering without durability",
-                notifications=[delivery.notification.id for delivery in message.deliveries],
-            )
-        now = self._clock.now()
-        for delivery in message.deliveries:
-            self._scheduler.recorded(delivery, now)
+    def _appended(self, incarnation: object, deliveries: list[Delivery], durable: bool) -> None:
+        # The outbox writer's callback (its task, between this actor's messages): noted
+        # here, handled by the next message (a _Completions told for the first).
+        if incarnation is not self._incarnation:
+            return  # stopped since: a new start reloads the outbox
+        self._written.append((deliveries, durable))
+        if len(self._written) == 1 and not self._results:
+            self.ref.tell(_Completions())
+
+    def _on_completions(self, message: _Completions) -> None:
+        pass  # on_receive handled what they announce (_complete), before any message
+
+    def _complete(self) -> None:
+        """Handle the appends and sends that finished since the last message; pump once."""
+        if self._written:
+            self._recorded()
+        if self._results:
+            self._settle_results()
         self._pump()
+
+    def _recorded(self) -> None:
+        written, self._written = self._written, []
+        now = self._clock.now()
+        recorded = self._scheduler.recorded
+        for deliveries, durable in written:
+            if not durable:
+                self._log.error(
+                    "outbox unavailable: delivering without durability",
+                    notifications=[delivery.notification.id for delivery in deliveries],
+                )
+            for delivery in deliveries:
+                recorded(delivery, now)
 
     def _on_wake(self, message: _Wake) -> None:
         if message.incarnation is self._incarnation:
@@ -328,12 +342,10 @@ class Notifier(NotifierOutcomes, NotifierOperations):
         # Sends that end together are one message and one pump: a mailbox message
         # and a scheduling pass per send cost more than the outcome itself.
         self._results.append((send, error))
-        if len(self._results) == 1:
-            self.ref.tell(_SendResults(incarnation))
+        if len(self._results) == 1 and not self._written:
+            self.ref.tell(_Completions())
 
-    def _on_results(self, message: _SendResults) -> None:
-        if message.incarnation is not self._incarnation:
-            return
+    def _settle_results(self) -> None:
         results, self._results = self._results, []
         now = self._clock.now()
         # One wall-clock reading for the sends that ended together: the time of their
@@ -361,4 +373,3 @@ class Notifier(NotifierOutcomes, NotifierOperations):
                     self._retrying(outcome)
                 else:
                     self._dead_letter(outcome)
-        self._pump()
