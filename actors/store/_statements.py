@@ -15,28 +15,52 @@ from actors.store._encoding import WriteRow
 
 __all__ = ["INSERT_EVENTS", "MultiKeyDelete", "MultiRowInsert", "apply_writes"]
 
-_CHUNKS = (64, 8, 1)
-"""Rows per multi-row INSERT, largest first: every batch is cut into these few sizes, so
-a handful of prepared statements serve every batch from the connection's cache."""
+_MAX_VARIABLES = 999
+"""Bound parameters per statement: SQLite's limit before 3.32 (32766 since), so any build."""
+
+
+def _chunks(width: int) -> tuple[int, ...]:
+    """Return the statement sizes (rows of ``width`` parameters) a batch is cut into.
+
+    The powers of two from the largest that fits ``_MAX_VARIABLES`` down to 1, largest
+    first: n rows take at most one statement per bit of n (popcount), from a dozen
+    prepared statements that stay in the connection's cache. Each statement is one
+    ``sqlite3_step``, and each releases the GIL and takes it back: when the event loop
+    holds it, taking it back is a forced switch between the threads (two context
+    switches and a wake-up), so the statements per append are what the store's thread
+    costs the loop, more than the rows. (Sizes 64, 8 and 1 took up to 13 statements per
+    kind for 300 rows; these take 4.)
+    """
+    largest = 1
+    while largest * 2 * width <= _MAX_VARIABLES:
+        largest *= 2
+    sizes = []
+    while largest >= 1:
+        sizes.append(largest)
+        largest //= 2
+    return tuple(sizes)
 
 
 class MultiRowInsert:
     """Insert many rows with few statements: ``INSERT ... VALUES (...), (...), ...``.
 
     One statement of 64 rows costs about half the CPU of 64 ``executemany`` steps, and
-    SQLite runs it in one ``sqlite3_step``, which releases the GIL once for all 64 rows
-    rather than once per row, so the event loop runs meanwhile.
+    SQLite runs it in one ``sqlite3_step``, which releases the GIL once for all its rows
+    rather than once per row, so the event loop runs meanwhile (sizes: ``_chunks``).
     """
 
     def __init__(self, head: str, width: int, tail: str = "") -> None:
         row = f"({', '.join('?' * width)})"
         self._width = width
-        self._sql = {size: f"{head} VALUES {', '.join([row] * size)}{tail}" for size in _CHUNKS}
+        self._chunks = _chunks(width)
+        self._sql = {
+            size: f"{head} VALUES {', '.join([row] * size)}{tail}" for size in self._chunks
+        }
 
     def run(self, conn: sqlite3.Connection, values: list[Any]) -> None:
         """Insert the rows whose values, row after row, are ``values``, in order."""
         width, start, end = self._width, 0, len(values)
-        for size in _CHUNKS:
+        for size in self._chunks:
             sql, step = self._sql[size], size * width
             while end - start >= step:
                 conn.execute(sql, values[start : start + step])
@@ -57,22 +81,23 @@ _UPSERT_DOCUMENTS = MultiRowInsert(
 class MultiKeyDelete:
     """Delete many documents of one collection with few statements: ``key IN (...)``.
 
-    As ``MultiRowInsert``: one statement per 64 keys rather than a step per key (and a
-    release of the GIL per key), cut into the same few sizes for the statement cache.
+    As ``MultiRowInsert``: one statement per many keys rather than a step per key (and a
+    release of the GIL per key), cut into powers of two for the statement cache.
     (``(collection, key) IN (VALUES ...)`` would scan the table: SQLite does not use
     the primary key for it.)
     """
 
     def __init__(self) -> None:
+        self._chunks = _chunks(1)  # and the collection: 513 parameters at most
         self._sql = {
             size: f"DELETE FROM documents WHERE collection = ? AND key IN ({', '.join('?' * size)})"
-            for size in _CHUNKS
+            for size in self._chunks
         }
 
     def run(self, conn: sqlite3.Connection, collection: str, keys: list[str]) -> None:
         """Delete ``collection``'s documents under ``keys`` (absent ones are no-ops)."""
         start, end = 0, len(keys)
-        for size in _CHUNKS:
+        for size in self._chunks:
             sql = self._sql[size]
             while end - start >= size:
                 conn.execute(sql, [collection, *keys[start : start + size]])

@@ -118,6 +118,28 @@ async def test_an_append_bigger_than_batch_max_still_commits_whole(tmp_path: Pat
         assert store.transactions == 1
 
 
+@pytest.mark.parametrize("count", [1, 2, 127, 128, 129, 255, 256, 257, 511, 512, 513, 1000, 1301])
+async def test_appends_of_any_size_cut_into_statements_keep_every_row_and_the_last_write(
+    tmp_path: Path, count: int
+) -> None:
+    # Rows go in statements of powers of two (the largest 128 events, 256 documents, 512
+    # deleted keys): every count must land whole, in order, each key with its last write.
+    async with SqliteStore(tmp_path / "store.db", batch_max=100_000) as store:
+        writes = [StateWrite("c", f"k{n}", {"n": n}) for n in range(count)]
+        writes += [StateWrite("c", f"k{n}", {"n": -n}) for n in range(0, count, 3)]  # rewritten
+        writes += [StateWrite("c", f"k{n}", None) for n in range(1, count, 3)]  # deleted
+        writes += [StateWrite("gone", f"x{n}", None) for n in range(count)]  # never there
+        seqs = await store.append([event(n) for n in range(count)], writes)
+        snapshot = await store.load()
+        events = await store.query_events(EventQuery(limit=count + 1))
+
+    assert seqs == list(range(1, count + 1))
+    assert [stored.payload["n"] for stored in events] == list(range(count))
+    expected = {f"k{n}": {"n": -n if n % 3 == 0 else n} for n in range(count) if n % 3 != 1}
+    assert snapshot.documents.get("c", {}) == expected
+    assert "gone" not in snapshot.documents
+
+
 async def test_the_loop_runs_other_coroutines_while_the_thread_is_inside_a_transaction(
     store: SqliteStore, gate: Gate
 ) -> None:
