@@ -58,17 +58,19 @@ __all__ = [
 ]
 
 
-OUTBOX_LINGER = 0.0
+OUTBOX_LINGER = 0.02
 """Seconds a notifier's delivered marks may wait to share a store transaction with more
 (0: they commit as they come).
 
-Off by default. 0.05 measured 6-20% less CPU per webhook notification in a Tocsin-only
-harness (back-to-back rounds of 1,000, interleaved, load 2-4), but bench/notifiers.py's
-own CPU figure did not move (0.09-0.17 ms either way over 6 interleaved runs) and its
-runs with it had more slow rounds (5 of 40 under 3k/s, against 1 of 30), for a reason
-not found yet. A crash within the wait repeats those deliveries after the restart (at
-least once), as a crash between a send and its mark always could; notifications
-waiting for their first attempt never wait for it."""
+On by default since 2026-11-28: every append costs the event loop more than its rows.
+The store's thread takes the GIL back after each SQLite statement, and with the loop
+busy that is a forced switch (two context switches and a wake-up each); appends that
+carried only the marks of one burst of answers were most of a notifier's appends. With
+20 ms, a webhook run of 3,000 notifications made 7-11 appends instead of 39-80 and
+165-811 voluntary context switches instead of 1,014-1,888 (tools: /proc, interleaved
+runs). A crash within the wait repeats those deliveries after the restart (at least
+once), as a crash between a send and its mark always could; notifications waiting for
+their first attempt never wait for it (their record ends the wait), nor does a stop."""
 
 
 class NotifierSupervisor(ReceiverChanges):
@@ -94,7 +96,7 @@ class NotifierSupervisor(ReceiverChanges):
     and runs the configured version again, ``ListReceivers`` lists them. ``users`` maps a
     receiver name to what names it (the routes, escalation policies): such a receiver
     cannot be removed (``ReceiverInUse``), so a route never points at a missing one.
-    ``outbox_linger`` is each notifier's (``OUTBOX_LINGER``, off; 0: marks commit as
+    ``outbox_linger`` is each notifier's (``OUTBOX_LINGER``, 20 ms; 0: marks commit as
     they come). With ``record``, those changes are stored before they apply
     (``ReceiverNotStored``: nothing changed), and the first start overlays the
     configured receivers with the stored changes before any notifier starts.
