@@ -16,8 +16,9 @@ webhook notifications twice:
   committed before its request is sent; the same JSON body (``tocsin_payload``, the
   default summary) and headers, one request per notification on 32 keep-alive
   connections parsed with httptools; on the answer the document deleted and the key
-  remembered (one append per burst of answers, its keys in one batch document, as the
-  notifier's ``DeliveredMarks`` write them) and a ``DeliveryReceipt`` made. No
+  remembered (the marks wait ``OUTBOX_LINGER`` to share an append, their keys in one
+  batch document, as the notifier's ``DeliveredMarks`` write them) and a
+  ``DeliveryReceipt`` made (``DeliveryReceipt.delivered``, as the notifier). No
   actors, no scheduler (no rate limit, circuit breaker, retries or per-alert order), no
   task per send: callbacks only.
 
@@ -48,6 +49,7 @@ import httptools
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from actors import apply_gc_policy
+from actors.notify import OUTBOX_LINGER
 from actors.notify._delivered_marks import batch_write
 from actors.notify._outbox import OUTBOX, OutboxRecord, outbox_key
 from actors.notify._payloads import encode, tocsin_payload
@@ -71,7 +73,7 @@ from bench.notifiers import (
     run_as,
 )
 from gateway.config import ServerConfig
-from messages import DeliveryOutcome, DeliveryReceipt, Notification
+from messages import DeliveryReceipt, Notification
 from supervision import configure_logging
 
 FLOOR_PATH = "/floor"
@@ -113,7 +115,8 @@ class Floor:
         ).encode()
         self._idle: list[_Connection] = []
         self._ready: list[Notification] = []
-        self._marks: list[StateWrite] = []  # the outbox deletes of a burst of answers
+        self._marks: list[StateWrite] = []  # the outbox deletes of the answers so far
+        self._flush: asyncio.TimerHandle | None = None
         self._marked: list[str] = []  # their keys, for the burst's batch of marks
         self._marked_at = 0.0
         self._batches = 0
@@ -178,17 +181,13 @@ class Floor:
             self.failed += 1
         key = outbox_key(WEBHOOK_RECEIVER, notification.id)
         at = time.time()
-        if not self._marks:  # one append per burst of answers
-            asyncio.get_running_loop().call_soon(self._flush_marks)
+        if not self._marks:  # they wait OUTBOX_LINGER for company, as the notifier's
+            self._flush = asyncio.get_running_loop().call_later(OUTBOX_LINGER, self._flush_marks)
         self._marks.append(StateWrite(OUTBOX, key, None))
         self._marked.append(key)
         self._marked_at = at
-        DeliveryReceipt(
-            notification_id=notification.id,
-            receiver=WEBHOOK_RECEIVER,
-            outcome=DeliveryOutcome.DELIVERED,
-            attempts=1,
-            latency_s=max(0.0, at - notification.created_at),
+        DeliveryReceipt.delivered(
+            notification.id, WEBHOOK_RECEIVER, 1, max(0.0, at - notification.created_at)
         )
         self.delivered += 1
         waiter = self._waiter
@@ -198,6 +197,7 @@ class Floor:
         self._send()
 
     def _flush_marks(self) -> None:
+        self._flush = None
         marks, self._marks = self._marks, []
         marks.append(batch_write(WEBHOOK_RECEIVER, self._batches, self._marked, self._marked_at))
         self._batches += 1
@@ -207,7 +207,10 @@ class Floor:
         task.add_done_callback(self._tasks.discard)
 
     async def drain(self) -> None:
-        """Wait for the delivered marks under way (not timed)."""
+        """Write the delivered marks still waiting, and wait for those under way (not timed)."""
+        if self._flush is not None:
+            self._flush.cancel()
+            self._flush_marks()
         while self._tasks:
             await asyncio.wait(list(self._tasks))
 
