@@ -197,16 +197,6 @@ class Connection(asyncio.Protocol):
 
     # -- exchanges ---------------------------------------------------------------------
 
-    def reusable(self, now: float, expiry: float) -> bool:
-        transport = self.transport
-        return (
-            now - self.idle_since < expiry
-            and not self.dirty
-            and not self.lost
-            and transport is not None
-            and not transport.is_closing()
-        )
-
     async def exchange(self, data: bytes, timeouts: Timeouts, *, head: bool = False) -> RawResponse:
         """Send ``data`` (a whole request), return the whole response.
 
@@ -250,14 +240,7 @@ class Connection(asyncio.Protocol):
             self.settle(False)
             raise
         if self._paused is None and (read := timeouts.read) is not None:
-            # _watch_read, inline: the connection's one timer is re-armed only when
-            # it would fire after this exchange's read timeout.
-            self._last_read = now = self._loop.time()
-            timer = self._timer
-            if timer is None or timer.when() > now + read:
-                if timer is not None:
-                    timer.cancel()
-                self._timer = self._loop.call_at(now + read, self._check_read)
+            self._arm_read(read)  # _watch_read, without its checks: just made true
         return waiter
 
     @property
@@ -301,6 +284,9 @@ class Connection(asyncio.Protocol):
         read, waiter = self._read_timeout, self._waiter
         if read is None or waiter is None or waiter.done():
             return
+        self._arm_read(read)
+
+    def _arm_read(self, read: float) -> None:
         self._last_read = now = self._loop.time()
         # One timer outlives the exchanges: armed once per read timeout rather than
         # made and cancelled for every request (it re-arms itself while an exchange is

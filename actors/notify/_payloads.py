@@ -111,7 +111,9 @@ def tocsin_payload(
 
 
 def _item(fields: dict[str, Any], summary: str) -> dict[str, Any]:
-    # One notification of tocsin_payload, from its __dict__ (see notification_document).
+    # One notification of tocsin_payload, from its __dict__: notification_document's
+    # fields without "type", with "summary", written out again on purpose (building it
+    # from that document would copy a dict per webhook request).
     return {
         "id": fields["id"],
         "receiver": fields["receiver"],

@@ -355,7 +355,7 @@ class Http1Transport(httpx.AsyncBaseTransport):
         expiry = self._expiry
         while connections:
             connection = connections.pop()
-            # Connection.reusable, inline for the common case: idle and open.
+            # Reusable: idle for less than the expiry, clean, and still open.
             transport = connection.transport
             if (
                 now - connection.idle_since < expiry
