@@ -17,6 +17,7 @@ from actors.notify._channel import DeliveryError
 from actors.notify._circuit import CircuitBreaker, CircuitState
 from actors.notify._delivery import DeadLettered, Delivery, Retrying, Send, _Unit
 from actors.notify._retry import GiveUp, RetryPolicy
+from actors.notify._scheduler_timing import ScheduleTiming
 from actors.notify._token_bucket import TokenBucket
 from messages import Notification
 
@@ -25,7 +26,7 @@ __all__ = ["DeadLettered", "Delivery", "DeliveryScheduler", "Retrying", "Send"]
 _EPSILON = 1e-9
 
 
-class DeliveryScheduler:
+class DeliveryScheduler(ScheduleTiming):
     """Order, throttle, batch and retry one receiver's deliveries.
 
     Ordering: deliveries of the same alert (same fingerprint) are sent one at a time in
@@ -186,56 +187,6 @@ class DeliveryScheduler:
             sends.append(Send(unit, probe))
         return sends
 
-    def expire(self, now: float) -> list[DeadLettered]:
-        """Dead-letter what waited ``policy.max_age`` without being delivered."""
-        expired: list[DeadLettered] = []
-        deadlines, fifo = self._deadlines, self._deadline_fifo
-        while True:
-            if fifo and (not deadlines or fifo[0] < deadlines[0]):
-                if fifo[0][0] > now:
-                    break
-                _, _, unit = fifo.popleft()
-            elif deadlines and deadlines[0][0] <= now:
-                _, _, unit = heapq.heappop(deadlines)
-            else:
-                break
-            if unit.done or unit.in_flight:
-                continue  # an in-flight unit gets a new deadline if it fails
-            self._finish(unit, now)
-            reason = f"expired: not delivered within max_age {self.policy.max_age:g}s"
-            reason += f" ({unit.attempts} attempts)"
-            last_error = unit.items[0].error
-            if last_error:
-                reason += f": {last_error}"
-            expired.append(DeadLettered(tuple(unit.items), unit.attempts, reason))
-        return expired
-
-    def wake_at(self, now: float) -> float | None:
-        """Return when ``due``/``expire`` may have something to do again; None: nothing.
-
-        Completions are not included: report them as they come and call ``due`` then.
-        """
-        candidates: list[float] = []
-        gate = self._gate(now)
-        if gate is not None:
-            if self._ready_live:
-                candidates.append(gate)
-            delayed = self._delayed
-            while delayed and delayed[0][2].where != "delayed":
-                heapq.heappop(delayed)
-            if delayed:
-                candidates.append(max(gate, delayed[0][0]))
-        deadlines, fifo = self._deadlines, self._deadline_fifo
-        while deadlines and (deadlines[0][2].done or deadlines[0][2].in_flight):
-            heapq.heappop(deadlines)
-        while fifo and (fifo[0][2].done or fifo[0][2].in_flight):
-            fifo.popleft()
-        if deadlines:
-            candidates.append(deadlines[0][0])
-        if fifo:
-            candidates.append(fifo[0][0])
-        return min(candidates) if candidates else None
-
     # -- outcomes ------------------------------------------------------------------------
 
     def completed(self, send: Send, now: float) -> tuple[Delivery, ...]:
@@ -294,20 +245,6 @@ class DeliveryScheduler:
 
     # -- internals -----------------------------------------------------------------------
 
-    def _gate(self, now: float) -> float | None:
-        # The earliest time a ready unit could start; None if only a send's result can
-        # open the way (every slot taken, or the half-open probe is out).
-        if self.in_flight >= self.max_in_flight:
-            return None
-        if now < self.resume_at:
-            return self.resume_at
-        probe_at = self.breaker.probe_at()
-        if probe_at is not None:
-            return max(now, probe_at)
-        if self.breaker.state is not CircuitState.CLOSED:
-            return None
-        return now if self.bucket is None else now + self.bucket.wait_time(now)
-
     def _settle(self, send: Send) -> _Unit:
         unit = send._unit
         if not unit.in_flight:
@@ -318,14 +255,6 @@ class DeliveryScheduler:
         for item in unit.items:
             item.attempts = unit.attempts
         return unit
-
-    def _push_deadline(self, unit: _Unit) -> None:
-        entry = (unit.since + self.policy.max_age, next(self._tie), unit)
-        fifo = self._deadline_fifo
-        if not fifo or fifo[-1] < entry:
-            fifo.append(entry)
-        else:
-            heapq.heappush(self._deadlines, entry)
 
     def _enqueue(self, unit: _Unit, now: float) -> None:
         if unit.not_before > now:

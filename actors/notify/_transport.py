@@ -32,6 +32,7 @@ from actors.notify._http1_connection import (
     header_lines,
     request_head,
 )
+from actors.notify._slots import Slots
 
 __all__ = [
     "Answered",
@@ -49,58 +50,6 @@ Answered = Callable[[RawResponse | None, BaseException | None], None]
 
 def _closed() -> httpx.ReadError:
     return httpx.ReadError("the transport was closed during the exchange")
-
-
-class _Slots:
-    """A counting semaphore that can also be taken without waiting (``try_take``).
-
-    A released slot goes to the longest waiter first, as ``asyncio.Semaphore``'s does.
-    """
-
-    __slots__ = ("_waiters", "free")
-
-    def __init__(self, count: int) -> None:
-        self.free = count
-        self._waiters: deque[asyncio.Future[None]] = deque()
-
-    def try_take(self) -> bool:
-        """Take a slot if one is free and nobody waits for one; say whether it did."""
-        if self.free > 0 and not self._waiters:
-            self.free -= 1
-            return True
-        return False
-
-    async def take(self, timeout: float | None) -> None:
-        """Take a slot, waiting up to ``timeout`` seconds (``httpx.PoolTimeout``)."""
-        if self.try_take():
-            return
-        waiter = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
-        try:
-            async with asyncio.timeout(timeout):
-                await waiter
-        except BaseException as error:
-            if waiter.done() and not waiter.cancelled():
-                self.release()  # handed a slot in the same instant: pass it on
-            else:
-                waiter.cancel()
-            if isinstance(error, TimeoutError):
-                raise httpx.PoolTimeout("no connection slot free in time") from None
-            raise
-
-    def available(self) -> bool:
-        """Say whether ``try_take`` would take a slot now."""
-        return self.free > 0 and not self._waiters
-
-    def release(self) -> None:
-        """Give a slot back: to the first waiter still waiting, else to the count."""
-        waiters = self._waiters
-        while waiters:
-            waiter = waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
-        self.free += 1
 
 
 class Http1Transport(httpx.AsyncBaseTransport):
@@ -136,7 +85,7 @@ class Http1Transport(httpx.AsyncBaseTransport):
     ) -> None:
         if max_connections < 1:
             raise ValueError(f"max_connections must be >= 1, not {max_connections}")
-        self._slots = _Slots(max_connections)
+        self._slots = Slots(max_connections)
         self._keepalive = (
             max_connections if max_keepalive_connections is None else max_keepalive_connections
         )
@@ -192,8 +141,8 @@ class Http1Transport(httpx.AsyncBaseTransport):
         finds that one expired). Callers that build a request only to ``start`` it ask
         first, so that a request that goes by ``exchange`` instead is built once.
         """
-        slots = self._slots  # _Slots.available, inline: asked before every send
-        if self._closed or slots.free <= 0 or slots._waiters:
+        slots = self._slots  # Slots.available, inline: asked before every send
+        if self._closed or slots.free <= 0 or slots.waiters:
             return False
         return bool(self._idle.get(origin))
 
@@ -211,7 +160,7 @@ class Http1Transport(httpx.AsyncBaseTransport):
         or closed): nothing was done; use ``exchange``.
         """
         slots = self._slots
-        if self._closed or slots.free <= 0 or slots._waiters:  # _Slots.try_take, inline
+        if self._closed or slots.free <= 0 or slots.waiters:  # Slots.try_take, inline
             return False
         slots.free -= 1
         connection = self._take_idle(origin)
@@ -250,10 +199,10 @@ class Http1Transport(httpx.AsyncBaseTransport):
     ) -> None:
         del self._busy[connection]
         slots = self._slots
-        if slots._waiters:
+        if slots.waiters:
             slots.release()
         else:
-            slots.free += 1  # _Slots.release, inline: nobody waits for a slot
+            slots.free += 1  # Slots.release, inline: nobody waits for a slot
         if not outcome.cancelled() and outcome.exception() is None:
             # The common case, settled inline (Connection.settle for a clean end).
             connection.clear()

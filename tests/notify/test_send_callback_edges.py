@@ -134,7 +134,7 @@ async def yielded(condition: Callable[[], bool], passes: int = 200) -> None:
 def assert_whole(transport: Http1Transport, slots: int) -> None:
     """Every slot is back and no exchange begun by ``start`` is left."""
     assert transport._slots.free == slots
-    assert not transport._slots._waiters
+    assert not transport._slots.waiters
     assert not transport._busy
     assert not transport._retries
 
@@ -351,7 +351,7 @@ async def test_a_slot_a_started_exchange_frees_goes_to_the_exchange_waiting_for_
         assert transport.start(where, request(body=b"1"), TIMEOUTS, answered)
         await http_server.until(lambda: http_server.hanging == 1)
         waiting = asyncio.ensure_future(transport.exchange(where, request(body=b"2"), TIMEOUTS))
-        await yielded(lambda: len(transport._slots._waiters) == 1)
+        await yielded(lambda: len(transport._slots.waiters) == 1)
         assert not transport.ready(where)
         assert not transport.start(where, request(body=b"3"), TIMEOUTS, Outcome().answered)
         gate.open()

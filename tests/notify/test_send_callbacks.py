@@ -17,7 +17,8 @@ import pytest
 from actors.notify import DeliveryError, WebhookChannel
 from actors.notify._channel import SendDone
 from actors.notify._http1_connection import Origin, RawResponse, Timeouts
-from actors.notify._transport import Http1Transport, _Slots
+from actors.notify._slots import Slots
+from actors.notify._transport import Http1Transport
 from messages import Notification
 from supervision import FakeClock
 from tests.notify.builders import T0, notification
@@ -319,7 +320,7 @@ async def test_sends_started_together_all_complete(http_server: HttpServer) -> N
 
 
 async def test_slots_go_to_waiters_in_order_and_a_timed_out_wait_takes_none() -> None:
-    slots = _Slots(1)
+    slots = Slots(1)
     assert slots.try_take()
     assert not slots.try_take()
     with pytest.raises(httpx.PoolTimeout):
@@ -339,7 +340,7 @@ async def test_slots_go_to_waiters_in_order_and_a_timed_out_wait_takes_none() ->
 
 
 async def test_a_slot_handed_to_a_waiter_cancelled_in_the_same_instant_is_passed_on() -> None:
-    slots = _Slots(1)
+    slots = Slots(1)
     assert slots.try_take()
     waiting = asyncio.ensure_future(slots.take(WAIT))
     await asyncio.sleep(0)
