@@ -52,6 +52,28 @@ async def test_a_notification_is_durable_in_the_outbox_before_the_first_attempt(
     await store.close()
 
 
+async def test_a_finished_append_is_handled_before_the_message_queued_ahead_of_its_news(
+    http_server: HttpServer,
+) -> None:
+    # The status request reaches the mailbox before the writer's news that the append
+    # finished (the writer resumes first, then tells it): it is answered with the send
+    # already under way, not behind it.
+    store = GatedStore(MemoryStore())
+    await store.open()
+    gate = Gate()
+    http_server.script(gate)
+    async with running(webhook(http_server.url), store=store) as run:
+        store.hold()
+        run.notifier.tell(item())
+        await store.until_waiting()
+        store.release()
+        status = await run.status()
+        assert (status.queued, status.in_flight) == (1, 1)
+        gate.open()
+        assert (await run.receipt(1)).outcome is DELIVERED
+    await store.close()
+
+
 async def test_a_notifier_killed_mid_send_redelivers_after_its_restart_with_the_same_key(
     http_server: HttpServer,
 ) -> None:
