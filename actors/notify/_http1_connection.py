@@ -54,6 +54,7 @@ class Connection(asyncio.Protocol):
         self.used = False
         self.dirty = False  # bytes nobody asked for, or a response not fit for reuse
         self.lost = False
+        self.unsent = False  # answered before the request was all written (_drain)
         self._loop = asyncio.get_running_loop()
         self._paused: asyncio.Future[None] | None = None
         self._waiter: asyncio.Future[RawResponse] | None = None
@@ -298,14 +299,27 @@ class Connection(asyncio.Protocol):
             self._timer = self._loop.call_at(now + read, self._check_read)
 
     async def _drain(self, timeout: float | None) -> None:
-        paused = self._paused
+        paused, waiter = self._paused, self._waiter
         if paused is None:
             return
         try:
             async with asyncio.timeout(timeout):
-                await asyncio.shield(paused)
+                if waiter is None:
+                    await asyncio.shield(paused)
+                else:
+                    # Whichever comes first: room to write, or the response. A server may
+                    # answer before it has read the body (a 413, a 401) and stop reading:
+                    # that answer is the outcome, not the write timeout that would follow.
+                    await asyncio.wait((paused, waiter), return_when=asyncio.FIRST_COMPLETED)
         except TimeoutError:
             raise httpx.WriteTimeout("writing the request timed out") from None
+        if waiter is not None and waiter.done() and self._paused is not None:
+            # Answered with the request not all written: never reuse the connection, and
+            # drop rather than close it (close would wait to flush the rest, for good if
+            # the server stopped reading).
+            self.dirty = True
+            self.unsent = True
+            return
         if self.lost and self._waiter is not None and not self._waiter.done():
             if self.used and self._received == 0:
                 raise Stale
@@ -379,6 +393,9 @@ class Connection(asyncio.Protocol):
                 )
 
     def close(self) -> None:
+        if self.unsent:
+            self.abort()
+            return
         self.dirty = True
         timer, self._timer = self._timer, None
         if timer is not None:

@@ -166,8 +166,8 @@ async def test_an_answer_that_fails_a_write_still_under_way_leaves_no_unretrieve
     by_start: bool,
 ) -> None:
     # The server answers garbage before reading the body: the response fails while the
-    # write waits for room, then the write times out. The failed response must not be
-    # left for the garbage collector to report ("Future exception was never retrieved").
+    # write waits for room, and that failure is the outcome. Nothing may be left for the
+    # garbage collector to report ("Future exception was never retrieved").
     loop = asyncio.get_running_loop()
     previous = loop.get_exception_handler()
     caught: list[dict[str, Any]] = []
@@ -194,10 +194,44 @@ async def answered_early_while_paused(by_start: bool) -> None:
                 assert connection.paused
                 raw, error = await outcome.wait()
                 assert raw is None
-                assert isinstance(error, httpx.WriteTimeout)
+                assert isinstance(error, httpx.RemoteProtocolError)
             else:
-                with pytest.raises(httpx.WriteTimeout):
+                with pytest.raises(httpx.RemoteProtocolError):
                     await transport.exchange(where, request(body=HUGE), short)
+            assert_whole(transport, 1)
+        finally:
+            await transport.aclose()
+
+
+@pytest.mark.parametrize("by_start", [True, False], ids=["started", "awaited"])
+async def test_an_answer_before_the_body_is_read_is_the_outcome_and_the_connection_is_dropped(
+    by_start: bool,
+) -> None:
+    # A 413 sent after the head, the body left unread: that answer is the outcome (a
+    # permanent failure for the notifier), not the write timeout that would follow it,
+    # and the half-written connection is dropped, never reused or left flushing.
+    early = b"HTTP/1.1 413 Payload Too Large\r\ncontent-length: 3\r\n\r\nbig"
+    async with StallServer(early=early) as server:
+        transport = Http1Transport(max_connections=1)
+        where = origin(server.url())
+        timeouts = Timeouts(10.0, 10.0, 10.0, 10.0)
+        try:
+            await transport.exchange(where, request(), timeouts)
+            [connection] = transport._idle[where]
+            if by_start:
+                outcome = Outcome()
+                assert transport.start(where, request(body=HUGE), timeouts, outcome.answered)
+                assert connection.paused
+                raw, error = await outcome.wait()
+                assert error is None
+            else:
+                raw = await transport.exchange(where, request(body=HUGE), timeouts)
+            assert isinstance(raw, RawResponse)
+            assert (raw.status, raw.body) == (413, b"big")
+            assert connection.unsent
+            assert connection.transport is not None
+            assert connection.transport.is_closing()
+            assert not transport._idle.get(where)
             assert_whole(transport, 1)
         finally:
             await transport.aclose()
