@@ -1,9 +1,8 @@
 """One HTTP/1.1 connection of ``Http1Transport``: request bytes written by hand, the
 response parsed by httptools (llhttp, C) on a plain ``asyncio.Protocol``.
 
-The small types the transport speaks in (``Origin``, ``Timeouts``, ``RawResponse``,
-``Stale``) and the request-head helpers are in actors/notify/_http1_wire.py, and
-re-exported here.
+The small types it speaks in (``Timeouts``, ``RawResponse``, ``Stale``) and the
+request-head helpers are in actors/notify/_http1_wire.py.
 """
 
 from __future__ import annotations
@@ -14,26 +13,9 @@ from collections.abc import Callable
 import httptools
 import httpx
 
-from actors.notify._http1_wire import (
-    DEFAULT_TIMEOUT,
-    Origin,
-    RawResponse,
-    Stale,
-    Timeouts,
-    header_lines,
-    request_head,
-)
+from actors.notify._http1_wire import RawResponse, Stale, Timeouts
 
-__all__ = [
-    "DEFAULT_TIMEOUT",
-    "Connection",
-    "Origin",
-    "RawResponse",
-    "Stale",
-    "Timeouts",
-    "header_lines",
-    "request_head",
-]
+__all__ = ["Connection"]
 
 
 _new_tuple = tuple.__new__

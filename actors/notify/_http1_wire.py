@@ -4,7 +4,7 @@ Where a request goes (``Origin``), how long each step may take (``Timeouts``,
 ``DEFAULT_TIMEOUT``), the request head as bytes (``request_head``, ``header_lines``,
 which refuse what would split a request), a whole response (``RawResponse``), and
 ``Stale``: a reused connection the server had closed. ``Connection``
-(actors/notify/_http1_connection.py) speaks in these and re-exports them.
+(actors/notify/_http1_connection.py) speaks in these.
 """
 
 from __future__ import annotations

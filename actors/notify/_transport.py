@@ -23,8 +23,8 @@ from typing import Any
 
 import httpx
 
-from actors.notify._http1_connection import (
-    Connection,
+from actors.notify._http1_connection import Connection
+from actors.notify._http1_wire import (
     Origin,
     RawResponse,
     Stale,

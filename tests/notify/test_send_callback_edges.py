@@ -31,7 +31,7 @@ from actors.notify import (
 )
 from actors.notify import CircuitState as Circuit
 from actors.notify._channel import SendDone
-from actors.notify._http1_connection import RawResponse, Timeouts
+from actors.notify._http1_wire import RawResponse, Timeouts
 from actors.notify._transport import Http1Transport
 from actors.store import MemoryStore
 from messages import Notification

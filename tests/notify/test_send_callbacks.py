@@ -16,7 +16,7 @@ import pytest
 
 from actors.notify import DeliveryError, WebhookChannel
 from actors.notify._channel import SendDone
-from actors.notify._http1_connection import Origin, RawResponse, Timeouts
+from actors.notify._http1_wire import Origin, RawResponse, Timeouts
 from actors.notify._slots import Slots
 from actors.notify._transport import Http1Transport
 from messages import Notification
