@@ -46,8 +46,15 @@ class RealClock:
     """The event loop's clock; the default."""
 
     def now(self) -> float:
-        """Return the running loop's monotonic time."""
-        return asyncio.get_running_loop().time()
+        """Return ``time.monotonic()``: the clock asyncio's loop keeps time with.
+
+        Not ``loop.time()``: finding the running loop costs a ``getpid`` system call on
+        Python 3.11 (asyncio's check for a fork), a notifier reads the time for every
+        notification, and uvloop's ``time()`` is only the time of the loop's iteration
+        (milliseconds). Callers pass delays, not deadlines, to ``call_later``, so both
+        loops' timers agree with it.
+        """
+        return time.monotonic()
 
     def time(self) -> float:
         """Return ``time.time()``."""
