@@ -11,14 +11,15 @@ webhook notifications twice:
 
 - notifier: Tocsin's notifiers as bench/notifiers.py runs them (``NotifierSupervisor`` →
   ``Notifier`` → ``WebhookChannel``), default webhook policy;
-- floor: the same durable work with none of the pipeline around it: each notification's
-  outbox document written (``SqliteStore``, synchronous=full, the same documents) and
-  committed before its request is sent; the same JSON body (``tocsin_payload``, the
-  default summary) and headers, one request per notification on 32 keep-alive
-  connections parsed with httptools; on the answer the document deleted and the key
-  remembered (the marks wait ``OUTBOX_LINGER`` to share an append, their keys in one
-  batch document, as the notifier's ``DeliveredMarks`` write them) and a
-  ``DeliveryReceipt`` made (``DeliveryReceipt.delivered``, as the notifier). No
+- floor: the same durable work with none of the pipeline around it: each round's
+  outbox records written (``SqliteStore``, synchronous=full, the same documents, in one
+  batch document as the notifier's ``OutboxBatches`` write a burst) and committed
+  before their requests are sent; the same JSON body (``tocsin_payload``, the default
+  summary) and headers, one request per notification on 32 keep-alive connections
+  parsed with httptools; on the answer the key remembered (the marks wait
+  ``OUTBOX_LINGER`` to share an append, their keys in one batch document, as the
+  notifier's ``DeliveredMarks`` write them; the last answer of a batch deletes it) and
+  a ``DeliveryReceipt`` made (``DeliveryReceipt.delivered``, as the notifier). No
   actors, no scheduler (no rate limit, circuit breaker, retries or per-alert order), no
   task per send: callbacks only.
 
@@ -50,8 +51,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from actors import apply_gc_policy
 from actors.notify import OUTBOX_LINGER
-from actors.notify._delivered_marks import batch_write
-from actors.notify._outbox import OUTBOX, OutboxRecord, outbox_key
+from actors.notify._delivered_marks import batch_key, batch_write
+from actors.notify._outbox import OutboxRecord, outbox_key
+from actors.notify._outbox_batches import OUTBOX_BATCHES
 from actors.notify._payloads import encode, tocsin_payload
 from actors.notify._template_defaults import default_summary
 from actors.store import SqliteStore, StateWrite, encode_payload
@@ -115,7 +117,10 @@ class Floor:
         ).encode()
         self._idle: list[_Connection] = []
         self._ready: list[Notification] = []
-        self._marks: list[StateWrite] = []  # the outbox deletes of the answers so far
+        self._marks: list[StateWrite] = []  # the outbox batch deletes due so far
+        self._outbox_batches = 0
+        self._outstanding: dict[int, int] = {}  # outbox batch -> its unanswered records
+        self._batch_of: dict[str, int] = {}  # notification id -> its outbox batch
         self._flush: asyncio.TimerHandle | None = None
         self._marked: list[str] = []  # their keys, for the burst's batch of marks
         self._marked_at = 0.0
@@ -143,12 +148,20 @@ class Floor:
         future = asyncio.get_running_loop().create_future()
         self._waiter = (wait_for, future)
         now = time.time()
-        writes = []
+        number = self._outbox_batches
+        self._outbox_batches += 1
+        documents, texts = [], []
         for order, notification in enumerate(batch):
             document = OutboxRecord(WEBHOOK_RECEIVER, notification, now, order).document()
-            key = outbox_key(WEBHOOK_RECEIVER, notification.id)
-            writes.append(StateWrite(OUTBOX, key, document, encode_payload(document)))
-        await self._store.append([], writes)
+            documents.append(document)
+            texts.append(encode_payload(document))
+            self._batch_of[notification.id] = number
+        self._outstanding[number] = len(batch)
+        marks_from = self._batches  # the marks batch gathering: as OutboxBatches
+        value = {"marks_from": marks_from, "records": documents}
+        text = f'{{"marks_from":{marks_from},"records":[{",".join(texts)}]}}'
+        key = batch_key(WEBHOOK_RECEIVER, number)
+        await self._store.append([], [StateWrite(OUTBOX_BATCHES, key, value, text)])
         self._ready.extend(reversed(batch))
         self._send()
         await future
@@ -183,7 +196,13 @@ class Floor:
         at = time.time()
         if not self._marks:  # they wait OUTBOX_LINGER for company, as the notifier's
             self._flush = asyncio.get_running_loop().call_later(OUTBOX_LINGER, self._flush_marks)
-        self._marks.append(StateWrite(OUTBOX, key, None))
+        number = self._batch_of.pop(notification.id)
+        self._outstanding[number] -= 1
+        if not self._outstanding[number]:  # the last of its batch: the batch goes
+            del self._outstanding[number]
+            self._marks.append(
+                StateWrite(OUTBOX_BATCHES, batch_key(WEBHOOK_RECEIVER, number), None)
+            )
         self._marked.append(key)
         self._marked_at = at
         DeliveryReceipt.delivered(

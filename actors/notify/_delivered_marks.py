@@ -43,6 +43,7 @@ __all__ = [
     "DeliveredMarks",
     "RememberedDeliveries",
     "batch_key",
+    "batch_number",
     "batch_write",
     "load_delivered",
 ]
@@ -93,7 +94,8 @@ class RememberedDeliveries:
     """Keys whose ``DELIVERED`` document a batch supersedes (to delete)."""
 
 
-def _batch_number(key: str, prefix: str) -> int | None:
+def batch_number(key: str, prefix: str) -> int | None:
+    """Return the number in batch key ``key`` (``prefix``: its receiver's); None if not one."""
     digits = key[len(prefix) :]
     if not (digits.isascii() and digits.isdigit()):
         return None
@@ -135,7 +137,7 @@ def load_delivered(snapshot: Snapshot, receiver: str) -> tuple[RememberedDeliver
     for key, document in snapshot.documents.get(DELIVERED_BATCHES, {}).items():
         if not key.startswith(prefix):
             continue
-        number = _batch_number(key, prefix)
+        number = batch_number(key, prefix)
         if number is None:
             problems.append(f"{key}: not a delivered batch's key (<receiver>/<{_DIGITS} digits>)")
             continue
@@ -188,6 +190,18 @@ class DeliveredMarks:
     def due(self) -> bool:
         """Return True when ``take`` has writes to give."""
         return bool(self._keys or self._deletes)
+
+    @property
+    def next_batch(self) -> int:
+        """Return the number of the batch gathering now: every mark made from now is in it
+        or a later one."""
+        return self._next
+
+    @property
+    def kept_from(self) -> int:
+        """Return the lowest batch number the store keeps once what ``take`` gave is
+        written: every mark made in that batch or later is still in the store."""
+        return self._batches[0] if self._batches else self._next
 
     def remember(self, key: str, at: float) -> None:
         """Record that ``key`` was delivered at ``at`` (epoch seconds)."""

@@ -22,10 +22,11 @@ from actors.notify._notifier_operations import NotifierOperations
 from actors.notify._notifier_outcomes import NotifierOutcomes
 from actors.notify._outbox import (
     OutboxRecord,
-    OutboxWriter,
+    load_batched_records,
     load_outbox,
     outbox_key,
 )
+from actors.notify._outbox_writer import OutboxWriter
 from actors.notify._receipts import ReceiptSink, ReceiptsTarget
 from actors.notify._requests import GetNotifierStatus, ListDeadLetters, ReplayDeadLetter
 from actors.notify._scheduler import Delivery, Retrying, Send
@@ -75,7 +76,9 @@ class Notifier(NotifierOutcomes, NotifierOperations):
     A notification whose id is already queued is ignored (a duplicate); one whose id
     is a dead letter replaces it. The keys of the last ``remember_delivered``
     deliveries are kept in the store too (``DeliveredMarks``: one document per append,
-    in the append that deletes their outbox documents; 0: none), and a notification
+    in the append that deletes their outbox documents; 0: none; the new records of an
+    append share one document while the marks are on, ``OutboxBatches``, and a
+    delivery's mark is all it writes), and a notification
     whose id was delivered is ignored: a restarted alert manager that re-sends what it
     cannot know was sent (firing of open alerts, recent acknowledgements and
     resolutions) does not reach the receiver twice; only a delivery in flight at a
@@ -154,11 +157,19 @@ class Notifier(NotifierOutcomes, NotifierOperations):
         delivered, problems = load_delivered(snapshot, self.receiver)
         for problem in problems:
             self._log.error("unreadable delivered marks skipped", problem=problem)
+        records, problems = load_outbox(snapshot, self.receiver)
+        # Before DeliveredMarks forgets any: the marks as stored say what was delivered.
+        batches, more = load_batched_records(
+            snapshot,
+            self.receiver,
+            delivered.keys,
+            records,
+            gather=self._remember_delivered > 0,  # entries are told delivered by their marks
+        )
+        for problem in problems + more:
+            self._log.error("unreadable outbox document skipped", problem=problem)
         marks = DeliveredMarks(self.receiver, self._remember_delivered, delivered)
         self._delivered_keys = marks.remembered
-        records, problems = load_outbox(snapshot, self.receiver)
-        for problem in problems:
-            self._log.error("unreadable outbox document skipped", problem=problem)
         now, wall = self.clock.now(), self.clock.time()
         for record in records:
             if record.dead:
@@ -183,7 +194,9 @@ class Notifier(NotifierOutcomes, NotifierOperations):
             log=self._log,
             linger=self._outbox_linger,
             marks=marks,
+            batches=batches,
         )
+        await self._writer.compact_found()
         self._writer.start()
         if self._records or self._dead:
             self._log.info(

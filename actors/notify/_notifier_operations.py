@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from actors.notify._outbox import OutboxRecord, OutboxWriter, outbox_key
+from actors.notify._outbox import OutboxRecord, outbox_key
+from actors.notify._outbox_writer import OutboxWriter
 from actors.notify._requests import (
     DeadLetterInfo,
     DeadLetterNotFound,

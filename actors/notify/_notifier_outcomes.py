@@ -12,7 +12,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from actors.notify._outbox import OutboxRecord, OutboxWriter
+from actors.notify._outbox import OutboxRecord
+from actors.notify._outbox_writer import OutboxWriter
 from actors.notify._receipts import ReceiptSink
 from actors.notify._scheduler import DeadLettered, Delivery, Retrying
 from messages import DeliveryOutcome, DeliveryReceipt, DeliveryReceipts

@@ -2,23 +2,44 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
+from typing import Any
 
+from actors.notify import OUTBOX
+from actors.notify._delivered_marks import load_delivered
+from actors.notify._outbox_batches import OUTBOX_BATCHES, load_outbox_batches
+from actors.store import Snapshot
 from messages import ErrorFrame, EventFrame, ReplyFrame
 from tests.faults.server import ServerProcess
 
 
 def outbox_keys(database: Path) -> set[str]:
-    """Return the keys of the undelivered notifications in a stopped server's store."""
+    """Return the keys of the undelivered notifications in a stopped server's store.
+
+    The records with a document of their own (not dead letters) and the undelivered
+    entries of the outbox batches, as a restarted notifier finds them.
+    """
     uri = f"file:{database}?mode=ro"
     with sqlite3.connect(uri, uri=True) as conn:
         rows = conn.execute(
-            "SELECT key, json_extract(value, '$.dead_at') FROM documents"
-            " WHERE collection = 'outbox'"
+            "SELECT collection, key, value FROM documents WHERE collection IN"
+            " ('outbox', 'outbox_batches', 'delivered', 'delivered_batches')"
         ).fetchall()
     conn.close()
-    return {str(key).split("/", 1)[1] for key, dead_at in rows if dead_at is None}
+    documents: dict[str, dict[str, Any]] = {}
+    for collection, key, value in rows:
+        documents.setdefault(collection, {})[key] = json.loads(value)
+    snapshot = Snapshot(last_seq=0, documents=documents)
+    own = documents.get(OUTBOX, {})
+    keys = {key.split("/", 1)[1] for key, document in own.items() if document["dead_at"] is None}
+    for receiver in {key.split("/", 1)[0] for key in documents.get(OUTBOX_BATCHES, {})}:
+        marks, _ = load_delivered(snapshot, receiver)
+        found, problems = load_outbox_batches(snapshot, receiver, marks.keys, own)
+        assert not problems, problems
+        keys |= {document["notification"]["id"] for document in found.records}
+    return keys
 
 
 async def history(server: ServerProcess) -> list[EventFrame]:

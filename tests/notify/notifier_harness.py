@@ -24,7 +24,10 @@ from actors.notify import (
     NotifierStatus,
     WebhookChannel,
     WebhookReceiverConfig,
+    outbox_key,
 )
+from actors.notify._delivered_marks import load_delivered
+from actors.notify._outbox_batches import load_outbox_batches
 from actors.store import MemoryStore, Store
 from messages import (
     DeliveryOutcome,
@@ -163,7 +166,30 @@ class Running:
         ]
 
     async def outbox(self) -> Mapping[str, Mapping[str, Any]]:
-        return (await self.store.load()).documents.get(OUTBOX, {})
+        """Return the outbox as a restarted notifier would find it: key -> document.
+
+        The records with a document of their own, and the undelivered entries of the
+        batch documents (actors/notify/_outbox_batches.py).
+        """
+        return await stored_outbox(self.store, "ops")
+
+
+async def stored_outbox(store: Store, receiver: str) -> dict[str, Mapping[str, Any]]:
+    """Return ``receiver``'s outbox as stored: key -> record document (see ``outbox``)."""
+    snapshot = await store.load()
+    prefix = receiver + "/"
+    own = {
+        key: document
+        for key, document in snapshot.documents.get(OUTBOX, {}).items()
+        if key.startswith(prefix)
+    }
+    marks, _ = load_delivered(snapshot, receiver)
+    found, problems = load_outbox_batches(snapshot, receiver, marks.keys, own)
+    assert not problems, problems
+    batched = {
+        outbox_key(receiver, document["notification"]["id"]): document for document in found.records
+    }
+    return {**batched, **own}
 
 
 @asynccontextmanager

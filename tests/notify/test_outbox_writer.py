@@ -13,7 +13,8 @@ from actors.notify._delivered_marks import (
     DeliveredMarks,
     load_delivered,
 )
-from actors.notify._outbox import OUTBOX, OutboxRecord, OutboxWriter
+from actors.notify._outbox import OUTBOX, OutboxRecord
+from actors.notify._outbox_writer import OutboxWriter
 from actors.store import MemoryStore, StateWrite
 from supervision import FakeClock
 from tests.notify.builders import T0
