@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
+from actors.notify._delivered_marks import batch_key
 from actors.notify._outbox_batches import OutboxBatches, load_outbox_batches
 from actors.notify._payloads import notification_document
 from actors.store import Snapshot, StateWrite, encode_payload
@@ -153,31 +154,35 @@ def load_batched_records(
     in arrival order; return the ``OutboxBatches`` that compacts them at the first
     append, and the problems found.
 
-    ``marks``: the delivered marks as stored (``RememberedDeliveries.keys``).
+    ``marks``: the delivered marks as stored (``RememberedDeliveries.keys``). An entry
+    that cannot be read is reported, and its batch left in the store (its readable
+    entries are still rewritten on their own); of a key in two batches, the later one.
     """
     own = {record.key: record for record in records}
-    individual = list(own)  # the keys with a document of their own
     found, problems = load_outbox_batches(snapshot, receiver, marks, own)
-    rewrite: list[StateWrite] = []
-    for document in found.records:
+    damaged = set(found.damaged)
+    batched: dict[str, tuple[OutboxRecord, Mapping[str, Any]]] = {}
+    for number, document in found.records:
         try:
             record = OutboxRecord.from_document(document)
         except ValueError as error:
-            problems.append(f"an outbox batch's entry: {error}")
+            problems.append(f"{batch_key(receiver, number)}: an entry: {error}")
+            damaged.add(number)
             continue
-        if record.receiver != receiver or record.key in own:
-            continue  # not this receiver's; the same key twice: the first, as written
-        own[record.key] = record
-        records.append(record)
-        rewrite.append(rewrite_of(document, record.key))
+        if record.receiver != receiver:
+            problems.append(f"{batch_key(receiver, number)}: an entry of {record.receiver!r}")
+            damaged.add(number)
+            continue
+        batched[record.key] = (record, document)  # a later batch's replaces an earlier's
+    records += [record for record, _ in batched.values()]
     records.sort(key=lambda record: (record.order, record.recorded_at, record.key))
     batches = OutboxBatches(
         receiver,
         gather=gather,
         next_batch=found.next_batch,
-        individual=individual,
-        compact=found.numbers,
-        rewrite=rewrite,
+        individual=list(own),
+        compact=[number for number in found.numbers if number not in damaged],
+        rewrite=[rewrite_of(document, key) for key, (_, document) in batched.items()],
     )
     return batches, problems
 

@@ -58,12 +58,14 @@ class _Batch:
 class LoadedBatches:
     """What ``load_outbox_batches`` found of one receiver's batches."""
 
-    records: list[Mapping[str, Any]] = field(default_factory=list)
-    """The undelivered, not superseded entries' documents, batch after batch."""
+    records: list[tuple[int, Mapping[str, Any]]] = field(default_factory=list)
+    """The undelivered, not superseded entries: (batch number, document), in order."""
     numbers: list[int] = field(default_factory=list)
-    """The readable batch documents' numbers (every one is compacted at start)."""
+    """The readable batch documents' numbers (compacted at start)."""
     next_batch: int = 0
     """The number after every batch document's, readable or not (none is overwritten)."""
+    damaged: set[int] = field(default_factory=set)
+    """Batches with an entry that cannot be read: left in the store for an operator."""
 
 
 def load_outbox_batches(
@@ -104,10 +106,11 @@ def load_outbox_batches(
             entry = _entry_key(record)
             if entry is None:
                 problems.append(f"{batch_key(receiver, number)}: an entry without its key")
+                found.damaged.add(number)
                 continue
             if entry in superseding or marks.get(entry, -1) >= marks_from:
                 continue  # rewritten on its own since, or delivered
-            found.records.append(record)
+            found.records.append((number, record))
     return found, problems
 
 

@@ -147,6 +147,7 @@ class OutboxWriter:
                 and write.value_json is not None
                 and key not in batches.individual
             ):
+                batches.settle(key)  # an entry of an earlier batch (not normally) is old now
                 self._gathered.append(write)
                 self._tokens.append(token)
                 if self._linger:

@@ -38,7 +38,7 @@ def outbox_keys(database: Path) -> set[str]:
         marks, _ = load_delivered(snapshot, receiver)
         found, problems = load_outbox_batches(snapshot, receiver, marks.keys, own)
         assert not problems, problems
-        keys |= {document["notification"]["id"] for document in found.records}
+        keys |= {document["notification"]["id"] for _, document in found.records}
     return keys
 
 

@@ -187,7 +187,8 @@ async def stored_outbox(store: Store, receiver: str) -> dict[str, Mapping[str, A
     found, problems = load_outbox_batches(snapshot, receiver, marks.keys, own)
     assert not problems, problems
     batched = {
-        outbox_key(receiver, document["notification"]["id"]): document for document in found.records
+        outbox_key(receiver, document["notification"]["id"]): document
+        for _, document in found.records
     }
     return {**batched, **own}
 

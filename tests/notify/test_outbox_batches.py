@@ -107,7 +107,10 @@ def test_loading_skips_delivered_and_superseded_entries_and_reports_unreadable_b
     marks = {"ops/a/firing": 4, "ops/b/firing": 3}  # a: delivered after; b: before (again)
     superseding: dict[str, object] = {"ops/c/firing": {}}  # rewritten on its own (a retry)
     found, problems = load_outbox_batches(Snapshot(0, documents), "ops", marks, superseding)
-    assert [r["notification"]["id"] for r in found.records] == ["b/firing", "d/firing"]
+    assert [(n, r["notification"]["id"]) for n, r in found.records] == [
+        (1, "b/firing"),
+        (1, "d/firing"),
+    ]
     assert (found.numbers, found.next_batch) == ([1], 6)
     assert sorted(problems) == [
         "ops/000000000005: not an outbox batch (marks_from and records)",
@@ -137,6 +140,28 @@ def test_a_restart_compacts_what_it_found_and_records_keep_their_order() -> None
     ]
     assert batches.individual == {"ops/a/firing", "ops/b/firing", "ops/z/firing"}
     assert batches.batch([entry("c")], 0)[0] == 2  # numbers go on after the ones found
+
+
+def test_a_batch_with_an_unreadable_entry_is_left_and_its_readable_entries_are_kept() -> None:
+    broken = entry("b").value
+    assert broken is not None
+    broken = {**broken, "order": "not a number"}
+    documents: dict[str, dict[str, Any]] = {
+        OUTBOX_BATCHES: {
+            batch_key("ops", 0): {"marks_from": 0, "records": [entry("a").value, broken]},
+            batch_key("ops", 1): {"marks_from": 0, "records": [entry("c", 1).value]},
+        }
+    }
+    records: list[OutboxRecord] = []
+    batches, problems = load_batched_records(Snapshot(0, documents), "ops", {}, records)
+    assert [r.key for r in records] == ["ops/a/firing", "ops/c/firing"]
+    assert len(problems) == 1
+    assert problems[0].startswith("ops/000000000000: an entry: invalid literal for int()")
+    assert batches.take(0) == [
+        entry("a"),
+        entry("c", 1),
+        StateWrite(OUTBOX_BATCHES, batch_key("ops", 1), None),  # batch 0 stays, for an operator
+    ]
 
 
 # -- the writer over a store ---------------------------------------------------------
