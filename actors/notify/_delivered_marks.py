@@ -46,6 +46,7 @@ __all__ = [
     "batch_number",
     "batch_write",
     "load_delivered",
+    "numbered_documents",
 ]
 
 DELIVERED = "delivered"
@@ -103,6 +104,32 @@ def batch_number(key: str, prefix: str) -> int | None:
     return number if key == f"{prefix}{number:0{_DIGITS}d}" else None
 
 
+def numbered_documents(
+    snapshot: Snapshot, collection: str, receiver: str, what: str
+) -> tuple[list[tuple[int, str, Mapping[str, Any]]], int, list[str]]:
+    """Return ``receiver``'s documents of ``collection`` keyed ``batch_key``.
+
+    As ``(number, key, document)`` in number order; then the number after every one
+    found (none is reused); then a problem for each of its keys that is not a
+    ``batch_key`` (``what``: what the documents are, for the message).
+    """
+    prefix = receiver + "/"
+    found: list[tuple[int, str, Mapping[str, Any]]] = []
+    problems: list[str] = []
+    next_number = 0
+    for key, document in snapshot.documents.get(collection, {}).items():
+        if not key.startswith(prefix):
+            continue
+        number = batch_number(key, prefix)
+        if number is None:
+            problems.append(f"{key}: not {what}'s key (<receiver>/<{_DIGITS} digits>)")
+            continue
+        next_number = max(next_number, number + 1)
+        found.append((number, key, document))
+    found.sort(key=lambda numbered: numbered[0])
+    return found, next_number, problems
+
+
 def _batch_keys(document: Mapping[str, Any], prefix: str) -> list[str]:
     at, keys = document.get("at"), document.get("keys")
     if type(at) not in (int, float):
@@ -132,21 +159,15 @@ def load_delivered(snapshot: Snapshot, receiver: str) -> tuple[RememberedDeliver
             legacy.append((float(at) if isinstance(at, int | float) else 0.0, key))
     legacy.sort()
     found = RememberedDeliveries(OrderedDict((key, LEGACY) for _, key in legacy))
-    problems: list[str] = []
+    documents, found.next_batch, problems = numbered_documents(
+        snapshot, DELIVERED_BATCHES, receiver, "a delivered batch"
+    )
     batches: list[tuple[int, list[str]]] = []
-    for key, document in snapshot.documents.get(DELIVERED_BATCHES, {}).items():
-        if not key.startswith(prefix):
-            continue
-        number = batch_number(key, prefix)
-        if number is None:
-            problems.append(f"{key}: not a delivered batch's key (<receiver>/<{_DIGITS} digits>)")
-            continue
-        found.next_batch = max(found.next_batch, number + 1)
+    for number, key, document in documents:
         try:
             batches.append((number, _batch_keys(document, prefix)))
         except ValueError as error:
             problems.append(f"{key}: {error}")
-    batches.sort(key=lambda batch: batch[0])
     remembered = found.keys
     for number, keys in batches:
         found.batches.append(number)

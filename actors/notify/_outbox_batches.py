@@ -32,7 +32,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from actors.notify._delivered_marks import batch_key, batch_number
+from actors.notify._delivered_marks import batch_key, numbered_documents
 from actors.store import Snapshot, StateWrite
 
 __all__ = ["OUTBOX_BATCHES", "LoadedBatches", "OutboxBatches", "load_outbox_batches"]
@@ -82,25 +82,15 @@ def load_outbox_batches(
     cannot be read is left in the store, reported (one line, with its key) and skipped;
     its number is still used up. An entry is not checked here: ``OutboxRecord`` reads it.
     """
-    prefix = receiver + "/"
     found = LoadedBatches()
-    problems: list[str] = []
-    batches: list[tuple[int, int, list[Any]]] = []
-    for key, document in snapshot.documents.get(OUTBOX_BATCHES, {}).items():
-        if not key.startswith(prefix):
-            continue
-        number = batch_number(key, prefix)
-        if number is None:
-            problems.append(f"{key}: not an outbox batch's key (<receiver>/<12 digits>)")
-            continue
-        found.next_batch = max(found.next_batch, number + 1)
+    documents, found.next_batch, problems = numbered_documents(
+        snapshot, OUTBOX_BATCHES, receiver, "an outbox batch"
+    )
+    for number, key, document in documents:
         marks_from, records = document.get("marks_from"), document.get("records")
         if type(marks_from) is not int or not isinstance(records, list):
             problems.append(f"{key}: not an outbox batch (marks_from and records)")
             continue
-        batches.append((number, marks_from, records))
-    batches.sort(key=lambda batch: batch[0])
-    for number, marks_from, records in batches:
         found.numbers.append(number)
         for record in records:
             entry = _entry_key(record)

@@ -206,13 +206,18 @@ class Outbox:
         await self.writer.close()
 
 
-async def test_a_burst_is_one_document_and_its_deliveries_delete_nothing_of_their_own() -> None:
+async def started(remember: int) -> tuple[MemoryStore, Outbox, OutboxWriter]:
+    """Return a store, and an ``Outbox`` started on it with its writer."""
     store = MemoryStore()
     await store.open()
-    outbox = Outbox(store, remember=10)
+    outbox = Outbox(store, remember)
     await outbox.start()
-    writer = outbox.writer
-    assert writer is not None
+    assert outbox.writer is not None
+    return store, outbox, outbox.writer
+
+
+async def test_a_burst_is_one_document_and_its_deliveries_delete_nothing_of_their_own() -> None:
+    store, outbox, writer = await started(10)
     for order, host in enumerate("abc"):
         new = record(host, order)
         writer.write(new, new.key, token=new.key)
@@ -273,14 +278,10 @@ async def test_a_batch_whose_append_failed_leaves_nothing_to_settle() -> None:
 
 
 async def test_without_marks_to_tell_deliveries_every_record_is_its_own_document() -> None:
-    store = MemoryStore()
-    await store.open()
-    outbox = Outbox(store, remember=0)
-    await outbox.start()
-    assert outbox.writer is not None
+    store, outbox, writer = await started(0)
     new = record("a")
-    outbox.writer.write(new, new.key, token=new.key)
-    await outbox.writer.idle()
+    writer.write(new, new.key, token=new.key)
+    await writer.idle()
     documents = (await store.load()).documents
     assert (list(documents[OUTBOX]), OUTBOX_BATCHES in documents) == (["ops/a/firing"], False)
     await outbox.stop()
@@ -289,12 +290,7 @@ async def test_without_marks_to_tell_deliveries_every_record_is_its_own_document
 async def test_a_key_recorded_again_after_its_delivery_is_loaded_as_undelivered() -> None:
     # Its earlier delivery's mark is still stored: only a mark made after the batch
     # was written says an entry was delivered.
-    store = MemoryStore()
-    await store.open()
-    outbox = Outbox(store, remember=10)
-    await outbox.start()
-    writer = outbox.writer
-    assert writer is not None
+    _, outbox, writer = await started(10)
     writer.write(record("a"), "ops/a/firing", token="ops/a/firing")
     await writer.idle()
     writer.delivered("ops/a/firing", T0)
@@ -306,12 +302,7 @@ async def test_a_key_recorded_again_after_its_delivery_is_loaded_as_undelivered(
 
 
 async def test_a_batch_is_compacted_before_the_marks_of_its_deliveries_go() -> None:
-    store = MemoryStore()
-    await store.open()
-    outbox = Outbox(store, remember=1)
-    await outbox.start()
-    writer = outbox.writer
-    assert writer is not None
+    store, outbox, writer = await started(1)
     for order, host in enumerate("ab"):
         writer.write(record(host, order), f"ops/{host}/firing", token=host)
     await writer.idle()
