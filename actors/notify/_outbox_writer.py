@@ -186,9 +186,12 @@ class OutboxWriter:
 
     def _poke(self) -> None:
         # Something other than a pending write is due (a batch entry, a mark): wake the
-        # writer, as the first pending write does.
-        self._idle.clear()
-        self._wakeup.set()
+        # writer if it waits. One that is not idle checks what is due after its append
+        # (nothing awaits between that check and setting idle), so a burst costs this
+        # test only.
+        if self._idle.is_set():
+            self._idle.clear()
+            self._wakeup.set()
 
     def _queue(self, write: StateWrite, token: Any) -> None:
         pending = self._pending
