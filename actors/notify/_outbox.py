@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from actors.notify._delivered_marks import batch_key
-from actors.notify._outbox_batches import OutboxBatches, load_outbox_batches
+from actors.notify._outbox_batches import OUTBOX, OutboxBatches, load_outbox_batches
 from actors.notify._payloads import notification_document
 from actors.store import Snapshot, StateWrite, encode_payload
 from messages import Notification
@@ -35,9 +35,6 @@ __all__ = [
     "rewrite_of",
     "state_write",
 ]
-
-OUTBOX = "outbox"
-"""The store collection of outbox documents."""
 
 
 def outbox_key(receiver: str, notification_id: str) -> str:

@@ -28,6 +28,7 @@ compacts every batch it finds. Batching needs the marks: with ``remember_deliver
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -35,7 +36,10 @@ from typing import Any, cast
 from actors.notify._delivered_marks import batch_key, numbered_documents
 from actors.store import Snapshot, StateWrite
 
-__all__ = ["OUTBOX_BATCHES", "LoadedBatches", "OutboxBatches", "load_outbox_batches"]
+__all__ = ["OUTBOX", "OUTBOX_BATCHES", "LoadedBatches", "OutboxBatches", "load_outbox_batches"]
+
+OUTBOX = "outbox"
+"""The store collection of outbox documents (a record's own: see actors/notify/_outbox.py)."""
 
 OUTBOX_BATCHES = "outbox_batches"
 """The store collection of outbox batch documents."""
@@ -50,8 +54,9 @@ _state_write = cast(
 @dataclass(slots=True)
 class _Batch:
     marks_from: int
-    entries: dict[str, StateWrite]
-    """Undelivered entries: key -> the write of its own ``outbox`` document."""
+    entries: dict[str, str]
+    """Undelivered entries: key -> its record's JSON (the text only: a backlog of
+    thousands would hold each record's document twice)."""
 
 
 @dataclass(slots=True)
@@ -165,13 +170,13 @@ class OutboxBatches:
         number = self._next
         self._next = number + 1
         where = self._where
-        kept: dict[str, StateWrite] = {}
+        kept: dict[str, str] = {}
         for entry in entries:
-            kept[entry.key] = entry
+            kept[entry.key] = cast(str, entry.value_json)
             where[entry.key] = number
         self._batches[number] = _Batch(marks_from, kept)
         # The texts are the records' JSON already: joined, not encoded again.
-        texts = ",".join([cast(str, entry.value_json) for entry in entries])
+        texts = ",".join(kept.values())
         value = {"marks_from": marks_from, "records": [entry.value for entry in entries]}
         text = f'{{"marks_from":{marks_from},"records":[{texts}]}}'
         return number, _state_write((OUTBOX_BATCHES, batch_key(self.receiver, number), value, text))
@@ -214,10 +219,10 @@ class OutboxBatches:
             if batch.marks_from >= marks_kept_from:
                 break
             del batches[number]
-            for key, entry in batch.entries.items():
+            for key, text in batch.entries.items():
                 del self._where[key]
                 self.individual.add(key)
-                writes.append(entry)
+                writes.append(_state_write((OUTBOX, key, json.loads(text), text)))
             writes.append(self._delete(number))
         return writes
 
