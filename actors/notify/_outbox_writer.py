@@ -30,7 +30,7 @@ _log = structlog.get_logger("tocsin.notify.outbox")
 class OutboxWriter:
     """Persist outbox documents through a ``Store`` in order, one append at a time.
 
-    ``write`` queues a document (None deletes it) with an optional token; one writer
+    ``write`` queues a document (``delivered`` deletes one) with an optional token; one writer
     task (``start``; ended by ``close``) appends everything queued so far in one
     transaction, then calls ``on_written(tokens, durable)`` with the tokens of that
     append. Writes to one key therefore reach the store in the order they were made.
@@ -121,24 +121,15 @@ class OutboxWriter:
             batches.again(writes)
             self._log.warning("outbox batches not compacted, will retry", error=str(error))
 
-    def write(self, record: OutboxRecord | None, key: str, token: Any = None) -> None:
-        """Queue ``record``'s document under ``key`` (None: delete it).
+    def write(self, record: OutboxRecord, key: str, token: Any = None) -> None:
+        """Queue ``record``'s document under ``key``; ``delivered`` is what deletes one.
 
         A new record (with a token) goes into the append's batch when there are
         batches; any other write is ``key``'s own document, which ends its batch entry.
+        (No plain delete: a batch entry deleted without a mark would come back from its
+        batch at the next start.)
         """
         batches = self._batches
-        if record is None:
-            if batches is None or not batches.settle(key):
-                self._queue(state_write((OUTBOX, key, None, None)), token)
-                if batches is not None:
-                    batches.individual.discard(key)
-            elif token is not None:
-                self._tokens.append(token)
-                self._poke()
-            else:
-                self._poke()
-            return
         write = rewrite_of(record.document(), key)
         if batches is not None:
             if (
