@@ -233,7 +233,10 @@ class OutboxWriter:
                 if marks is not None:  # taken with the outbox deletes they go with
                     writes += marks.take()
                     if batches is not None:
-                        writes += batches.take(marks.kept_from)
+                        # First: a key's last write in an append is the one applied,
+                        # and a compaction's rewrite is older than any write queued (a
+                        # delivery's delete after a compaction at start that failed).
+                        writes[:0] = batches.take(marks.kept_from)
                         gathered, self._gathered = self._gathered, []
                         # A record rewritten on its own before this append is not batched.
                         individual = batches.individual

@@ -30,11 +30,11 @@ from actors.notify._outbox import (
 )
 from actors.notify._outbox_batches import OUTBOX_BATCHES, OutboxBatches, load_outbox_batches
 from actors.notify._outbox_writer import OutboxWriter
-from actors.store import MemoryStore, Snapshot, StateWrite, encode_payload
+from actors.store import MemoryStore, Snapshot, StateWrite, Store, encode_payload
 from supervision import FakeClock
 from tests.alerting.harness import FlakyStore
 from tests.notify.builders import T0
-from tests.notify.notifier_harness import item
+from tests.notify.notifier_harness import item, stored_outbox
 
 
 def record(host: str, order: int = 0) -> OutboxRecord:
@@ -170,7 +170,7 @@ def test_a_batch_with_an_unreadable_entry_is_left_and_its_readable_entries_are_k
 class Outbox:
     """An OutboxWriter with marks and batches over ``store``, as a notifier starts one."""
 
-    def __init__(self, store: MemoryStore, remember: int) -> None:
+    def __init__(self, store: Store, remember: int) -> None:
         self.store = store
         self.remember = remember
         self.durable: set[str] = set()
@@ -275,6 +275,24 @@ async def test_a_batch_whose_append_failed_leaves_nothing_to_settle() -> None:
     assert batch_key("ops", 0) not in documents[OUTBOX_BATCHES]
     assert documents[DELIVERED_BATCHES][batch_key("ops", 0)]["keys"] == ["ops/a/firing"]
     await writer.close()
+
+
+async def test_a_record_delivered_before_a_refused_compaction_is_retried_stays_delivered() -> None:
+    store = FlakyStore(MemoryStore())
+    await store.open()
+    documents = {"marks_from": 0, "records": [entry("a").value]}
+    await store.append([], [StateWrite(OUTBOX_BATCHES, batch_key("ops", 0), documents)])
+    outbox = Outbox(store, remember=10)
+    store.failures = 1  # the compaction at start
+    assert [r.key for r in await outbox.start()] == ["ops/a/firing"]
+    writer = outbox.writer
+    assert writer is not None
+    writer.delivered("ops/a/firing", T0)  # sent meanwhile: it was in the store all along
+    await writer.idle()
+    assert await stored_outbox(store, "ops") == {}
+    await outbox.stop()
+    assert await outbox.start() == []
+    await outbox.stop()
 
 
 async def test_without_marks_to_tell_deliveries_every_record_is_its_own_document() -> None:
